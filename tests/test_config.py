@@ -1,0 +1,102 @@
+"""The config schema and its validation: every key described/typed/defaulted, bad keys stopped with one line."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from memgen.config import load_config, load_schema, training_spec, validate_config
+from memgen.errors import MemgenError
+
+
+def _walk(schema, root, path="config"):
+    """Yield (path, property schema) for every key in the schema, following $refs."""
+    for key, sub in schema.get("properties", {}).items():
+        if "$ref" in sub:
+            sub = {**root["$defs"][sub["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+        yield f"{path}.{key}", sub
+        if sub.get("type") == "object":
+            yield from _walk(sub, root, f"{path}.{key}")
+
+
+def test_every_key_has_description_type_default_and_objects_refuse_unknown_keys():
+    schema = load_schema()
+    assert schema["additionalProperties"] is False
+    keys = list(_walk(schema, schema))
+    assert len(keys) > 30
+    for path, sub in keys:
+        assert sub.get("description"), path
+        assert "type" in sub, path
+        assert "default" in sub, path
+        if sub["type"] == "object":
+            assert sub.get("additionalProperties") is False, path
+
+
+def test_defaults_fill_an_empty_config_and_match_config_yaml(repo_root):
+    defaults = load_config(None)
+    shipped = load_config(repo_root / "config.yaml")
+    assert defaults == shipped  # config.yaml restates the schema defaults, with comments
+
+
+@pytest.mark.parametrize(
+    "patch, culprit",
+    [
+        ({"train": {"stepz": 10}}, "train.stepz: unknown key"),
+        ({"colour": 1}, "colour: unknown key"),
+        ({"train": {"steps": "many"}}, "train.steps: 'many' is not of type 'integer'"),
+        ({"train": {"steps": 0}}, "train.steps: 0 is less than the minimum of 1"),
+        ({"train": {"batch_size": -4}}, "train.batch_size"),
+        ({"experiments": {"capacity": {"sizes": [1]}}}, "experiments.capacity.sizes[0]"),
+        ({"experiments": {"capacity": {"widths": [20]}}}, "experiments.capacity.widths: width 20"),
+        ({"diffusion": {"loss": "hybrid"}, "model": {"learn_sigma": False}}, "diffusion.loss=hybrid"),
+        ({"sample": {"steps": 5000}}, "sample.steps=5000"),
+        ({"score": {"threshold": 0}}, "score.threshold"),
+        ({"resources": {"train": {"gpu": 2}}}, "resources.train.gpu"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(patch, culprit):
+    with pytest.raises(MemgenError) as err:
+        validate_config(patch)
+    msg = str(err.value)
+    assert culprit in msg
+    assert "\n" not in msg
+
+
+def test_training_spec_excludes_sampling_and_scoring():
+    spec = training_spec(load_config(None))
+    assert set(spec) == {"image_size", "model", "diffusion", "train"}
+
+
+def test_snakemake_dry_run_stops_on_misspelt_key(tmp_path, repo_root):
+    cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
+    cfg["train"]["stepz"] = 5
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),
+         "--configfile", str(tmp_path / "bad.yaml")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if "stepz" in l]
+    assert lines == ["memgen: config error: train.stepz: unknown key (allowed: batch_size, checkpoint_every, "
+                     "ema_rate, log_every, lr, steps, weight_decay)"]
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),
+         "--configfile", str(repo_root / "config.yaml"), "--quiet", "rules"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    # 2 widths x 5 sizes x 1 seed; data shared across widths
+    assert counts["train"] == 10 and counts["sample"] == 10 and counts["score"] == 10
+    assert counts["materialize"] == 5
+    assert counts["aggregate"] == 1 and counts["figure"] == 1

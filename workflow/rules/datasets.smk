@@ -1,0 +1,23 @@
+# Materialize one training set: base images (+ dummies) as .npz with a JSON card.
+
+
+def dataset_base(wildcards):
+    return experiment_config(wildcards.experiment)["dataset"]
+
+
+rule materialize:
+    output:
+        data=PATHS["data"],
+        card=PATHS["card"],
+    log:
+        log_path("data"),
+    params:
+        base=dataset_base,
+        image_size=config["image_size"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{PYTHON} -m memgen materialize --base {params.base} --n {wildcards.size} --seed {wildcards.seed}"
+        " --image-size {params.image_size} --dummy {wildcards.dummy} --dummy-count {wildcards.ndummy}"
+        " --out {output.data} --card {output.card} > {log} 2>&1"

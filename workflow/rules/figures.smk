@@ -1,0 +1,15 @@
+# Figures read only the tidy tables, so restyling a figure never reruns scoring.
+
+
+rule figure:
+    input:
+        table=PATHS["table"],
+    output:
+        figure=report(PATHS["figure"], caption="../report/{figure}.rst", category="{experiment}"),
+    log:
+        log_path("figure"),
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "{PYTHON} -m memgen figure {wildcards.figure} --table {input.table} --out {output.figure} > {log} 2>&1"

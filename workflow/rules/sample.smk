@@ -1,0 +1,27 @@
+# Draw samples from a cell's EMA weights (per class for class-conditional models).
+
+
+rule sample:
+    input:
+        model=PATHS["model"],
+    output:
+        samples=PATHS["samples"],
+    log:
+        log_path("samples"),
+    benchmark:
+        bench_path("samples")
+    params:
+        num_samples=config["sample"]["num_samples"],
+        steps=config["sample"]["steps"],
+        batch_size=config["sample"]["batch_size"],
+        device=device_for("sample"),
+    threads: stage_resources("sample")["threads"]
+    resources:
+        mem_mb=stage_resources("sample")["mem_mb"],
+        runtime=stage_resources("sample")["runtime"],
+        gpu=stage_resources("sample")["gpu"],
+    shell:
+        "OMP_NUM_THREADS={threads} {PYTHON} -m memgen sample --checkpoint {input.model}"
+        " --num-samples {params.num_samples} --steps {params.steps} --seed {wildcards.seed}"
+        " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
+        " --out {output.samples} > {log} 2>&1"
