@@ -50,6 +50,7 @@ def test_defaults_fill_an_empty_config_and_match_config_yaml(repo_root):
         ({"experiments": {"capacity": {"sizes": [1]}}}, "experiments.capacity.sizes[0]"),
         ({"experiments": {"capacity": {"widths": [20]}}}, "experiments.capacity.widths: width 20"),
         ({"diffusion": {"loss": "hybrid"}, "model": {"learn_sigma": False}}, "diffusion.loss=hybrid"),
+        ({"diffusion": {"loss": "simple"}}, "diffusion.loss=simple"),
         ({"sample": {"steps": 5000}}, "sample.steps=5000"),
         ({"score": {"threshold": 0}}, "score.threshold"),
         ({"resources": {"train": {"gpu": 2}}}, "resources.train.gpu"),

@@ -83,6 +83,8 @@ def _semantic_checks(config: dict) -> None:
     """What the schema cannot say: the UNet must accept every width, the loss must fit the model, etc."""
     if config["diffusion"]["loss"] == "hybrid" and not config["model"]["learn_sigma"]:
         raise MemgenError("diffusion.loss=hybrid needs model.learn_sigma=true (the vb term trains the variance)")
+    if config["diffusion"]["loss"] == "simple" and config["model"]["learn_sigma"]:
+        raise MemgenError("diffusion.loss=simple needs model.learn_sigma=false (nothing would train the variance)")
     if config["sample"]["steps"] > config["diffusion"]["steps"]:
         raise MemgenError(
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"

@@ -2,10 +2,6 @@
 # replicated training images, steps and epochs per image.
 
 
-def experiment_summaries(wildcards):
-    return cells(wildcards.experiment, "summary")
-
-
 rule aggregate:
     input:
         summaries=experiment_summaries,
@@ -17,6 +13,8 @@ rule aggregate:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        ENV
     shell:
-        "{PYTHON} -m memgen aggregate --summaries {input.summaries} --out {output.table}"
+        "python -m memgen aggregate --summaries {input.summaries} --out {output.table}"
         " --markdown {output.markdown} > {log} 2>&1"

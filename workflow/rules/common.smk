@@ -3,13 +3,17 @@
 # (width of the UNet, base training images, dummy kind and count - "none0" for none - and the seed).
 # Every job's log mirrors its output path under {results}/logs/.
 import json
+import os
 import shlex
 import sys
 
 from memgen.config import training_spec
 
 RESULTS = config["results"].rstrip("/")
-PYTHON = shlex.quote(sys.executable)
+# Jobs run `python -m memgen ...` with the interpreter that runs Snakemake (a venv need not be activated;
+# SLURM jobs re-run this file through the same interpreter, so they get the same PATH).
+shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
+ENV = "../../envs/memgen.yaml"
 CELL = "{experiment}/w{width}-n{size}-{dummy}{ndummy}-s{seed}"
 DATA = "{experiment}/data/n{size}-{dummy}{ndummy}-s{seed}"
 
@@ -82,3 +86,28 @@ def device_for(stage):
 def train_config_json(wildcards):
     """The training-relevant config, inline JSON: only a change here reruns training (params trigger)."""
     return json.dumps(training_spec(config), sort_keys=True)
+
+
+def dataset_base(wildcards):
+    return experiment_config(wildcards.experiment)["dataset"]
+
+
+def score_meta(wildcards):
+    e = experiment_config(wildcards.experiment)
+    meta = {
+        "experiment": wildcards.experiment,
+        "dataset": e["dataset"],
+        "width": wildcards.width,
+        "size": wildcards.size,
+        "dummy": wildcards.dummy,
+        "count": wildcards.ndummy,
+        "seed": wildcards.seed,
+        "steps": config["train"]["steps"],
+        "batch_size": config["train"]["batch_size"],
+        "n_train_total": int(wildcards.size) + int(wildcards.ndummy),
+    }
+    return " ".join(f"--meta {k}={v}" for k, v in meta.items())
+
+
+def experiment_summaries(wildcards):
+    return cells(wildcards.experiment, "summary")

@@ -1,10 +1,6 @@
 # Materialize one training set: base images (+ dummies) as .npz with a JSON card.
 
 
-def dataset_base(wildcards):
-    return experiment_config(wildcards.experiment)["dataset"]
-
-
 rule materialize:
     output:
         data=PATHS["data"],
@@ -17,7 +13,9 @@ rule materialize:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        ENV
     shell:
-        "{PYTHON} -m memgen materialize --base {params.base} --n {wildcards.size} --seed {wildcards.seed}"
+        "python -m memgen materialize --base {params.base} --n {wildcards.size} --seed {wildcards.seed}"
         " --image-size {params.image_size} --dummy {wildcards.dummy} --dummy-count {wildcards.ndummy}"
         " --out {output.data} --card {output.card} > {log} 2>&1"

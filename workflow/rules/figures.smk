@@ -11,5 +11,7 @@ rule figure:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        ENV
     shell:
-        "{PYTHON} -m memgen figure {wildcards.figure} --table {input.table} --out {output.figure} > {log} 2>&1"
+        "python -m memgen figure {wildcards.figure} --table {input.table} --out {output.figure} > {log} 2>&1"

@@ -20,8 +20,10 @@ rule sample:
         mem_mb=stage_resources("sample")["mem_mb"],
         runtime=stage_resources("sample")["runtime"],
         gpu=stage_resources("sample")["gpu"],
+    conda:
+        ENV
     shell:
-        "OMP_NUM_THREADS={threads} {PYTHON} -m memgen sample --checkpoint {input.model}"
+        "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {input.model}"
         " --num-samples {params.num_samples} --steps {params.steps} --seed {wildcards.seed}"
         " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"

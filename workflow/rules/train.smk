@@ -21,8 +21,10 @@ rule train:
         mem_mb=stage_resources("train")["mem_mb"],
         runtime=stage_resources("train")["runtime"],
         gpu=stage_resources("train")["gpu"],
+    conda:
+        ENV
     shell:
-        "OMP_NUM_THREADS={threads} {PYTHON} -m memgen train --config {params.config:q}"
+        "OMP_NUM_THREADS={threads} python -m memgen train --config {params.config:q}"
         " --data {input.data} --card {input.card} --width {wildcards.width} --seed {wildcards.seed}"
         " --out {output.model} --loss-log {output.loss_log} --device {params.device} --threads {threads}"
         " > {log} 2>&1"

@@ -1,0 +1,228 @@
+"""The training loop: AdamW, EMA, a fixed step budget, atomic checkpoints and automatic, exact resume.
+
+Every random draw of step ``s`` (batch indices, timesteps, noise, dropout) comes from generators seeded by
+``(seed, s)`` alone, so a run resumed from a checkpoint at step ``s`` continues exactly as the uninterrupted run
+would (on CPU with deterministic kernels). Batches stream through seeded epoch permutations of the training set,
+so a set smaller than the batch simply repeats inside one batch (improved-diffusion's loader yields no batch
+then and hangs); ``steps * batch_size / N`` is the number of passes over each image.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from memgen import checkpoint, io
+from memgen.config import train_config, unet_config
+from memgen.errors import MemgenError
+
+_STREAM_EPOCH, _STREAM_STEP, _STREAM_INIT = 101, 202, 303  # SeedSequence tags keeping the random streams apart
+
+
+def _seed_for(*words: int) -> int:
+    return int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
+
+
+class BatchStream:
+    """Batch ``s`` = positions ``[s*B, (s+1)*B)`` of the endless concatenation of seeded epoch permutations."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            rng = np.random.default_rng(_seed_for(self.seed, _STREAM_EPOCH, epoch))
+            self._cache[epoch] = rng.permutation(self.n)
+        return self._cache[epoch]
+
+    def indices(self, step: int) -> np.ndarray:
+        start, out = step * self.batch_size, []
+        need = self.batch_size
+        while need:
+            epoch, offset = divmod(start, self.n)
+            take = self._perm(epoch)[offset : offset + need]
+            out.append(take)
+            need -= len(take)
+            start += len(take)
+        return np.concatenate(out)
+
+
+class _Window:
+    """Per-step losses of one logging interval, kept on the device (no host sync per step)."""
+
+    def __init__(self, first_step: int):
+        self.first_step = first_step
+        self.loss, self.mse, self.vb, self.t = [], [], [], []
+
+    def add(self, losses: dict, t: torch.Tensor) -> None:
+        self.loss.append(losses["loss"].detach())
+        self.mse.append(losses["mse"].detach().mean())
+        self.vb.append(losses["vb"].detach().mean())
+        self.t.append(t)
+
+    def first_nonfinite_step(self) -> int | None:
+        """The 1-based step number of the first non-finite loss in the window, or None."""
+        if not self.loss:
+            return None
+        bad = ~torch.isfinite(torch.stack([l.mean() for l in self.loss]))
+        return self.first_step + int(bad.nonzero()[0, 0]) + 1 if bool(bad.any()) else None
+
+    def row(self, step: int, rate: float, num_timesteps: int) -> dict:
+        per = torch.stack(self.loss).double().cpu().numpy()  # [steps, B]
+        q = (torch.stack(self.t).cpu().numpy() * 4) // num_timesteps
+        row = {"step": step, "loss": float(per.mean()),
+               "mse": float(torch.stack(self.mse).double().mean()), "vb": float(torch.stack(self.vb).double().mean())}
+        for k in range(4):
+            sel = per[q == k]
+            row[f"loss_q{k}"] = float(sel.mean()) if sel.size else float("nan")
+        row["steps_per_s"] = rate
+        return row
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MemgenError("--device cuda: no CUDA device is available here")
+    return torch.device(device)
+
+
+def train(
+    config: dict,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    width: int,
+    seed: int,
+    out: Path,
+    loss_log: Path,
+    state: Path | None = None,
+    conditional: bool | None = None,
+    class_names: dict | None = None,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train one cell and write its final checkpoint ``out`` and loss log ``loss_log`` (Parquet).
+
+    Args:
+        images: uint8 [N, H, W, 3] training set. labels: int64 [N] class ids 0..K-1.
+        conditional: class-conditional (label embedding of K rows) or not; None = conditional iff K > 1.
+        state: the resumable checkpoint (default ``<out>.state``); resumed from automatically when present.
+    Returns: the final checkpoint dict.
+    """
+    tc = train_config(config)
+    out, loss_log = Path(out), Path(loss_log)
+    state = Path(state) if state else out.with_name(out.name + ".state")
+    dev = resolve_device(device)
+    n, size = len(images), config["image_size"]
+    if images.shape[1:] != (size, size, 3):
+        raise MemgenError(f"training images are {images.shape[1]}x{images.shape[2]}, config image_size={size}")
+    num_labels = int(labels.max()) + 1
+    if conditional is None:
+        conditional = num_labels > 1
+    ucfg = unet_config(config, width, num_classes=num_labels if conditional else 0)
+    data_sha = io.sha256_array(images)
+
+    # Model, EMA copy, optimizer (AdamW as improved-diffusion; no LR schedule).
+    torch.manual_seed(_seed_for(seed, _STREAM_INIT))  # initial weights depend on the seed only
+    from memgen.model import UNet
+
+    model = UNet(ucfg).to(dev)
+    ema = UNet(ucfg).to(dev)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    diffusion = checkpoint.build_diffusion_for(config)
+    rows: list[dict] = []
+    step = 0
+    if state.exists():
+        ckpt = checkpoint.load(state)
+        checkpoint.check_resumable(ckpt, state, config, width, seed, data_sha)
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        checkpoint.set_rng_state(ckpt["rng"])
+        step, rows = ckpt["step"], list(ckpt["loss_log"])
+        log(f"resumed from {state} at step {step}/{tc.steps}")
+    names = class_names or {str(k): str(k) for k in range(num_labels)}
+
+    def snapshot(at: int) -> dict:
+        return checkpoint.make(step=at, model=model, ema=ema, optimizer=opt, config=config, unet_cfg=ucfg,
+                               width=width, seed=seed, class_names=names, data_sha256=data_sha, loss_log=rows)
+
+    x_all = torch.from_numpy(images).to(dev).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(dev)
+    stream = BatchStream(n, tc.batch_size, seed)
+    model_params = [p for p in model.parameters()]
+    ema_params = [p for p in ema.parameters()]
+    n_params = sum(p.numel() for p in model_params)
+    log(f"training width={width} seed={seed} N={n} classes={num_labels} conditional={conditional} "
+        f"params={n_params} device={dev} threads={torch.get_num_threads()} steps={tc.steps} batch={tc.batch_size} "
+        f"epochs/image={tc.steps * tc.batch_size / n:.1f}")
+
+    window, t0, step0 = _Window(step), time.perf_counter(), step
+    model.train()
+    while step < tc.steps:
+        # 1. Everything random in this step is seeded by (seed, step): exact resume.
+        torch.manual_seed(_seed_for(seed, _STREAM_STEP, step))
+        idx = torch.from_numpy(stream.indices(step)).to(dev)
+        x0, y = x_all[idx], (y_all[idx] if conditional else None)
+        t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t
+        noise = torch.randn_like(x0)
+        # 2. Hybrid (or simple) loss, one AdamW step, EMA update.
+        losses = diffusion.training_losses(model, x0, t, y=y, noise=noise)
+        loss = losses["loss"].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, model_params, 1.0 - tc.ema_rate)
+        step += 1
+        window.add(losses, t)
+        # 3. Progress line and loss-log row; checkpoint every K steps (atomic, so a kill never corrupts it).
+        #    A non-finite loss stops the run before it can reach a checkpoint.
+        at_log = step % tc.log_every == 0 or step == tc.steps
+        at_ckpt = step % tc.checkpoint_every == 0
+        if (at_log or at_ckpt) and (bad := window.first_nonfinite_step()) is not None:
+            kept = f"last good checkpoint kept at {state}" if state.exists() else "no checkpoint was written yet"
+            raise MemgenError(f"training diverged: non-finite loss at step {bad}; {kept}")
+        if at_log:
+            elapsed = time.perf_counter() - t0
+            rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
+            row = window.row(step, rate, diffusion.num_timesteps)
+            rows.append(row)
+            log(f"step {step}/{tc.steps} ({100 * step / tc.steps:.0f}%) loss {row['loss']:.4f} mse {row['mse']:.4f} "
+                f"vb {row['vb']:.4f} | {rate:.2f} steps/s | ETA {_eta((tc.steps - step) / rate if rate > 0 else 0)}")
+            window = _Window(step)
+        if at_ckpt and step < tc.steps:
+            checkpoint.save(state, snapshot(step))
+
+    final = snapshot(step)
+    io.write_parquet(loss_log, pd.DataFrame(rows, columns=_LOG_COLUMNS))
+    checkpoint.save(out, final)
+    state.unlink(missing_ok=True)
+    log(f"done: {step} steps in {_eta(time.perf_counter() - t0)}; wrote {out}")
+    return final
+
+
+_LOG_COLUMNS = ["step", "loss", "mse", "vb", "loss_q0", "loss_q1", "loss_q2", "loss_q3", "steps_per_s"]
+
+
+def passes_per_image(steps: int, batch_size: int, n: int) -> float:
+    """Epochs: how many times each training image is seen, on average, in `steps` batches."""
+    return steps * batch_size / n if n else math.nan
