@@ -97,7 +97,7 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-    # 2 widths x 5 sizes x 1 seed; data shared across widths
-    assert counts["train"] == 10 and counts["sample"] == 10 and counts["score"] == 10
-    assert counts["materialize"] == 5
+    # 2 widths x 4 sizes x 1 seed; data shared across widths
+    assert counts["train"] == 8 and counts["sample"] == 8 and counts["score"] == 8
+    assert counts["materialize"] == 4
     assert counts["aggregate"] == 1 and counts["figure"] == 1

@@ -98,7 +98,8 @@ def cmd_sample(args) -> None:
     _set_threads(args.threads)
     ckpt = checkpoint.load(args.checkpoint)
     images, labels = sample(ckpt, num_samples=args.num_samples, steps=args.steps, seed=args.seed,
-                            batch_size=args.batch_size, classes=args.classes, device=args.device, log=_log)
+                            batch_size=args.batch_size, classes=args.classes, device=args.device,
+                            weights=args.weights, log=_log)
     io.save_images_npz(args.out, images, labels)
     _log(f"wrote {args.out}: {len(images)} samples")
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, required=True, help="respaced sampling steps")
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--weights", choices=["ema", "model"], default="ema", help="EMA (default) or raw weights")
     s.add_argument("--out", required=True, help=".npz with images and labels")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--threads", type=int, default=None)

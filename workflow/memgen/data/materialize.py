@@ -8,14 +8,13 @@ SeedSequence stream, so it is independent of the base even when both are the sam
 from __future__ import annotations
 
 import hashlib
-import operator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memgen import io
-from memgen.data.synthetic import GENERATORS, get_generator
+from memgen.data.synthetic import GENERATORS, check_int, get_generator
 from memgen.errors import MemgenError
 
 CARD_FORMAT = 1
@@ -48,18 +47,6 @@ def exact_duplicates(images: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def _count(name: str, value: object, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = operator.index(value)
-    except TypeError:
-        raise MemgenError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if v < minimum:
-        raise MemgenError(f"{name} must be an integer >= {minimum}, got {v}")
-    return v
-
-
 def build_training_set(
     base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, dummy_count: int = 0
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -75,9 +62,9 @@ def build_training_set(
     if dummy != NO_DUMMY and dummy not in GENERATORS:
         valid = ", ".join([NO_DUMMY, *sorted(GENERATORS)])
         raise MemgenError(f"unknown dummy kind {dummy!r}; valid kinds: {valid}")
-    n = _count("n", n, 1)
-    seed = _count("seed", seed, 0)
-    k = _count("dummy_count", dummy_count, 0)
+    n = check_int("n", n, 1)
+    seed = check_int("seed", seed, 0)
+    k = check_int("dummy_count", dummy_count, 0)
     if dummy == NO_DUMMY and k > 0:
         raise MemgenError(f"dummy_count is {k} but dummy is {NO_DUMMY!r}; name a dummy kind or set dummy_count 0")
 

@@ -41,7 +41,8 @@ def _rng(seed: int, tag: int, part: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(tag, part))))
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (bools refused), else a one-line MemgenError naming ``name``."""
     if isinstance(value, bool):
         raise MemgenError(f"{name} must be an integer >= {minimum}, got {value!r}")
     try:
@@ -54,7 +55,7 @@ def _check_int(name: str, value: object, minimum: int) -> int:
 
 
 def _check_args(n: int, seed: int, image_size: int) -> tuple[int, int, int]:
-    return _check_int("n", n, 1), _check_int("seed", seed, 0), _check_int("image_size", image_size, 4)
+    return check_int("n", n, 1), check_int("seed", seed, 0), check_int("image_size", image_size, 4)
 
 
 # ------------------------------------------------------------------------------------------------------ Mondrian
@@ -93,17 +94,17 @@ def mondrian(n: int, seed: int, image_size: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- Gaussian mixture
 def gm_means(seed: int, image_size: int, num_means: int = 100) -> np.ndarray:
     """The fixed GM mean images of ``seed``: float64 ``[num_means, S, S, 3]``, iid uniform in [0, 1)."""
-    seed = _check_int("seed", seed, 0)
-    s = _check_int("image_size", image_size, 4)
-    num_means = _check_int("num_means", num_means, 1)
+    seed = check_int("seed", seed, 0)
+    s = check_int("image_size", image_size, 4)
+    num_means = check_int("num_means", num_means, 1)
     return _rng(seed, _TAG_GM, 0).random((num_means, s, s, 3))
 
 
 def gm_components(n: int, seed: int, num_means: int = 100) -> np.ndarray:
     """The mixture component (index into ``gm_means``) of each image of ``gaussian_mixture``: int64 ``[n]``."""
-    n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
-    num_means = _check_int("num_means", num_means, 1)
+    n = check_int("n", n, 1)
+    seed = check_int("seed", seed, 0)
+    num_means = check_int("num_means", num_means, 1)
     return _rng(seed, _TAG_GM, 1).integers(0, num_means, size=n, dtype=np.int64)
 
 
