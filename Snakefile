@@ -39,3 +39,23 @@ rule all:
 rule capacity:
     input:
         experiment_targets("capacity"),
+
+
+rule dummies_mondrian:
+    input:
+        experiment_targets("dummies_mondrian"),
+
+
+rule dummies_cifar:
+    input:
+        experiment_targets("dummies_cifar"),
+
+
+rule classes:
+    input:
+        experiment_targets("classes"),
+
+
+rule dummy_kinds:
+    input:
+        experiment_targets("dummy_kinds"),

@@ -152,7 +152,7 @@ def test_atomic_write_failure_in_library_writer(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np.lib.format, "write_array", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(MemgenError, match=r"set\.npz: cannot write \(disk full\)"):
         io.save_images_npz(dest, images[::-1], labels)
     assert dest.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]

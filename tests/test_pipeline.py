@@ -61,13 +61,15 @@ def test_dag_produces_table_markdown_and_figure(finished_run):
     assert "epochs/image" in md and md.count("\n") == 4
     png = (res / "figures" / "capacity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    scores = pd.read_parquet(res / "w16-n6-none0-s0" / "scores.parquet")
+    cell = "w16-n6-none0-it40-b8-uncond-s0"
+    scores = pd.read_parquet(res / cell / "scores.parquet")
     assert len(scores) == 24 and {"sample_index", "nn1_index", "nn2_index", "ratio", "is_replicate", "width"} <= set(scores)
     # every job has a log that mirrors its output path
-    logs = workdir / "results" / "logs" / "capacity"
-    for name in ("model.log", "samples.log", "scores.log"):
-        assert (logs / "w16-n6-none0-s0" / name).is_file(), name
-    assert "steps/s" in (logs / "w16-n6-none0-s0" / "model.log").read_text()
+    logs = workdir / "results" / "logs"
+    for path in (f"models/mondrian/{cell}/model.log", f"capacity/{cell}/samples.log", f"capacity/{cell}/scores.log",
+                 "data/mondrian/n6-none0-s0/train.log", "capacity/replicates.log"):
+        assert (logs / path).is_file(), path
+    assert "steps/s" in (logs / f"models/mondrian/{cell}/model.log").read_text()
 
 
 def test_second_run_has_nothing_to_do(finished_run):

@@ -61,6 +61,8 @@ def build_model(ckpt: dict, weights: str = "ema"):
     from memgen.model import UNet, UNetConfig
 
     cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["unet"].items()})
+    if weights not in ckpt:
+        raise MemgenError(f"checkpoint has no {weights!r} weights (snapshots keep only the EMA)")
     model = UNet(cfg)
     model.load_state_dict(ckpt[weights])
     return model

@@ -18,6 +18,10 @@ def _log(msg: str) -> None:
 def _set_threads(threads: int | None) -> None:
     import torch
 
+    from memgen.errors import MemgenError
+
+    if threads is not None and threads < 1:
+        raise MemgenError(f"--threads {threads}: must be a positive integer")
     if threads:
         torch.set_num_threads(threads)
 
@@ -38,6 +42,17 @@ def _meta(pairs: list[str]) -> dict:
                 continue
         meta[key] = value
     return meta
+
+
+def _add_meta(table, meta: dict) -> None:
+    """Add each --meta KEY=VALUE as a constant column; a KEY that is already a column is refused, not overwritten."""
+    from memgen.errors import MemgenError
+
+    clash = [key for key in meta if key in table.columns]
+    if clash:
+        raise MemgenError(f"--meta {clash[0]}={meta[clash[0]]}: '{clash[0]}' is already a column of the table")
+    for key, value in meta.items():
+        table[key] = value
 
 
 # --- subcommands -------------------------------------------------------------------------------------------
@@ -70,7 +85,8 @@ def cmd_validate_config(args) -> None:
 def cmd_materialize(args) -> None:
     from memgen.data.materialize import build_training_set, write_dataset
 
-    images, labels, card = build_training_set(args.base, args.n, args.seed, args.image_size, args.dummy, args.dummy_count)
+    images, labels, card = build_training_set(args.base, args.n, args.seed, args.image_size, args.dummy,
+                                              args.dummy_count, cifar_root=args.cifar_root)
     write_dataset(args.out, args.card, images, labels, card)
     _log(f"wrote {args.out}: {len(images)} images {card['counts']} exact_duplicates={card['exact_duplicates']}")
 
@@ -78,6 +94,7 @@ def cmd_materialize(args) -> None:
 def cmd_train(args) -> None:
     from memgen import io
     from memgen.config import load_config
+    from memgen.errors import MemgenError
     from memgen.train import train
 
     _set_threads(args.threads)
@@ -85,10 +102,17 @@ def cmd_train(args) -> None:
     images, labels = io.load_images_npz(args.data)
     names = None
     if args.card:
-        names = io.read_json(args.card).get("class_names")
+        card = io.read_json(args.card)
+        if not isinstance(card, dict):
+            raise MemgenError(f"{args.card}: not a dataset card (a JSON object expected, got {type(card).__name__})")
+        names = card.get("class_names")
     conditional = {"auto": None, "yes": True, "no": False}[args.conditional]
+    snapshots = {int(step): Path(args.snapshot_dir) / f"step{int(step):07d}.pt" for step in args.snapshots or []}
+    if snapshots and not args.snapshot_dir:
+        raise MemgenError("--snapshots needs --snapshot-dir")
     train(config, images, labels, width=args.width, seed=args.seed, out=args.out, loss_log=args.loss_log,
-          state=args.state, conditional=conditional, class_names=names, device=args.device, log=_log)
+          state=args.state, snapshots=snapshots, conditional=conditional, class_names=names, device=args.device,
+          log=_log)
 
 
 def cmd_sample(args) -> None:
@@ -116,15 +140,17 @@ def cmd_score(args) -> None:
     samples, sample_labels = io.load_images_npz(args.samples, require_labels=False)
     if samples.shape[1:] != train.shape[1:]:
         raise MemgenError(f"{args.samples}: samples are {samples.shape[1:]} but {args.train} holds {train.shape[1:]} images")
+    if len(train) < 2:
+        raise MemgenError(f"{args.train}: holds {len(train)} image; the ratio criterion needs at least 2")
     scores = score_samples(samples, train, sample_labels, train_labels, threshold=args.threshold, device=args.device)
-    for key, value in meta.items():
-        scores[key] = value
-    io.write_parquet(args.out, scores)
-    if args.summary:
+    _add_meta(scores, meta)
+    summary = None
+    if args.summary:  # built before anything is written, so a bad --meta leaves no partial output
         summary = summarize_scores(scores, train_labels, by_label=True)
         summary.insert(0, "threshold", args.threshold)
-        for key, value in meta.items():
-            summary[key] = value
+        _add_meta(summary, meta)
+    io.write_parquet(args.out, scores)
+    if summary is not None:
         io.write_parquet(args.summary, summary)
     _log(f"wrote {args.out}: {int(scores['is_replicate'].sum())}/{len(scores)} replicates "
          f"(ratio < {args.threshold:.4g})")
@@ -143,6 +169,81 @@ def cmd_figure(args) -> None:
 
     table = io.read_parquet(args.table)
     {"capacity": figures.capacity_figure}[args.kind](table, args.out)
+    _log(f"wrote {args.out}")
+
+
+def cmd_sample_optimal(args) -> None:
+    from memgen import io
+    from memgen.config import load_config
+    from memgen.optimal_sample import sample_optimal
+
+    _set_threads(args.threads)
+    config = load_config(args.config)
+    train, labels = io.load_images_npz(args.train)
+    images, out_labels = sample_optimal(train, labels, config, num_samples=args.num_samples, steps=args.steps,
+                                        seed=args.seed, batch_size=args.batch_size, classes=args.classes,
+                                        device=args.device, log=_log)
+    io.save_images_npz(args.out, images, out_labels)
+    _log(f"wrote {args.out}: {len(images)} samples of the closed-form empirical-optimal denoiser")
+
+
+def cmd_train_classifier(args) -> None:
+    from memgen import io
+    from memgen.classifier import train_classifier
+
+    _set_threads(args.threads)
+    a, _ = io.load_images_npz(args.a, require_labels=False)
+    b, _ = io.load_images_npz(args.b, require_labels=False)
+    state, metrics = train_classifier(a, b, seed=args.seed, steps=args.steps, class_names=(args.name_a, args.name_b))
+    io.torch_save(args.out, state)
+    io.write_json(args.metrics, metrics)
+    _log(f"wrote {args.out}: validation accuracy {metrics['val_accuracy']:.4f}")
+
+
+def cmd_select(args) -> None:
+    from memgen import io
+    from memgen.classifier import classify
+
+    state = _load_torch(args.classifier)
+    images, labels = io.load_images_npz(args.samples, require_labels=False)
+    keep = classify(state, images) >= 0.5
+    if not keep.any():
+        from memgen.errors import MemgenError
+
+        raise MemgenError(f"{args.samples}: the classifier assigns none of {len(images)} samples to class a")
+    io.save_images_npz(args.out, images[keep], labels[keep])
+    _log(f"wrote {args.out}: {int(keep.sum())}/{len(images)} samples classified as {state['config']['class_names'][0]}")
+
+
+def _load_torch(path):
+    import torch
+
+    from memgen.errors import MemgenError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise MemgenError(f"{path}: not a readable torch file ({type(err).__name__})") from None
+
+
+def cmd_loss_gap(args) -> None:
+    import pandas as pd
+
+    from memgen import checkpoint, io
+    from memgen.loss_gap import loss_gap_table
+
+    _set_threads(args.threads)
+    train, train_labels = io.load_images_npz(args.train)
+    heldout, heldout_labels = io.load_images_npz(args.heldout)
+    tables = []
+    for path in args.checkpoints:
+        ckpt = checkpoint.load(path)
+        cond = ckpt["num_classes"] > 0
+        tables.append(loss_gap_table(ckpt, train, heldout, seed=args.seed, k=args.levels,
+                                     labels_train=train_labels if cond else None,
+                                     labels_heldout=heldout_labels if cond else None, device=args.device))
+        _log(f"{path}: step {ckpt['step']} evaluated at {args.levels} noise levels")
+    io.write_parquet(args.out, pd.concat(tables, ignore_index=True))
     _log(f"wrote {args.out}")
 
 
@@ -172,11 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     from memgen.data import GENERATORS
 
     s = sub.add_parser("materialize", help="generate a training set to .npz plus a JSON card")
-    s.add_argument("--base", required=True, choices=sorted(GENERATORS))
+    s.add_argument("--base", required=True,
+                   help=f"one of {', '.join(sorted(GENERATORS))}, cifar:<class name> or folder:<directory>")
     s.add_argument("--n", type=int, required=True, help="base images")
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--image-size", type=int, required=True)
-    s.add_argument("--dummy", default="none", choices=["none", *sorted(GENERATORS)])
+    s.add_argument("--dummy", default="none", help="none, a synthetic kind, hybrid or heldout")
+    s.add_argument("--cifar-root", help="directory holding cifar-10-batches-py (for cifar: bases)")
     s.add_argument("--dummy-count", type=int, default=0)
     s.add_argument("--out", required=True, help=".npz with images uint8 [N,H,W,3] and labels int64 [N]")
     s.add_argument("--card", required=True, help="JSON card (counts, labels, sha256)")
@@ -195,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state", help="resumable checkpoint (default: OUT.state)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--snapshots", type=int, nargs="*", help="steps at which to save EMA-only snapshots")
+    s.add_argument("--snapshot-dir", help="directory of the snapshots (stepNNNNNNN.pt)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint's EMA weights")
@@ -220,6 +325,48 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     s.add_argument("--threads", type=int, default=None)
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("sample-optimal", help="sample the closed-form empirical-optimal denoiser of a training set")
+    s.add_argument("--train", required=True, help="training set .npz")
+    s.add_argument("--config", help="memgen config (its diffusion section is used)")
+    s.add_argument("--num-samples", type=int, required=True)
+    s.add_argument("--classes", type=int, nargs="*")
+    s.add_argument("--steps", type=int, required=True, help="respaced sampling steps")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--out", required=True)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_sample_optimal)
+
+    s = sub.add_parser("train-classifier", help="train the binary base-vs-dummy classifier (Appendix C.1)")
+    s.add_argument("--a", required=True, help=".npz of class a (the base kind, e.g. Mondrian)")
+    s.add_argument("--b", required=True, help=".npz of class b (the dummy kind, e.g. GM)")
+    s.add_argument("--name-a", default="base")
+    s.add_argument("--name-b", default="dummy")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--steps", type=int, default=300)
+    s.add_argument("--out", required=True, help="classifier state (.pt)")
+    s.add_argument("--metrics", required=True, help="validation metrics (.json)")
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_train_classifier)
+
+    s = sub.add_parser("select", help="keep the samples a classifier assigns to class a")
+    s.add_argument("--classifier", required=True)
+    s.add_argument("--samples", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_select)
+
+    s = sub.add_parser("loss-gap", help="denoising loss per noise level on training vs held-out images")
+    s.add_argument("--checkpoints", nargs="+", required=True, help="checkpoints or snapshots")
+    s.add_argument("--train", required=True)
+    s.add_argument("--heldout", required=True)
+    s.add_argument("--levels", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0, help="seed of the common noise draws")
+    s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_loss_gap)
 
     s = sub.add_parser("aggregate", help="concatenate per-cell summaries into one tidy table")
     s.add_argument("--summaries", nargs="+", required=True)

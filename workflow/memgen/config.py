@@ -116,9 +116,13 @@ def load_config(source: str | Path | dict | None) -> dict:
         if not path.is_file():
             raise MemgenError(f"{path}: config file not found")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             raise MemgenError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        except UnicodeDecodeError as err:
+            raise MemgenError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
+        if not isinstance(raw, dict):
+            raise MemgenError(f"{path}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
     return validate_config(raw)
 
 

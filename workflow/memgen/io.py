@@ -46,10 +46,14 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 
     The block must create the file at exactly the yielded path (beware writers that append a suffix, such as
     ``np.savez``). On any exception the temporary file is deleted and ``path`` keeps its old content (or stays
-    absent). Parent directories of ``path`` are created.
+    absent); an ``OSError`` (disk full, a parent that is a file) becomes a one-line `MemgenError` naming ``path``.
+    Parent directories of ``path`` are created.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent is a file, no permission, ...
+        raise MemgenError(f"{dest}: cannot create its directory ({_one_line(e)})") from None
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         yield tmp
@@ -58,9 +62,11 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError):  # disk full, read-only file system, ...: one line naming the destination
+            raise MemgenError(f"{dest}: cannot write ({_one_line(e)})") from None
         raise
     _fsync_dir(dest.parent)
 

@@ -54,6 +54,9 @@ def sample(
     """Draw samples from a checkpoint. Returns (images uint8 [M,H,W,3], labels int64 [M])."""
     from memgen.diffusion import PerSampleNoise, p_sample_loop
 
+    for flag, value in (("--num-samples", num_samples), ("--batch-size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MemgenError(f"{flag} {value!r}: must be a positive integer")
     dev = resolve_device(device)
     model = checkpoint.build_model(ckpt, weights).to(dev).eval()
     T = ckpt["config"]["diffusion"]["steps"]

@@ -112,6 +112,7 @@ def train(
     out: Path,
     loss_log: Path,
     state: Path | None = None,
+    snapshots: dict[int, Path] | None = None,
     conditional: bool | None = None,
     class_names: dict | None = None,
     device: str = "auto",
@@ -123,9 +124,13 @@ def train(
         images: uint8 [N, H, W, 3] training set. labels: int64 [N] class ids 0..K-1.
         conditional: class-conditional (label embedding of K rows) or not; None = conditional iff K > 1.
         state: the resumable checkpoint (default ``<out>.state``); resumed from automatically when present.
+        snapshots: step -> path of an EMA-only checkpoint written when training passes that step (loss gap,
+            memorization onset); written atomically, so a resumed run keeps those already written.
     Returns: the final checkpoint dict.
     """
     tc = train_config(config)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MemgenError(f"seed={seed!r}: must be a non-negative integer")
     out, loss_log = Path(out), Path(loss_log)
     state = Path(state) if state else out.with_name(out.name + ".state")
     dev = resolve_device(device)
@@ -209,6 +214,10 @@ def train(
             log(f"step {step}/{tc.steps} ({100 * step / tc.steps:.0f}%) loss {row['loss']:.4f} mse {row['mse']:.4f} "
                 f"vb {row['vb']:.4f} | {rate:.2f} steps/s | ETA {_eta((tc.steps - step) / rate if rate > 0 else 0)}")
             window = _Window(step)
+        if snapshots and step in snapshots:
+            snap = snapshot(step)
+            del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
+            checkpoint.save(snapshots[step], snap)
         if at_ckpt and step < tc.steps:
             checkpoint.save(state, snapshot(step))
 

@@ -1,30 +1,33 @@
-# The path grammar, written once. A cell is one trained model:
-#   {results}/{experiment}/w{width}-n{size}-{dummy}{ndummy}-s{seed}/
-# (width of the UNet, base training images, dummy kind and count - "none0" for none - and the seed).
+# The path grammar, written once.
+#   {results}/data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}/                 a training set
+#   {results}/models/{dataset}/{CELL}/                                         a trained model, shared by experiments
+#   {results}/{experiment}/{CELL}/                                             its samples and scores in one study
+# CELL = w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}: UNet width, base images, dummy kind
+# and count ("none0" for none), optimizer steps, batch size, cond/uncond, seed (memgen/grid.py expands the grid).
 # Every job's log mirrors its output path under {results}/logs/.
 import json
 import os
 import shlex
 import sys
 
-from memgen.config import training_spec
+from memgen import grid
 
 RESULTS = config["results"].rstrip("/")
 # Jobs run `python -m memgen ...` with the interpreter that runs Snakemake (a venv need not be activated;
 # SLURM jobs re-run this file through the same interpreter, so they get the same PATH).
 shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
 ENV = "../../envs/memgen.yaml"
-CELL = "{experiment}/w{width}-n{size}-{dummy}{ndummy}-s{seed}"
-DATA = "{experiment}/data/n{size}-{dummy}{ndummy}-s{seed}"
+CELL = "w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}"
+DATA = "data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}"
 
 PATHS = {
     "data": f"{RESULTS}/{DATA}/train.npz",
     "card": f"{RESULTS}/{DATA}/card.json",
-    "model": f"{RESULTS}/{CELL}/model.pt",
-    "loss_log": f"{RESULTS}/{CELL}/loss.parquet",
-    "samples": f"{RESULTS}/{CELL}/samples.npz",
-    "scores": f"{RESULTS}/{CELL}/scores.parquet",
-    "summary": f"{RESULTS}/{CELL}/summary.parquet",
+    "model": f"{RESULTS}/models/{{dataset}}/{CELL}/model.pt",
+    "loss_log": f"{RESULTS}/models/{{dataset}}/{CELL}/loss.parquet",
+    "samples": f"{RESULTS}/{{experiment}}/{CELL}/samples.npz",
+    "scores": f"{RESULTS}/{{experiment}}/{CELL}/scores.parquet",
+    "summary": f"{RESULTS}/{{experiment}}/{CELL}/summary.parquet",
     "table": f"{RESULTS}/{{experiment}}/replicates.parquet",
     "table_md": f"{RESULTS}/{{experiment}}/replicates.md",
     "figure": f"{RESULTS}/{{experiment}}/figures/{{figure}}.png",
@@ -44,35 +47,51 @@ def bench_path(kind):
 
 wildcard_constraints:
     experiment=r"[a-z][a-z0-9_]*",
+    dataset=r"[a-z][a-z0-9_-]*",
     width=r"\d+",
     size=r"\d+",
     dummy=r"[a-z][a-z_]*",
     ndummy=r"\d+",
+    steps=r"\d+",
+    batch=r"\d+",
+    cond=r"cond|uncond",
     seed=r"\d+",
     figure=r"[a-z][a-z0-9_]*",
 
 
-def experiment_config(name):
-    return config["experiments"][name]
+def cell_paths(experiment, kind):
+    """PATHS[kind] for every cell of an experiment (the grid, expanded from the config by memgen.grid)."""
+    return [PATHS[kind].format(**c.wildcards()) for c in grid.cells(config, experiment)]
 
 
-def cells(experiment, kind):
-    """PATHS[kind] for every cell of an experiment (the grid, expanded from the config)."""
-    e = experiment_config(experiment)
-    return expand(PATHS[kind], experiment=experiment, width=e["widths"], size=e["sizes"],
-                  dummy="none", ndummy=0, seed=config["seeds"])
+def experiment_dataset(wildcards):
+    return grid.dataset_token(config["experiments"][wildcards.experiment]["dataset"])
 
 
-FIGURES = {"capacity": ["capacity"]}
+def model_of_cell(wildcards):
+    return PATHS["model"].format(**{**wildcards, "dataset": experiment_dataset(wildcards)})
+
+
+def data_of_cell(wildcards):
+    return PATHS["data"].format(**{**wildcards, "dataset": experiment_dataset(wildcards)})
+
+
+FIGURES = {
+    "capacity": ["capacity"],
+    "dummies_mondrian": ["dummies"],
+    "dummies_cifar": ["dummies"],
+    "classes": ["classes"],
+    "dummy_kinds": ["dummy_kinds"],
+}
 
 
 def experiment_targets(experiment):
-    figures = expand(PATHS["figure"], experiment=experiment, figure=FIGURES[experiment])
+    figures = expand(PATHS["figure"], experiment=experiment, figure=FIGURES.get(experiment, []))
     return [*expand(PATHS["table"], experiment=experiment), *expand(PATHS["table_md"], experiment=experiment), *figures]
 
 
 def all_targets():
-    return [t for name, e in config["experiments"].items() if e["enabled"] for t in experiment_targets(name)]
+    return [t for name in grid.enabled_trained_experiments(config) if name in FIGURES for t in experiment_targets(name)]
 
 
 def stage_resources(stage):
@@ -83,31 +102,46 @@ def device_for(stage):
     return "cuda" if stage_resources(stage)["gpu"] else "cpu"
 
 
+def dataset_base(wildcards):
+    return grid.dataset_specs(config)[wildcards.dataset]
+
+
 def train_config_json(wildcards):
     """The training-relevant config, inline JSON: only a change here reruns training (params trigger)."""
-    return json.dumps(training_spec(config), sort_keys=True)
+    return json.dumps(grid.train_spec(config, wildcards.steps, wildcards.batch), sort_keys=True)
 
 
-def dataset_base(wildcards):
-    return experiment_config(wildcards.experiment)["dataset"]
+def conditional_flag(wildcards):
+    return "yes" if wildcards.cond == "cond" else "no"
+
+
+def sample_args(wildcards):
+    """--num-samples and, for class-conditional cells, --classes of this experiment's cell."""
+    cell = grid.find_cell(config, wildcards)
+    args = f"--num-samples {cell.num_samples}"
+    if cell.conditional and cell.sample_classes:
+        args += " --classes " + " ".join(map(str, cell.sample_classes))
+    return args
 
 
 def score_meta(wildcards):
-    e = experiment_config(wildcards.experiment)
+    cell = grid.find_cell(config, wildcards)
     meta = {
-        "experiment": wildcards.experiment,
-        "dataset": e["dataset"],
-        "width": wildcards.width,
-        "size": wildcards.size,
-        "dummy": wildcards.dummy,
-        "count": wildcards.ndummy,
-        "seed": wildcards.seed,
-        "steps": config["train"]["steps"],
-        "batch_size": config["train"]["batch_size"],
-        "n_train_total": int(wildcards.size) + int(wildcards.ndummy),
+        "experiment": cell.experiment,
+        "dataset": cell.dataset_token,
+        "width": cell.width,
+        "size": cell.size,
+        "dummy": cell.dummy,
+        "count": cell.ndummy,
+        "seed": cell.seed,
+        "steps": cell.steps,
+        "batch_size": cell.batch_size,
+        "conditional": int(cell.conditional),
+        "exposure": cell.exposure,
+        "n_train_total": cell.n_train,
     }
     return " ".join(f"--meta {k}={v}" for k, v in meta.items())
 
 
 def experiment_summaries(wildcards):
-    return cells(wildcards.experiment, "summary")
+    return cell_paths(wildcards.experiment, "summary")

@@ -10,12 +10,13 @@ rule materialize:
     params:
         base=dataset_base,
         image_size=config["image_size"],
+        cifar_root=config["data"]["cifar_root"],
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
         ENV
     shell:
-        "python -m memgen materialize --base {params.base} --n {wildcards.size} --seed {wildcards.seed}"
+        "python -m memgen materialize --base {params.base:q} --n {wildcards.size} --seed {wildcards.seed}"
         " --image-size {params.image_size} --dummy {wildcards.dummy} --dummy-count {wildcards.ndummy}"
-        " --out {output.data} --card {output.card} > {log} 2>&1"
+        " --cifar-root {params.cifar_root:q} --out {output.data} --card {output.card} > {log} 2>&1"

@@ -3,7 +3,7 @@
 
 rule sample:
     input:
-        model=PATHS["model"],
+        model=model_of_cell,
     output:
         samples=PATHS["samples"],
     log:
@@ -11,7 +11,7 @@ rule sample:
     benchmark:
         bench_path("samples")
     params:
-        num_samples=config["sample"]["num_samples"],
+        counts=sample_args,
         steps=config["sample"]["steps"],
         batch_size=config["sample"]["batch_size"],
         device=device_for("sample"),
@@ -24,6 +24,6 @@ rule sample:
         ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {input.model}"
-        " --num-samples {params.num_samples} --steps {params.steps} --seed {wildcards.seed}"
+        " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
         " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"

@@ -3,7 +3,7 @@
 
 rule score:
     input:
-        data=PATHS["data"],
+        data=data_of_cell,
         samples=PATHS["samples"],
     output:
         scores=PATHS["scores"],

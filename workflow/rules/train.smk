@@ -15,6 +15,7 @@ rule train:
         bench_path("model")
     params:
         config=train_config_json,
+        conditional=conditional_flag,
         device=device_for("train"),
     threads: stage_resources("train")["threads"]
     resources:
@@ -26,5 +27,6 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen train --config {params.config:q}"
         " --data {input.data} --card {input.card} --width {wildcards.width} --seed {wildcards.seed}"
+        " --conditional {params.conditional}"
         " --out {output.model} --loss-log {output.loss_log} --device {params.device} --threads {threads}"
         " > {log} 2>&1"

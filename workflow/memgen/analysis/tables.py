@@ -9,8 +9,8 @@ import pandas as pd
 from memgen import io
 from memgen.errors import MemgenError
 
-GRID = ["experiment", "dataset", "width", "size", "dummy", "count", "seed", "label"]
-LEAD = [*GRID, "steps", "batch_size", "epochs_per_image", "n_samples", "n_replicates", "replicate_fraction",
+GRID = ["experiment", "dataset", "width", "size", "dummy", "count", "conditional", "exposure", "steps", "seed", "label"]
+LEAD = [*GRID, "batch_size", "epochs_per_image", "n_samples", "n_replicates", "replicate_fraction",
         "ci_low", "ci_high", "n_train", "n_train_replicated", "frac_train_replicated", "median_ratio", "threshold"]
 
 

@@ -1,26 +1,57 @@
-"""Materialize a training set: base images (label 0) plus optional dummy images (label 1), and its JSON card.
+"""Materialize a training set: base images (label 0) plus optional dummy images, and its JSON card.
 
-The base component of ``(base, n, seed, S)`` is exactly ``get_generator(base)(n, seed, S)``, whatever dummies
-are added. The dummy component is drawn with ``dummy_seed(seed)``, a seed derived from ``seed`` through its own
-SeedSequence stream, so it is independent of the base even when both are the same kind.
+A base is a procedural kind (``mondrian``, ``gm``, ``random_ink``, ``shapes``), ``cifar:<class>`` (one CIFAR-10
+class read from ``cifar_root``, see ``memgen.data.cifar``) or ``folder:<path>`` (a directory of PNG/JPEG
+images, ``memgen.data.folder``; a relative path is taken relative to ``folder`` when given). Dummy kinds:
+
+- ``none``; ``gm``, ``random_ink``, ``mondrian``, ``shapes``: procedural images drawn with ``dummy_seed(seed)``,
+  label 1.
+- ``hybrid``: GM + held-out base hybrids (``memgen.data.hybrid``), label 1: the high band of
+  ``gaussian_mixture(k, dummy_seed(seed), S)`` and the low band of the base's ``hybrid_source`` pool.
+- ``heldout``: k more real images of the base distribution from the disjoint ``extra`` pool, label 0, since
+  they are the same class (the follow-up trained this case unconditionally; with one class a conditional model
+  is the unconditional one with a constant label).
+
+Pools of a real base (cifar, folder) are cut from one seeded permutation of its images (``disjoint_pools``):
+``base`` first, then ``extra`` or ``hybrid_source``; ``build_heldout_set``'s ``heldout_eval`` from the end. For a
+procedural base a pool is a fresh draw: ``base`` is exactly ``generator(n, seed, S)`` whatever dummies are
+added, ``extra`` uses ``dummy_seed(seed)``, ``hybrid_source`` and ``heldout_eval`` seeds derived like it from
+their own spawn keys, so every component is independent of the others even when they are the same kind.
+CIFAR images are resized from 32 to S by centre-crop + PIL bicubic when ``image_size != 32``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memgen import io
-from memgen.data.synthetic import GENERATORS, check_int, get_generator
+from memgen.data import cifar, folder as folder_data
+from memgen.data.hybrid import DEFAULT_CUTOFF, hybrid_dummies, low_band_fraction
+from memgen.data.shapes import shapes
+from memgen.data.synthetic import GENERATORS, ImageGenerator, check_int
 from memgen.errors import MemgenError
 
 CARD_FORMAT = 1
 NO_DUMMY = "none"
+HYBRID = "hybrid"
+HELDOUT = "heldout"
+DUMMY_KINDS = (NO_DUMMY, "gm", "random_ink", "mondrian", "shapes", HYBRID, HELDOUT)
 MAX_LISTED_DUPLICATES = 20
 _DUMMY_STREAM = 0x64756D6D  # "dumm": spawn key of the dummy seed stream; fixed forever
+_HYBRID_STREAM = 0x68796272  # "hybr": procedural hybrid_source pool
+_HELDOUT_STREAM = 0x68656C64  # "held": procedural heldout_eval pool
+_TAG_FOLDER_POOLS = 6  # permutation stream of folder images
+_POOL_STREAMS = {"extra": _DUMMY_STREAM, "hybrid_source": _HYBRID_STREAM, cifar.EVAL_POOL: _HELDOUT_STREAM}
+
+
+def synthetic_kinds() -> dict[str, ImageGenerator]:
+    """Every procedural kind: the paper's ``GENERATORS`` (looked up at call time) plus the follow-up's shapes."""
+    return {**GENERATORS, "shapes": shapes}
 
 
 def dummy_seed(seed: int) -> int:
@@ -47,57 +78,153 @@ def exact_duplicates(images: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
+def derived_seed(seed: int, stream: int) -> int:
+    """A 63-bit seed derived from ``seed`` through the SeedSequence spawn key ``(stream,)``."""
+    state = np.random.SeedSequence(seed, spawn_key=(stream,)).generate_state(1, np.uint64)
+    return int(state[0]) >> 1
+
+
+def heldout_seed(seed: int) -> int:
+    """The seed of the procedural ``heldout_eval`` images of ``build_heldout_set(..., seed, ...)``."""
+    return derived_seed(seed, _HELDOUT_STREAM)
+
+
+def _parse_base(base: str, cifar_root, folder) -> tuple[str, str]:
+    """``(kind, arg)``: ``("synthetic", name)``, ``("cifar", class)`` or ``("folder", resolved path)``."""
+    if isinstance(base, str) and base.startswith("cifar:"):
+        name = base[len("cifar:"):]
+        cifar.cifar_class_index(name)
+        if cifar_root is None:
+            raise MemgenError(f"base {base!r} needs data.cifar_root (the directory that contains "
+                              f"{cifar.BASE_FOLDER})")
+        return "cifar", name
+    if isinstance(base, str) and base.startswith("folder:") and len(base) > len("folder:"):
+        path = Path(base[len("folder:"):])
+        return "folder", str(path if folder is None or path.is_absolute() else Path(folder) / path)
+    if isinstance(base, str) and base in synthetic_kinds():
+        return "synthetic", base
+    valid = ", ".join([*sorted(synthetic_kinds()), "cifar:<class>", "folder:<path>"])
+    raise MemgenError(f"unknown dataset kind {base!r}; valid kinds: {valid}")
+
+
+def _pool_card(pools: dict[str, np.ndarray], positions: dict[str, list[int]]) -> dict[str, Any]:
+    return {name: {"count": len(idx), "positions": positions[name], "sha256": io.sha256_array(idx)}
+            for name, idx in pools.items()}
+
+
+def _base_pools(base: str, n_base: int, pools: dict[str, int], seed: int, image_size: int, cifar_root, folder,
+                cifar_download: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Images of each pool of the base distribution (``"base"`` + ``pools``), and the card's ``source``."""
+    kind, arg = _parse_base(base, cifar_root, folder)
+    if kind == "synthetic":
+        generate = synthetic_kinds()[arg]
+        out = {"base": generate(n_base, seed, image_size)} if n_base else {}
+        seeds = {name: derived_seed(seed, _POOL_STREAMS[name]) for name in pools}
+        out |= {name: generate(k, seeds[name], image_size) for name, k in pools.items() if k}
+        return out, {"kind": "synthetic", "generator": arg, "pool_seeds": seeds}
+    if kind == "cifar":
+        images, labels, _ = cifar.load_cifar10(cifar_root, download=cifar_download)
+        idx, positions = cifar.cifar_class_pools_with_positions(images, labels, arg, n_base, pools, seed)
+        source = {"kind": "cifar10", "root": str(cifar_root), "class": arg,
+                  "class_index": cifar.cifar_class_index(arg),
+                  "class_size": int((labels == cifar.cifar_class_index(arg)).sum()),
+                  "index_order": "train then test", "pools": _pool_card(idx, positions)}
+        if image_size != 32:
+            source["resample"] = f"centre-crop + PIL bicubic 32->{image_size}"
+        return {name: folder_data.resize_images(images[i], image_size) for name, i in idx.items() if len(i)}, source
+    images = folder_data.load_image_folder(arg, image_size)
+    idx, positions = cifar.disjoint_pools(np.arange(len(images)), n_base, pools, seed, (_TAG_FOLDER_POOLS,),
+                                          f"folder:{arg}", "the folder")
+    source = {"kind": "folder", "path": arg, "num_images": len(images), "all_images_sha256": io.sha256_array(images),
+              "resample": f"centre-crop + PIL bicubic to {image_size}", "pools": _pool_card(idx, positions)}
+    return {name: images[i] for name, i in idx.items() if len(i)}, source
+
+
+def _card(images: np.ndarray, labels: np.ndarray, **fields: Any) -> dict[str, Any]:
+    duplicates = exact_duplicates(images)
+    card: dict[str, Any] = {"format": CARD_FORMAT, **fields,
+                            "image_size": int(images.shape[1]), "num_images": int(images.shape[0]),
+                            "sha256": {"images": io.sha256_array(images), "labels": io.sha256_array(labels)},
+                            "exact_duplicates": len(duplicates)}
+    if duplicates:
+        card["duplicate_pairs"] = [[i, j] for i, j in duplicates[:MAX_LISTED_DUPLICATES]]
+    return card
+
+
 def build_training_set(
-    base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, dummy_count: int = 0
+    base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, dummy_count: int = 0, *,
+    cifar_root: str | os.PathLike | None = None, folder: str | os.PathLike | None = None,
+    cifar_download: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Generate a training set in memory.
+    """Build a training set in memory (kinds and pools in the module docstring).
 
     Returns ``(images uint8 [N, S, S, 3], labels int64 [N], card)`` with ``N = n + k``: the ``n`` base images
-    first (label 0), then the ``k`` dummy images (label 1), where ``k = dummy_count`` if ``dummy != "none"``.
-    ``dummy="none"`` with ``dummy_count > 0`` is an error. The card (JSON-serializable) records the inputs,
-    counts, class names, the SHA-256 of both arrays (``memgen.io.sha256_array``) and the number of exact
-    duplicate images, which the ratio criterion cannot see (with up to 20 ``[earlier, later]`` index pairs).
+    first (label 0), then the ``k`` dummy images (label 1; ``heldout``: 0), where ``k = dummy_count`` if
+    ``dummy != "none"``. ``dummy="none"`` with ``dummy_count > 0`` is an error. The card (JSON-serializable)
+    records the inputs, counts, class names, the sources (CIFAR root, class, each pool's positions in the
+    permutation and the SHA-256 of its indices; hybrid cutoff), the SHA-256 of both arrays
+    (``memgen.io.sha256_array``) and the number of exact duplicate images, which the ratio criterion cannot see
+    (with up to 20 ``[earlier, later]`` index pairs).
     """
-    generate_base = get_generator(base)
-    if dummy != NO_DUMMY and dummy not in GENERATORS:
-        valid = ", ".join([NO_DUMMY, *sorted(GENERATORS)])
-        raise MemgenError(f"unknown dummy kind {dummy!r}; valid kinds: {valid}")
+    if not isinstance(dummy, str) or dummy not in DUMMY_KINDS:
+        raise MemgenError(f"unknown dummy kind {dummy!r}; valid kinds: {', '.join(DUMMY_KINDS)}")
+    _parse_base(base, cifar_root, folder)
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
     k = check_int("dummy_count", dummy_count, 0)
     if dummy == NO_DUMMY and k > 0:
         raise MemgenError(f"dummy_count is {k} but dummy is {NO_DUMMY!r}; name a dummy kind or set dummy_count 0")
+    image_size = check_int("image_size", image_size, 4)
 
-    parts = [generate_base(n, seed, image_size)]
-    labels = [np.zeros(n, dtype=np.int64)]
+    pool = {HELDOUT: "extra", HYBRID: "hybrid_source"}.get(dummy) if k else None
+    parts, source = _base_pools(base, n, {pool: k} if pool else {}, seed, image_size, cifar_root, folder,
+                                cifar_download)
+    images, labels = [parts["base"]], [np.zeros(n, dtype=np.int64)]
     class_names, counts = {"0": base}, {"0": n}
-    if k > 0:
-        parts.append(get_generator(dummy)(k, dummy_seed(seed), image_size))
+    extra: dict[str, Any] = {}
+    uses_dummy_seed = k > 0 and (dummy != HELDOUT or source["kind"] == "synthetic")
+    if k and dummy == HELDOUT:
+        images.append(parts["extra"])
+        labels.append(np.zeros(k, dtype=np.int64))
+        counts["0"] = n + k
+    elif k:
+        if dummy == HYBRID:
+            images.append(hybrid_dummies(k, dummy_seed(seed), image_size, parts["hybrid_source"]))
+            extra["hybrid"] = {"cutoff": DEFAULT_CUTOFF, "cutoff_units": "Nyquist", "high_source": "gm",
+                               "low_source": "hybrid_source",
+                               "low_band_fraction": low_band_fraction(image_size, DEFAULT_CUTOFF)}
+        else:
+            images.append(synthetic_kinds()[dummy](k, dummy_seed(seed), image_size))
         labels.append(np.ones(k, dtype=np.int64))
         class_names["1"], counts["1"] = dummy, k
-    images = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    image_array = np.concatenate(images) if len(images) > 1 else images[0]
     label_array = np.concatenate(labels)
+    card = _card(image_array, label_array, base=base, n=n, dummy=dummy, dummy_count=k, seed=seed,
+                 dummy_seed=dummy_seed(seed) if uses_dummy_seed else None, num_classes=len(class_names),
+                 class_names=class_names, counts=counts, source=source, **extra)
+    return image_array, label_array, card
 
-    duplicates = exact_duplicates(images)
-    card: dict[str, Any] = {
-        "format": CARD_FORMAT,
-        "base": base,
-        "n": n,
-        "dummy": dummy,
-        "dummy_count": k,
-        "seed": seed,
-        "dummy_seed": dummy_seed(seed) if k > 0 else None,
-        "image_size": int(images.shape[1]),
-        "num_images": int(images.shape[0]),
-        "num_classes": len(class_names),
-        "class_names": class_names,
-        "counts": counts,
-        "sha256": {"images": io.sha256_array(images), "labels": io.sha256_array(label_array)},
-        "exact_duplicates": len(duplicates),
-    }
-    if duplicates:
-        card["duplicate_pairs"] = [[i, j] for i, j in duplicates[:MAX_LISTED_DUPLICATES]]
-    return images, label_array, card
+
+def build_heldout_set(
+    base: str, n: int, seed: int, image_size: int, cifar_root: str | os.PathLike | None = None, *,
+    folder: str | os.PathLike | None = None, cifar_download: bool = False,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``n`` images of the base distribution that no training set of the same ``seed`` contains, for the
+    train/validation loss gap: ``(images uint8 [n, S, S, 3], labels int64 [n] all 0, card)``.
+
+    Procedural bases: a fresh draw with ``heldout_seed(seed)``. CIFAR and folder bases: the ``heldout_eval`` pool,
+    cut from the END of the seed's permutation, so it is disjoint from a training set of ``n_train`` base +
+    ``k`` extra/hybrid-source images whenever ``n_train + k + n`` fits in the class (the card's ``positions``
+    say which permutation slots each side used; the follow-up's 2000 + 4000 cars use all 6000, leaving none).
+    """
+    n = check_int("n", n, 1)
+    seed = check_int("seed", seed, 0)
+    image_size = check_int("image_size", image_size, 4)
+    parts, source = _base_pools(base, 0, {cifar.EVAL_POOL: n}, seed, image_size, cifar_root, folder,
+                                cifar_download)
+    images, labels = parts[cifar.EVAL_POOL], np.zeros(n, dtype=np.int64)
+    return images, labels, _card(images, labels, base=base, n=n, seed=seed, pool=cifar.EVAL_POOL,
+                                 num_classes=1, class_names={"0": base}, counts={"0": n}, source=source)
 
 
 def write_dataset(

@@ -1,0 +1,83 @@
+"""The experiment grid: the paper preset plans exactly the seeds' grids; shared models are trained once."""
+
+import math
+
+import pytest
+
+from memgen import grid
+from memgen.config import load_config
+from memgen.errors import MemgenError
+
+
+@pytest.fixture(scope="module")
+def paper(repo_root_module):
+    return load_config(repo_root_module / "workflow" / "presets" / "paper.yaml")
+
+
+@pytest.fixture(scope="module")
+def repo_root_module():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
+
+
+def test_paper_preset_plans_the_seeds_grids(paper):
+    counts = {e: len(grid.cells(paper, e)) for e in grid.enabled_trained_experiments(paper)}
+    assert counts == {
+        "capacity": 3 * 7,  # UNet-64/128/256 x {0.5,1,2,4,8,16,32}k (Figure 1)
+        "dummies_mondrian": 2,  # 2k MO alone; 2k MO + 6k GM (Figures 3-4)
+        "dummies_cifar": 4,  # 2k cars alone; + GM to 4k, 8k, 16k (Figure 5)
+        "unconditional_dummies": 1,  # Appendix C.1
+        "classes": 2,  # 5k and 8k in total, 100 Random Ink (Figure 7)
+        "dummy_kinds": 1 + 4 * 3,  # baseline + {gm, hybrid, heldout, shapes} x {1,2,4}k (the report)
+        "loss_gap": 1,
+    }
+    cap = grid.cells(paper, "capacity")
+    assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}
+    assert sorted({c.width for c in cap}) == [64, 128, 256]
+    cars = grid.cells(paper, "dummies_cifar")
+    assert [(c.ndummy, c.conditional, c.sample_classes) for c in cars] == [
+        (0, False, None), (2000, True, (0,)), (6000, True, (0,)), (14000, True, (0,))]
+    assert {(c.steps, c.batch_size) for c in cars} == {(100000, 256)}
+    kinds = grid.cells(paper, "dummy_kinds")
+    heldout = [c for c in kinds if c.dummy == "heldout"]
+    assert heldout and not any(c.conditional for c in heldout)  # real cars as dummies: trained unconditionally
+    classes = grid.cells(paper, "classes")
+    assert [(c.size, c.ndummy, c.num_samples, c.conditional) for c in classes] == [
+        (4900, 100, 5000, True), (7900, 100, 5000, True)]
+
+
+def test_exposure_matched_twin_sees_base_images_as_often(repo_root_module):
+    cfg = load_config({"experiments": {"dummies_mondrian": {"size": 32, "counts": [0, 96], "exposure_matched": True}}})
+    cells = grid.cells(cfg, "dummies_mondrian")
+    alone = next(c for c in cells if c.ndummy == 0)
+    equal = next(c for c in cells if c.ndummy and c.exposure == "equal_steps")
+    twin = next(c for c in cells if c.exposure == "matched")
+    assert twin.steps == math.ceil(alone.steps * 128 / 32)
+    assert twin.base_presentations == pytest.approx(alone.base_presentations, rel=1e-3)
+    assert equal.base_presentations == pytest.approx(alone.base_presentations / 4)
+    assert twin.name != equal.name and twin.name.endswith("-cond-s0")
+
+
+def test_shared_models_have_one_name():
+    cfg = load_config({"experiments": {"dummy_kinds": {"enabled": True}, "dummies_mondrian": {"enabled": True}}})
+    base_cap = {c.name for c in grid.cells(cfg, "capacity") if c.width == 32 and c.size == 32}
+    base_kinds = {c.name for c in grid.cells(cfg, "dummy_kinds") if c.ndummy == 0}
+    base_dummies = {c.name for c in grid.cells(cfg, "dummies_mondrian") if c.ndummy == 0}
+    assert base_cap == base_kinds == base_dummies == {"w32-n32-none0-it1600-b64-uncond-s0"}
+
+
+def test_find_cell_round_trips_and_refuses_strangers():
+    cfg = load_config(None)
+    for cell in grid.cells(cfg, "capacity"):
+        assert grid.find_cell(cfg, cell.wildcards()) == cell
+    bad = {**grid.cells(cfg, "capacity")[0].wildcards(), "width": 999}
+    with pytest.raises(MemgenError, match="no cell capacity/w999"):
+        grid.find_cell(cfg, bad)
+
+
+def test_dataset_tokens_are_path_safe():
+    assert grid.dataset_token("cifar:automobile") == "cifar-automobile"
+    assert grid.dataset_token("mondrian") == "mondrian"
+    tok = grid.dataset_token("folder:/data/my images")
+    assert tok.startswith("folder-") and "/" not in tok and " " not in tok

@@ -1,0 +1,126 @@
+"""Memorization capacity read off a replicate-vs-size curve, with a bootstrap interval.
+
+Yoon et al. 2023, Definition 3.1: MC = max{ n : P[sample replicates S, |S| = n] >= 1 - eps }. On a measured
+grid of training-set sizes the capacity at level ``1 - eps`` is taken as the size where the replicate fraction
+falls through the level: the largest size whose fraction is >= level and the next (larger) size, interpolated
+linearly in log(size) (the sizes are a geometric grid, and the paper reads capacities as size ratios).
+
+Pure functions on the aggregated per-cell table (``memgen.analysis.tables``); no plotting here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import MemgenError
+
+GROUP_CANDIDATES = ["experiment", "dataset", "width", "dummy", "count", "label"]  # the grid less size and seed
+CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored", "note",
+                    "n_sizes"]
+ALL_ABOVE, ALL_BELOW = "all above", "all below"
+
+
+def _check(table: pd.DataFrame, level: float, n_boot: int) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise MemgenError(f"capacity input must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in ("width", "size", "replicate_fraction", "n_samples") if c not in table.columns]
+    if missing:
+        raise MemgenError(f"capacity table lacks column(s) {missing}")
+    if table.empty:
+        raise MemgenError("capacity table has no rows")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
+        raise MemgenError(f"level must lie in (0, 1), got {level!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise MemgenError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    size = table["size"].to_numpy(dtype=np.float64)
+    frac = table["replicate_fraction"].to_numpy(dtype=np.float64)
+    n = table["n_samples"].to_numpy(dtype=np.float64)
+    if not (np.all(size > 0) and np.all((frac >= 0) & (frac <= 1)) and np.all(n >= 1)):
+        raise MemgenError("capacity table needs size > 0, replicate_fraction in [0, 1] and n_samples >= 1")
+
+
+def crossing(sizes: np.ndarray, fractions: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each curve falls through ``level``, vectorized over curves.
+
+    sizes: increasing ``[S]``; fractions: ``[B, S]`` (replicate fraction per size). Returns (capacity ``[B]``,
+    code ``[B]`` int: 0 crossed, 1 all above -> capacity = largest size, 2 all below -> smallest size).
+    Crossed: a = the largest size index with fraction >= level (a < S - 1), b = a + 1, and
+    log(cap) = log s_a + (f_a - level) / (f_a - f_b) * (log s_b - log s_a).
+    """
+    frac = np.atleast_2d(np.asarray(fractions, dtype=np.float64))
+    log_s = np.log(np.asarray(sizes, dtype=np.float64))
+    above = frac >= level
+    n_sizes = frac.shape[1]
+    last = n_sizes - 1 - np.argmax(above[:, ::-1], axis=1)  # largest index at or above the level
+    code = np.where(~above.any(axis=1), 2, np.where(last == n_sizes - 1, 1, 0))
+    a = np.where(code == 0, last, 0)
+    b = np.minimum(a + 1, n_sizes - 1)
+    rows = np.arange(frac.shape[0])
+    fa, fb = frac[rows, a], frac[rows, b]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(code == 0, (fa - level) / (fa - fb), 0.0)
+    log_cap = log_s[a] + t * (log_s[b] - log_s[a])
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return np.where(code == 1, sizes[-1], np.where(code == 2, sizes[0], np.exp(log_cap))), code
+
+
+def _pooled(sub: pd.DataFrame) -> pd.DataFrame:
+    """One row per size: samples pooled over seeds (replicate counts summed)."""
+    k = sub["n_replicates"] if "n_replicates" in sub.columns else (sub["replicate_fraction"] * sub["n_samples"])
+    pooled = pd.DataFrame({"size": sub["size"].astype(float), "k": np.rint(k.astype(float)),
+                           "n": sub["n_samples"].astype(float)}).groupby("size", sort=True).sum()
+    pooled["p"] = pooled["k"] / pooled["n"]
+    return pooled
+
+
+def _note(cap: float, code: int, level: float) -> str | None:
+    pct = f"{100 * level:g}%"
+    if code == 1:
+        return f"capacity >= {cap:g}: every size replicates at >= {pct}; larger sets are needed to find it"
+    if code == 2:
+        return f"capacity < {cap:g}: no size replicates at >= {pct}; smaller sets are needed to find it"
+    return None
+
+
+def memorization_capacity(table: pd.DataFrame, level: float = 0.9, n_boot: int = 1000,
+                          seed: int = 0) -> pd.DataFrame:
+    """Memorization capacity per width (and per other grid column present, except size and seed).
+
+    table: one row per cell with ``width``, ``size``, ``replicate_fraction``, ``n_samples`` (``n_replicates``
+    used when present); rows of several seeds at one size are pooled. level: the replicate fraction that counts
+    as memorizing (the paper's 1 - eps; 0.9 in Figure 1's reading).
+    Bootstrap: per replicate draw k* ~ Binomial(n, p_hat) at every size, recompute the crossing; (ci_low, ci_high)
+    is the 2.5-97.5 percentile interval of ``n_boot`` draws (NaN when n_boot = 0), from
+    ``np.random.default_rng(seed)`` restarted per group, so a group's interval does not depend on the others.
+    Returns one row per group: the group columns, then ``CAPACITY_COLUMNS``. censored is "all above" (capacity =
+    the largest size, a lower bound), "all below" (the smallest size, an upper bound) or None; bracket_low /
+    bracket_high are the sizes the level falls between (NaN on the censored side).
+    """
+    _check(table, level, n_boot)
+    keys = [c for c in GROUP_CANDIDATES if c in table.columns]
+    rows = []
+    for key, sub in table.groupby(keys, sort=True, dropna=False):
+        pooled = _pooled(sub)
+        sizes = pooled.index.to_numpy(dtype=np.float64)
+        cap, code = crossing(sizes, pooled["p"].to_numpy()[None, :], level)
+        cap, code = float(cap[0]), int(code[0])
+        lo = hi = np.nan
+        if n_boot > 0:
+            rng = np.random.default_rng(seed)
+            k_star = rng.binomial(pooled["n"].to_numpy(dtype=np.int64), pooled["p"].to_numpy(),
+                                  size=(n_boot, len(sizes)))
+            boot, _ = crossing(sizes, k_star / pooled["n"].to_numpy(), level)
+            lo, hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+        if code == 0:
+            a = int(np.flatnonzero(pooled["p"].to_numpy() >= level).max())
+            bracket = (sizes[a], sizes[a + 1])
+        else:
+            bracket = (sizes[-1], np.nan) if code == 1 else (np.nan, sizes[0])
+        censored = {0: None, 1: ALL_ABOVE, 2: ALL_BELOW}[code]
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update(capacity=cap, ci_low=lo, ci_high=hi, level=float(level), bracket_low=bracket[0],
+                   bracket_high=bracket[1], censored=censored, note=_note(cap, code, level),
+                   n_sizes=len(sizes))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*keys, *CAPACITY_COLUMNS])

@@ -1,0 +1,175 @@
+"""CIFAR-10 from a local copy, and seeded disjoint pools of one class's images.
+
+The data are read with ``torchvision.datasets.CIFAR10(root, train=..., download=...)`` from ``root``, the
+directory that contains ``cifar-10-batches-py/`` (the extracted
+https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz).
+torchvision checks every file's md5 sum before reading; a missing, partial or corrupt copy stops with one
+MemgenError line naming the root and the failing files. Nothing is downloaded unless ``download=True``.
+
+``load_cifar10`` concatenates the 50000 training images and then the 10000 test images, so CIFAR-10 index ``i``
+of this module is training image ``i`` for ``i < 50000`` and test image ``i - 50000`` otherwise; each class has
+6000 images over both splits (Yoon et al. 2023 and the follow-up draw their 2000 "car" images from those).
+
+Pools (``disjoint_pools``): one seeded permutation of the candidate indices, stream
+``SeedSequence(seed, spawn_key=(stream, ...))``, is cut into disjoint slices. ``"base"`` is the first ``n_base``
+positions; every other named pool follows in the order given, except the evaluation pool ``"heldout_eval"``,
+which is cut from the END of the permutation. So the base of a seed never depends on the other pools, the first
+k images of any front pool do not depend on its size, and evaluation images stay put whatever the training
+pools are: they are disjoint from a training set of the same seed whenever both fit in the class together.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from memgen.data.synthetic import _rng, check_int
+from memgen.errors import MemgenError
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+BASE_FOLDER = "cifar-10-batches-py"
+BASE_POOL = "base"
+EVAL_POOL = "heldout_eval"
+_TAG_CIFAR_POOLS = 5  # stream tag of the class permutations; fixed forever
+
+# Errors of a file that passed (or skipped) the md5 check but is not a CIFAR pickle.
+_FORMAT_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                  ImportError, OSError)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200] or type(e).__name__
+
+
+def _failing_files(root: Path) -> list[str]:
+    """The files of ``root/cifar-10-batches-py`` that torchvision's md5 check rejects (missing or corrupt)."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
+
+    expected = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    return [name for name, md5 in expected if not check_integrity(os.path.join(root, BASE_FOLDER, name), md5)]
+
+
+def load_cifar10(root: str | os.PathLike, download: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All of CIFAR-10 from ``root`` (the directory holding ``cifar-10-batches-py/``).
+
+    Returns ``(images uint8 [N, 32, 32, 3], labels int64 [N], split int8 [N])`` with the training set first
+    (split 0) and the test set after it (split 1); N = 60000 for the real data set. Labels index
+    ``CIFAR10_CLASSES``. With ``download=True`` torchvision fetches the archive when the files are missing
+    (network needed); otherwise a missing copy is an error that says where to get it.
+    """
+    if root is None or str(root) == "":
+        raise MemgenError("data.cifar_root is not set; point it at the directory that contains cifar-10-batches-py")
+    root = Path(root)
+    where = f"data.cifar_root={root}"
+    if not download and not (root / BASE_FOLDER).is_dir():
+        raise MemgenError(f"{where}: no {BASE_FOLDER} found; download {CIFAR10_URL} and extract it there, "
+                          "or set data.cifar_download: true on a machine with network")
+    from torchvision.datasets import CIFAR10
+
+    parts = []
+    for train in (True, False):
+        try:
+            ds = CIFAR10(str(root), train=train, download=download)
+        except RuntimeError as e:
+            if "not found or corrupted" not in str(e):
+                raise MemgenError(f"{where}: cannot read CIFAR-10 ({_one_line(e)})") from None
+            failing = ", ".join(_failing_files(root)) or "unknown"
+            raise MemgenError(f"{where}: {BASE_FOLDER} is incomplete or corrupted (md5 check failed: {failing}); "
+                              f"re-extract {CIFAR10_URL} there") from None
+        except _FORMAT_ERRORS as e:
+            what = ("download failed" if download else "cannot read the files" if isinstance(e, OSError)
+                    else f"{BASE_FOLDER} is not in the CIFAR-10 python format")
+            raise MemgenError(f"{where}: {what} ({type(e).__name__}: {_one_line(e)}); "
+                              f"re-extract {CIFAR10_URL} there") from None
+        parts.append(_check_split(ds, where, "train" if train else "test"))
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    split = np.concatenate([np.full(len(p[0]), i, dtype=np.int8) for i, p in enumerate(parts)])
+    return images, labels, split
+
+
+def _check_split(ds, where: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of one torchvision split, checked against the CIFAR-10 layout."""
+    images = np.asarray(ds.data)
+    labels = np.asarray(ds.targets)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise MemgenError(f"{where}: {split} images are not uint8 [N, 32, 32, 3] (got {images.dtype} "
+                          f"{list(images.shape)})")
+    if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+        raise MemgenError(f"{where}: {split} has {labels.shape[0] if labels.ndim else 0} integer labels for "
+                          f"{len(images)} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
+        raise MemgenError(f"{where}: {split} labels must be in 0..9, found {int(labels.min())}..{int(labels.max())}")
+    if tuple(ds.classes) != CIFAR10_CLASSES:
+        raise MemgenError(f"{where}: batches.meta label_names are {list(ds.classes)}, not CIFAR-10's")
+    return images, labels.astype(np.int64)
+
+
+def cifar_class_index(class_name: str) -> int:
+    """The CIFAR-10 label of ``class_name``; an unknown name raises MemgenError listing the valid ones."""
+    try:
+        return CIFAR10_CLASSES.index(class_name)
+    except ValueError:
+        raise MemgenError(f"unknown CIFAR-10 class {class_name!r}; valid names: {', '.join(CIFAR10_CLASSES)}") \
+            from None
+
+
+def disjoint_pools(candidates: np.ndarray, n_base: int, pools: dict[str, int], seed: int,
+                   stream: tuple[int, ...], what: str,
+                   noun: str = "the source") -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """Cut one seeded permutation of ``candidates`` (int64 indices) into disjoint pools (module docstring).
+
+    Returns ``(pools, positions)``: ``pools[name]`` int64 indices (``"base"`` first), ``positions[name]``
+    ``[start, stop)`` in the permutation. ``what`` names the source in the error raised when the pools together
+    ask for more than ``len(candidates)`` images.
+    """
+    n_base = check_int("n_base", n_base, 0)
+    sizes = {BASE_POOL: n_base}
+    for name, k in pools.items():
+        if name == BASE_POOL or name in sizes:
+            raise MemgenError(f"{what}: pool name {name!r} is used twice")
+        sizes[name] = check_int(f"pool {name}", k, 0)
+    total = sum(sizes.values())
+    if total > len(candidates):
+        asked = " + ".join(f"{k} {name}" for name, k in sizes.items())
+        raise MemgenError(f"{what}: asked for {asked} = {total} images, {noun} has {len(candidates)}")
+    seed = check_int("seed", seed, 0)
+    perm = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=stream))).permutation(
+        np.asarray(candidates, dtype=np.int64))
+    out, positions, start = {}, {}, 0
+    for name, k in sizes.items():
+        lo, hi = (len(perm) - k, len(perm)) if name == EVAL_POOL else (start, start + k)
+        start += 0 if name == EVAL_POOL else k
+        out[name], positions[name] = perm[lo:hi], [lo, hi]
+    return out, positions
+
+
+def cifar_class_pools(images: np.ndarray, labels: np.ndarray, class_name: str, n_base: int,
+                      n_heldout_pools: dict[str, int], seed: int) -> dict[str, np.ndarray]:
+    """Disjoint index pools of one CIFAR-10 class: ``{"base": [n_base], name: [k], ...}`` (int64 indices into
+    ``images``, i.e. into ``load_cifar10``'s order). Deterministic in ``seed``; layout in the module docstring.
+
+    Asking for more images than the class has raises MemgenError naming the class, the request and the count.
+    """
+    return cifar_class_pools_with_positions(images, labels, class_name, n_base, n_heldout_pools, seed)[0]
+
+
+def cifar_class_pools_with_positions(
+    images: np.ndarray, labels: np.ndarray, class_name: str, n_base: int, n_heldout_pools: dict[str, int], seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """``cifar_class_pools`` plus each pool's ``[start, stop)`` in the class permutation (for the card)."""
+    label = cifar_class_index(class_name)
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise MemgenError(f"cifar:{class_name}: {len(labels)} labels for {len(images)} images")
+    members = np.flatnonzero(labels == label).astype(np.int64)
+    what = f"cifar:{class_name}"
+    return disjoint_pools(members, n_base, dict(n_heldout_pools), seed, (_TAG_CIFAR_POOLS, label), what,
+                          "the class")

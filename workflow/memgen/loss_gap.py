@@ -1,0 +1,272 @@
+"""The denoising-loss gap between training and held-out images, per noise level.
+
+Kaiser & Kollmann (arXiv 2603.13419) report that denoisers progressively overfit the denoising objective: the
+loss on held-out images exceeds the loss on training images, most at intermediate noise. Operationally
+(reference/anchors.md section 4), for a checkpoint and a grid of levels t_k,
+
+    L(t_k; S) = mean over x_0 in S of  mean_pixels (eps - eps_theta(sqrt(abar_k) x_0 + sqrt(1 - abar_k) eps, t_k))^2
+
+is L_simple (Ho et al. 2020 eq. 14) restricted to t_k, and gap(t_k) = L(t_k; heldout) - L(t_k; train).
+
+Common random numbers: the noise eps of image i at level t (draw j of ``n_noise``) comes from its own CPU
+generator seeded by ``SeedSequence([seed, _STREAM, t, j, i])``, whichever split the image belongs to. So train
+image i and held-out image i see the very same eps, the gap carries no noise-sampling difference between the
+splits (exactly paired when both splits have the same size), and swapping the two arrays swaps the two splits'
+rows exactly. Results do not depend on ``batch_size`` or ``device`` beyond floating-point kernel differences.
+
+Pure functions: arrays and a model in, a pandas table out; the CLI reads checkpoints and writes the Parquet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from memgen.diffusion.gaussian import GaussianDiffusion, Model
+from memgen.diffusion.schedule import named_betas
+from memgen.errors import MemgenError
+from memgen.score import resolve_device
+
+_STREAM = 404  # SeedSequence tag of the loss-gap noise, apart from the training and sampling streams
+SPLITS = ("train", "heldout")
+TABLE_COLUMNS = ["t", "alpha_bar", "log_snr", "split", "loss", "loss_sem", "n"]
+
+
+def log_snr(alpha_bar: np.ndarray) -> np.ndarray:
+    """log SNR = log(abar / (1 - abar)) = -2 log sigma_equiv, float64, elementwise."""
+    a = np.asarray(alpha_bar, dtype=np.float64)
+    return np.log(a) - np.log1p(-a)
+
+
+def noise_levels(T: int, k: int, schedule: str = "cosine", log_snr_min: float = -10.0) -> np.ndarray:
+    """K steps of a T-step schedule spread evenly in log-SNR (i.e. log-spaced in sigma_equiv), sorted, int64.
+
+    The targets run linearly from the log-SNR of step 0 (the least noise the schedule has: sigma_equiv 0.0064
+    at T=1000, 0.0031 at T=4000) down to ``max(log_snr_min, log-SNR of step T-1)``; the default -10 is
+    sigma_equiv ~ 150, where x_t is pure noise for any image (the cosine schedule's last step, whose beta is
+    clipped at 0.999, lies near -20 and would waste levels). Each target goes to the step nearest in
+    log-SNR, so step 0 is always included; duplicates are merged, so fewer than K steps come back only when T
+    is too coarse to resolve the grid near t = 0.
+    """
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 2:
+        raise MemgenError(f"noise_levels: T must be an integer >= 2, got {T!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= T:
+        raise MemgenError(f"noise_levels: k must be an integer in [2, T={T}], got {k!r}")
+    abar = np.cumprod(1.0 - named_betas(schedule, int(T)))
+    snr = log_snr(abar)  # decreasing in t
+    low = max(float(log_snr_min), float(snr[-1]))
+    if not low < snr[0]:
+        raise MemgenError(f"noise_levels: log_snr_min={log_snr_min} is not below the least-noise level {snr[0]:.2f}")
+    targets = np.linspace(snr[0], low, int(k))
+    steps = np.abs(snr[None, :] - targets[:, None]).argmin(axis=1)
+    return np.unique(steps).astype(np.int64)
+
+
+def _images(name: str, images: np.ndarray) -> np.ndarray:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        desc = f"{images.dtype} {list(images.shape)}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise MemgenError(f"{name}: expected uint8 images [N, H, W, 3], got {desc}")
+    if images.shape[0] == 0:
+        raise MemgenError(f"{name}: no images")
+    return images
+
+
+def _labels(name: str, labels, n: int) -> np.ndarray | None:
+    if labels is None:
+        return None
+    arr = np.asarray(labels)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise MemgenError(f"{name}: expected integer labels of shape [{n}], got {arr.dtype} {list(arr.shape)}")
+    return arr.astype(np.int64)
+
+
+def _levels(levels: Sequence[int] | np.ndarray, T: int) -> np.ndarray:
+    arr = np.asarray(levels)
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise MemgenError(f"levels: expected a non-empty 1-D list of integer steps, got {arr.dtype} {list(arr.shape)}")
+    if arr.min() < 0 or arr.max() >= T or np.unique(arr).size != arr.size:
+        raise MemgenError(f"levels: steps must be distinct and within [0, {T}), got {arr.tolist()}")
+    return np.sort(arr.astype(np.int64))
+
+
+def crn_noise(seed: int, steps, draws, indices, shape_chw: tuple[int, ...]) -> torch.Tensor:
+    """Common-random-numbers eps [B, C, H, W] float32 (CPU): row b is draw ``draws[b]`` of image ``indices[b]``
+    at step ``steps[b]``, from a generator seeded by ``SeedSequence([seed, _STREAM, t, draw, index])``."""
+    rows = []
+    for t, j, i in zip(steps, draws, indices):
+        state = np.random.SeedSequence([int(seed), _STREAM, int(t), int(j), int(i)]).generate_state(1, np.uint64)
+        rows.append(torch.randn(tuple(shape_chw), generator=torch.Generator().manual_seed(int(state[0]))))
+    return torch.stack(rows)
+
+
+def _split_losses(model, diffusion, images, labels, levels, seed, n_noise, batch_size, device) -> np.ndarray:
+    """Per-pair eps-MSE [K, n_noise, N] float64 of one split."""
+    n, shape = images.shape[0], (3, images.shape[1], images.shape[2])
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2).to(torch.float32).div(127.5).sub(1.0)
+    # every (level, draw, image) pair, batched in this fixed order
+    pairs = np.stack(np.meshgrid(np.arange(len(levels)), np.arange(n_noise), np.arange(n), indexing="ij"), -1)
+    pairs = pairs.reshape(-1, 3)
+    out = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        noise = crn_noise(seed, levels[chunk[:, 0]], chunk[:, 1], chunk[:, 2], shape).to(device)
+        x0 = x_all[torch.from_numpy(chunk[:, 2])].to(device)
+        t = torch.from_numpy(levels[chunk[:, 0]]).to(device)
+        y = None if labels is None else torch.from_numpy(labels[chunk[:, 2]]).to(device)
+        xt = diffusion.q_sample(x0, t, noise)
+        output = model(xt, diffusion.scale_timesteps(t), y)
+        if output.ndim != 4 or output.shape[0] != len(chunk) or output.shape[1] not in (3, 6):
+            raise MemgenError(f"model output has shape {tuple(output.shape)}; expected [B, 3 or 6, H, W]")
+        eps_hat = output[:, :3].to(torch.float64)
+        out[start : start + len(chunk)] = ((noise.to(torch.float64) - eps_hat) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
+    return out.reshape(len(levels), n_noise, n)
+
+
+def per_image_losses(
+    model: Model,
+    diffusion: GaussianDiffusion,
+    images_train: np.ndarray,
+    images_heldout: np.ndarray,
+    levels: Sequence[int] | np.ndarray,
+    seed: int,
+    labels_train=None,
+    labels_heldout=None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    n_noise: int = 1,
+) -> pd.DataFrame:
+    """One row per (level, split, image): columns t, split, index, loss (eps-MSE averaged over ``n_noise`` draws).
+
+    Arguments as ``denoising_loss_by_level``.
+    """
+    images = {"train": _images("images_train", images_train), "heldout": _images("images_heldout", images_heldout)}
+    if images["train"].shape[1:] != images["heldout"].shape[1:]:
+        raise MemgenError(f"images_heldout: shape {images['heldout'].shape[1:]} differs from images_train's")
+    labels = {"train": _labels("labels_train", labels_train, len(images_train)),
+              "heldout": _labels("labels_heldout", labels_heldout, len(images_heldout))}
+    if (labels["train"] is None) != (labels["heldout"] is None):
+        raise MemgenError("labels_train / labels_heldout: give both (conditional model) or neither")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MemgenError(f"seed: must be a non-negative integer, got {seed!r}")
+    for name, value in (("batch_size", batch_size), ("n_noise", n_noise)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise MemgenError(f"{name}: must be a positive integer, got {value!r}")
+    steps = _levels(levels, diffusion.num_timesteps)
+    dev = resolve_device(str(device))
+    was_training = isinstance(model, torch.nn.Module) and model.training
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    frames = []
+    try:
+        with torch.no_grad():
+            for split in SPLITS:
+                loss = _split_losses(model, diffusion, images[split], labels[split], steps, seed, n_noise,
+                                     batch_size, dev).mean(axis=1)  # [K, N]
+                k, n = loss.shape
+                frames.append(pd.DataFrame({"t": np.repeat(steps, n), "split": split,
+                                            "index": np.tile(np.arange(n, dtype=np.int64), k), "loss": loss.ravel()}))
+    finally:
+        if was_training:
+            model.train()
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(per_image: pd.DataFrame, diffusion: GaussianDiffusion) -> pd.DataFrame:
+    """Mean loss per (t, split) with its standard error over images: the ``TABLE_COLUMNS`` table."""
+    grouped = per_image.groupby(["t", "split"], sort=False)["loss"]
+    table = grouped.agg(loss="mean", loss_sd="std", n="count").reset_index()
+    table["loss_sem"] = table["loss_sd"] / np.sqrt(table["n"])  # NaN for a single image
+    abar = diffusion.alphas_cumprod[table["t"].to_numpy()]
+    table["alpha_bar"], table["log_snr"] = abar, log_snr(abar)
+    table["n"] = table["n"].astype(np.int64)
+    order = table["split"].map({s: i for i, s in enumerate(SPLITS)})
+    table = table.assign(_o=order).sort_values(["t", "_o"], kind="stable").reset_index(drop=True)
+    return table[TABLE_COLUMNS]
+
+
+def denoising_loss_by_level(
+    model: Model,
+    diffusion: GaussianDiffusion,
+    images_train: np.ndarray,
+    images_heldout: np.ndarray,
+    levels: Sequence[int] | np.ndarray,
+    seed: int,
+    labels_train=None,
+    labels_heldout=None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    n_noise: int = 1,
+) -> pd.DataFrame:
+    """L_simple per noise level and split, with common random numbers across the splits.
+
+    Args:
+        model: ``model(x [B, 3, H, W], t [B] float, y [B] | None) -> [B, 3 or 6, H, W]``; the first 3 output
+            channels are eps_theta. It receives ``diffusion.scale_timesteps(t)``. An ``nn.Module`` is run in
+            eval mode under ``no_grad`` (its mode is restored afterwards).
+        diffusion: the unrespaced process the model was trained with; ``levels`` index its steps.
+        images_train, images_heldout: uint8 [N, H, W, 3] (scaled to [-1, 1] as in training).
+        levels: distinct steps in [0, T), e.g. ``noise_levels(T, k)``.
+        seed: the CRN seed (module docstring). labels_*: int [N] for a class-conditional model, else None.
+        n_noise: eps draws per image and level, averaged per image before the SEM.
+    Returns: rows sorted by (t, split), columns ``TABLE_COLUMNS``: t (int64), alpha_bar, log_snr, split
+        ("train"/"heldout"), loss (mean over images of the per-image eps-MSE), loss_sem (its standard
+        error over images, NaN when n = 1), n (images).
+    """
+    per_image = per_image_losses(model, diffusion, images_train, images_heldout, levels, seed, labels_train,
+                                 labels_heldout, batch_size, device, n_noise)
+    return summarize(per_image, diffusion)
+
+
+def loss_gap(table: pd.DataFrame) -> pd.DataFrame:
+    """gap = loss(heldout) - loss(train) per t, with gap_sem = sqrt(sem_train^2 + sem_heldout^2).
+
+    The SEM treats the splits as independent, which is conservative: with CRN the two share their noise.
+    """
+    keys = [c for c in ("step", "t", "alpha_bar", "log_snr") if c in table.columns]
+    wide = table.set_index(keys + ["split"])[["loss", "loss_sem"]].unstack("split")
+    out = pd.DataFrame({"gap": wide[("loss", "heldout")] - wide[("loss", "train")],
+                        "gap_sem": np.hypot(wide[("loss_sem", "heldout")], wide[("loss_sem", "train")])})
+    return out.reset_index().rename_axis(columns=None)
+
+
+def loss_gap_table(
+    ckpt: dict,
+    images_train: np.ndarray,
+    images_heldout: np.ndarray,
+    levels: Sequence[int] | np.ndarray | None = None,
+    seed: int = 0,
+    labels_train=None,
+    labels_heldout=None,
+    *,
+    k: int = 20,
+    weights: str = "ema",
+    batch_size: int = 256,
+    device: str = "cpu",
+    n_noise: int = 1,
+) -> pd.DataFrame:
+    """``denoising_loss_by_level`` for a memgen checkpoint dict, with a leading ``step`` column (its training step).
+
+    The model and process are rebuilt from the checkpoint (``weights`` "ema" or "model"); ``levels`` default
+    to ``noise_levels(T, k, schedule)`` of its config. Labels are used only by a class-conditional model,
+    which requires them.
+    """
+    from memgen import checkpoint
+
+    if weights not in ("ema", "model"):
+        raise MemgenError(f"weights: expected 'ema' or 'model', got {weights!r}")
+    dev = resolve_device(device)
+    diffusion = checkpoint.build_diffusion_for(ckpt["config"])
+    if levels is None:
+        levels = noise_levels(diffusion.num_timesteps, k, ckpt["config"]["diffusion"]["schedule"])
+    conditional = ckpt["num_classes"] > 0
+    if conditional and (labels_train is None or labels_heldout is None):
+        raise MemgenError("labels_train / labels_heldout: the checkpoint is class-conditional and needs labels")
+    model = checkpoint.build_model(ckpt, weights).to(dev)
+    table = denoising_loss_by_level(model, diffusion, images_train, images_heldout, levels, seed,
+                                    labels_train if conditional else None, labels_heldout if conditional else None,
+                                    batch_size, dev, n_noise)
+    table.insert(0, "step", np.int64(ckpt["step"]))
+    return table
