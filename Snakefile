@@ -28,6 +28,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/studies.smk"
 
 
 rule all:
@@ -59,3 +60,28 @@ rule classes:
 rule dummy_kinds:
     input:
         experiment_targets("dummy_kinds"),
+
+
+rule unconditional_dummies:
+    input:
+        experiment_targets("unconditional_dummies"),
+
+
+rule loss_gap_study:
+    input:
+        experiment_targets("loss_gap"),
+
+
+rule optimal:
+    input:
+        study_targets("optimal"),
+
+
+rule criterion:
+    input:
+        study_targets("criterion_pairs"),
+
+
+rule table1_study:
+    input:
+        study_targets("table1"),

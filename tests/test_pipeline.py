@@ -89,3 +89,49 @@ def test_changing_sampling_does_not_retrain(finished_run):
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
     rules = {l.split()[0] for l in out.splitlines() if len(l.split()) == 2 and l.split()[1].isdigit()}
     assert "sample" in rules and "train" not in rules and "materialize" not in rules
+
+
+TINY_ALL = {
+    **TINY,
+    "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
+    "sample": {"num_samples": 12, "batch_size": 12, "steps": 10},
+    "experiments": {
+        "capacity": {"widths": [16], "sizes": [2, 6]},
+        "dummies_mondrian": {"enabled": True, "widths": [16], "size": 6, "counts": [0, 6]},
+        "unconditional_dummies": {"enabled": True, "widths": [16], "size": 6, "count": 6},
+        "classes": {"enabled": True, "widths": [16], "minority_size": 2, "totals": [8]},
+        "dummy_kinds": {"enabled": True, "widths": [16], "size": 6, "kinds": ["gm", "shapes"], "counts": [4]},
+        "loss_gap": {"enabled": True, "widths": [16], "size": 6, "snapshots": [10, 20], "levels": 4, "heldout": 6},
+        "optimal": {"enabled": True},
+        "criterion_pairs": {"enabled": True},
+        "table1": {"enabled": True},
+    },
+}
+
+
+def test_every_study_runs_end_to_end(tmp_path, repo_root):
+    """Every study of the seeds as one DAG at toy scale: the wiring, not the science (see README for that)."""
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_ALL))
+    proc = snakemake(repo_root, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = tmp_path / "results"
+    for fig in ("capacity/figures/capacity.png", "dummies_mondrian/figures/dummies.png", "classes/figures/classes.png",
+                "dummy_kinds/figures/dummy_kinds.png", "loss_gap/figures/loss_gap.png", "loss_gap/figures/onset.png",
+                "criterion_pairs/figures/criterion_pairs.png", "criterion_pairs/figures/threshold_sweep.png"):
+        assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
+    dummies = pd.read_parquet(res / "dummies_mondrian" / "replicates.parquet")
+    assert set(dummies["exposure"]) == {"equal_steps", "matched"}
+    twin = dummies[dummies["exposure"] == "matched"].iloc[0]
+    assert twin["steps"] == 40 and twin["conditional"] == 1 and set(dummies.query("count > 0")["label"]) == {0}
+    classes = pd.read_parquet(res / "classes" / "replicates.parquet")
+    assert sorted(classes["label"]) == [0, 1] and (classes["n_samples"] == 12).all()  # per class
+    gap = pd.read_parquet(res / "loss_gap" / "losses.parquet")
+    assert sorted(gap["step"].unique()) == [10, 20] and set(gap["split"]) == {"train", "heldout"}
+    onset = pd.read_parquet(res / "loss_gap" / "replicates.parquet")
+    assert sorted(onset["steps"]) == [10, 20]
+    optimal = pd.read_parquet(next((res / "optimal").rglob("summary.parquet")))
+    assert optimal["replicate_fraction"].iloc[0] == 1.0  # the closed-form optimum copies its training set
+    uncond = pd.read_parquet(res / "unconditional_dummies" / "replicates.parquet")
+    assert uncond["n_samples"].sum() == 12  # every sample labelled base (0) or dummy (1) by the classifier
+    assert "parameters (measured)" in (res / "table1" / "table1.md").read_text()
+    assert (res / "capacity" / "memorization_capacity.parquet").is_file()

@@ -83,10 +83,15 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_materialize(args) -> None:
-    from memgen.data.materialize import build_training_set, write_dataset
+    from memgen.data.materialize import build_heldout_set, build_training_set, write_dataset
 
-    images, labels, card = build_training_set(args.base, args.n, args.seed, args.image_size, args.dummy,
-                                              args.dummy_count, cifar_root=args.cifar_root)
+    args.seed += args.seed_offset
+    if args.heldout:
+        images, labels, card = build_heldout_set(args.base, args.n, args.seed, args.image_size,
+                                                 cifar_root=args.cifar_root)
+    else:
+        images, labels, card = build_training_set(args.base, args.n, args.seed, args.image_size, args.dummy,
+                                                  args.dummy_count, cifar_root=args.cifar_root)
     write_dataset(args.out, args.card, images, labels, card)
     _log(f"wrote {args.out}: {len(images)} images {card['counts']} exact_duplicates={card['exact_duplicates']}")
 
@@ -107,9 +112,11 @@ def cmd_train(args) -> None:
             raise MemgenError(f"{args.card}: not a dataset card (a JSON object expected, got {type(card).__name__})")
         names = card.get("class_names")
     conditional = {"auto": None, "yes": True, "no": False}[args.conditional]
-    snapshots = {int(step): Path(args.snapshot_dir) / f"step{int(step):07d}.pt" for step in args.snapshots or []}
-    if snapshots and not args.snapshot_dir:
+    if args.snapshots and not args.snapshot_dir:
         raise MemgenError("--snapshots needs --snapshot-dir")
+    snapshots = {int(step): Path(args.snapshot_dir) / f"step{int(step):07d}.pt" for step in args.snapshots or []}
+    if args.snapshot_dir:
+        Path(args.snapshot_dir).mkdir(parents=True, exist_ok=True)  # declared as a directory output, even if empty
     train(config, images, labels, width=args.width, seed=args.seed, out=args.out, loss_log=args.loss_log,
           state=args.state, snapshots=snapshots, conditional=conditional, class_names=names, device=args.device,
           log=_log)
@@ -163,15 +170,6 @@ def cmd_aggregate(args) -> None:
     _log(f"wrote {args.out}: {len(table)} rows")
 
 
-def cmd_figure(args) -> None:
-    from memgen import io
-    from memgen.analysis import figures
-
-    table = io.read_parquet(args.table)
-    {"capacity": figures.capacity_figure}[args.kind](table, args.out)
-    _log(f"wrote {args.out}")
-
-
 def cmd_sample_optimal(args) -> None:
     from memgen import io
     from memgen.config import load_config
@@ -201,18 +199,18 @@ def cmd_train_classifier(args) -> None:
 
 
 def cmd_select(args) -> None:
+    """Label every sample by the classifier (0 = class a, the base kind; 1 = class b), Appendix C.1."""
+    import numpy as np
+
     from memgen import io
     from memgen.classifier import classify
 
     state = _load_torch(args.classifier)
-    images, labels = io.load_images_npz(args.samples, require_labels=False)
-    keep = classify(state, images) >= 0.5
-    if not keep.any():
-        from memgen.errors import MemgenError
-
-        raise MemgenError(f"{args.samples}: the classifier assigns none of {len(images)} samples to class a")
-    io.save_images_npz(args.out, images[keep], labels[keep])
-    _log(f"wrote {args.out}: {int(keep.sum())}/{len(images)} samples classified as {state['config']['class_names'][0]}")
+    images, _ = io.load_images_npz(args.samples, require_labels=False)
+    labels = np.where(classify(state, images) >= 0.5, 0, 1).astype(np.int64)
+    io.save_images_npz(args.out, images, labels)
+    _log(f"wrote {args.out}: {int((labels == 0).sum())}/{len(images)} samples classified as "
+         f"{state['config']['class_names'][0]} (label 0), the rest label 1")
 
 
 def _load_torch(path):
@@ -270,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="YAML or JSON config file")
     s.set_defaults(func=cmd_validate_config)
 
-    from memgen.data import GENERATORS
+    from memgen.data.materialize import synthetic_kinds
+
+    GENERATORS = synthetic_kinds()
 
     s = sub.add_parser("materialize", help="generate a training set to .npz plus a JSON card")
     s.add_argument("--base", required=True,
@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-size", type=int, required=True)
     s.add_argument("--dummy", default="none", help="none, a synthetic kind, hybrid or heldout")
     s.add_argument("--cifar-root", help="directory holding cifar-10-batches-py (for cifar: bases)")
+    s.add_argument("--seed-offset", type=int, default=0, help="added to --seed (fresh draws no training set uses)")
+    s.add_argument("--heldout", action="store_true",
+                   help="write images of the base distribution disjoint from its training sets instead")
     s.add_argument("--dummy-count", type=int, default=0)
     s.add_argument("--out", required=True, help=".npz with images uint8 [N,H,W,3] and labels int64 [N]")
     s.add_argument("--card", required=True, help="JSON card (counts, labels, sha256)")
@@ -351,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None)
     s.set_defaults(func=cmd_train_classifier)
 
-    s = sub.add_parser("select", help="keep the samples a classifier assigns to class a")
+    s = sub.add_parser("select", help="label samples by a classifier: 0 = class a (base kind), 1 = class b")
     s.add_argument("--classifier", required=True)
     s.add_argument("--samples", required=True)
     s.add_argument("--out", required=True)
@@ -374,11 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", help="also write the table as Markdown")
     s.set_defaults(func=cmd_aggregate)
 
-    s = sub.add_parser("figure", help="draw a figure from its table")
-    s.add_argument("kind", choices=["capacity"])
-    s.add_argument("--table", required=True)
-    s.add_argument("--out", required=True, help="PNG")
-    s.set_defaults(func=cmd_figure)
+    from memgen.analysis import commands
+
+    commands.register(sub)
     return p
 
 

@@ -33,6 +33,19 @@ class Cell:
     num_samples: int
     sample_classes: tuple[int, ...] | None = None  # None: every trained class
     exposure: str = "equal_steps"  # or "matched": steps scaled so base images are seen as often as without dummies
+    train_steps: int | None = None  # the model's step budget when this cell evaluates an earlier snapshot of it
+
+    @property
+    def budget(self) -> int:
+        return self.train_steps or self.steps
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.budget != self.steps
+
+    def model_wildcards(self) -> dict:
+        """Wildcards of the trained model this cell samples (its snapshot's full run for a snapshot cell)."""
+        return {**self.wildcards(), "steps": self.budget}
 
     @property
     def cond(self) -> str:
@@ -148,6 +161,30 @@ def _single(name: str, exp: dict, config: dict) -> list[Cell]:
             for w in exp["widths"] for s in config["seeds"]]
 
 
+def _snapshots(name: str, exp: dict, config: dict) -> list[Cell]:
+    """One cell per snapshot step of one training run (trained to the last snapshot): memorization onset and the
+    loss gap over training time (Kaiser & Kollmann)."""
+    _, batch = _train(config, exp)
+    budget = max(exp["snapshots"])
+    return [Cell(name, w, exp["size"], "none", 0, step, s, exp["dataset"], False, batch, _num_samples(config, exp),
+                 train_steps=budget)
+            for w in exp["widths"] for s in config["seeds"] for step in sorted(exp["snapshots"])]
+
+
+def snapshot_steps(config: dict, model_wildcards) -> list[int]:
+    """Steps at which the model named by these wildcards must save snapshots (for enabled loss-gap studies)."""
+    get = (lambda k: model_wildcards[k]) if isinstance(model_wildcards, dict) else (lambda k: getattr(model_wildcards, k))
+    keys = ("dataset", "width", "size", "dummy", "ndummy", "steps", "batch", "cond", "seed")
+    want = {k: str(get(k)) for k in keys}
+    steps = set()
+    if config["experiments"]["loss_gap"]["enabled"]:
+        for cell in cells(config, "loss_gap"):
+            have = cell.model_wildcards()
+            if all(str(have[k]) == want[k] for k in keys) and cell.is_snapshot:
+                steps.add(cell.steps)
+    return sorted(steps)
+
+
 EXPANDERS: dict[str, Callable[[str, dict, dict], list[Cell]]] = {
     "capacity": _capacity,
     "dummies_mondrian": _dummies,
@@ -155,7 +192,7 @@ EXPANDERS: dict[str, Callable[[str, dict, dict], list[Cell]]] = {
     "classes": _classes,
     "dummy_kinds": _dummy_kinds,
     "unconditional_dummies": _single,
-    "loss_gap": _single,
+    "loss_gap": _snapshots,
 }
 
 

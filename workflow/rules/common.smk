@@ -24,6 +24,25 @@ PATHS = {
     "data": f"{RESULTS}/{DATA}/train.npz",
     "card": f"{RESULTS}/{DATA}/card.json",
     "model": f"{RESULTS}/models/{{dataset}}/{CELL}/model.pt",
+    "snapshots": f"{RESULTS}/models/{{dataset}}/{CELL}/snapshots",
+    "heldout": f"{RESULTS}/data/{{dataset}}/heldout-n{{size}}-s{{seed}}/heldout.npz",
+    "opt_samples": f"{RESULTS}/optimal/{{dataset}}/n{{size}}-{{dummy}}{{ndummy}}-s{{seed}}/samples.npz",
+    "opt_scores": f"{RESULTS}/optimal/{{dataset}}/n{{size}}-{{dummy}}{{ndummy}}-s{{seed}}/scores.parquet",
+    "opt_summary": f"{RESULTS}/optimal/{{dataset}}/n{{size}}-{{dummy}}{{ndummy}}-s{{seed}}/summary.parquet",
+    "selected": f"{RESULTS}/{{experiment}}/{CELL}/selected.npz",
+    "classifier": f"{RESULTS}/{{experiment}}/classifier/{{dataset}}-vs-{{dummy}}-s{{seed}}.pt",
+    "classifier_metrics": f"{RESULTS}/{{experiment}}/classifier/{{dataset}}-vs-{{dummy}}-s{{seed}}.json",
+    "classifier_data": f"{RESULTS}/data/{{dataset}}/classifier-{{dummy}}-n{{size}}-s{{seed}}/{{side}}.npz",
+    "gallery": f"{RESULTS}/{{experiment}}/{CELL}/gallery.png",
+    "gallery_table": f"{RESULTS}/{{experiment}}/{CELL}/gallery.parquet",
+    "loss_gap": f"{RESULTS}/loss_gap/losses.parquet",
+    "capacity_estimates": f"{RESULTS}/capacity/memorization_capacity.parquet",
+    "criterion_pairs": f"{RESULTS}/criterion_pairs/figures/criterion_pairs.png",
+    "criterion_table": f"{RESULTS}/criterion_pairs/pairs.parquet",
+    "sweep": f"{RESULTS}/criterion_pairs/threshold_sweep.parquet",
+    "sweep_figure": f"{RESULTS}/criterion_pairs/figures/threshold_sweep.png",
+    "table1": f"{RESULTS}/table1/table1.parquet",
+    "table1_md": f"{RESULTS}/table1/table1.md",
     "loss_log": f"{RESULTS}/models/{{dataset}}/{CELL}/loss.parquet",
     "samples": f"{RESULTS}/{{experiment}}/{CELL}/samples.npz",
     "scores": f"{RESULTS}/{{experiment}}/{CELL}/scores.parquet",
@@ -57,6 +76,7 @@ wildcard_constraints:
     cond=r"cond|uncond",
     seed=r"\d+",
     figure=r"[a-z][a-z0-9_]*",
+    side=r"base|dummy",
 
 
 def cell_paths(experiment, kind):
@@ -69,7 +89,22 @@ def experiment_dataset(wildcards):
 
 
 def model_of_cell(wildcards):
-    return PATHS["model"].format(**{**wildcards, "dataset": experiment_dataset(wildcards)})
+    """The checkpoint a cell samples: its model, or for a snapshot cell the snapshots of its full run."""
+    cell = grid.find_cell(config, wildcards)
+    kind = "snapshots" if cell.is_snapshot else "model"
+    return PATHS[kind].format(**cell.model_wildcards())
+
+
+def checkpoint_of_cell(wildcards):
+    cell = grid.find_cell(config, wildcards)
+    if cell.is_snapshot:
+        return f"{PATHS['snapshots'].format(**cell.model_wildcards())}/step{cell.steps:07d}.pt"
+    return PATHS["model"].format(**cell.model_wildcards())
+
+
+def snapshot_args(wildcards):
+    steps = grid.snapshot_steps(config, wildcards)
+    return ("--snapshots " + " ".join(map(str, steps))) if steps else ""
 
 
 def data_of_cell(wildcards):
@@ -82,16 +117,71 @@ FIGURES = {
     "dummies_cifar": ["dummies"],
     "classes": ["classes"],
     "dummy_kinds": ["dummy_kinds"],
+    "unconditional_dummies": [],
+    "loss_gap": ["onset", "loss_gap"],
 }
+GALLERIES = {"dummies_mondrian", "dummies_cifar", "classes", "unconditional_dummies"}  # Figures 3-4, 6, 8, 9
 
 
 def experiment_targets(experiment):
-    figures = expand(PATHS["figure"], experiment=experiment, figure=FIGURES.get(experiment, []))
-    return [*expand(PATHS["table"], experiment=experiment), *expand(PATHS["table_md"], experiment=experiment), *figures]
+    out = [*expand(PATHS["table"], experiment=experiment), *expand(PATHS["table_md"], experiment=experiment),
+           *expand(PATHS["figure"], experiment=experiment, figure=FIGURES.get(experiment, []))]
+    if experiment in GALLERIES:
+        out += cell_paths(experiment, "gallery")
+    if experiment == "capacity":
+        out.append(PATHS["capacity_estimates"])
+    if experiment == "loss_gap":
+        out.append(PATHS["loss_gap"])
+    return out
+
+
+def study_targets(study):
+    """Targets of the studies that train nothing of their own."""
+    return {
+        "optimal": optimal_paths("opt_summary"),
+        "criterion_pairs": [PATHS["criterion_pairs"], PATHS["sweep_figure"]],
+        "table1": [PATHS["table1"], PATHS["table1_md"]],
+    }[study]
 
 
 def all_targets():
-    return [t for name in grid.enabled_trained_experiments(config) if name in FIGURES for t in experiment_targets(name)]
+    out = [t for name in grid.enabled_trained_experiments(config) for t in experiment_targets(name)]
+    for study in ("optimal", "criterion_pairs", "table1"):
+        if config["experiments"][study]["enabled"]:
+            out += study_targets(study)
+    return out
+
+
+def optimal_paths(kind):
+    """The closed-form optimal denoiser on every capacity training set."""
+    seen = {}
+    for c in grid.cells(config, "capacity"):
+        seen[(c.dataset_token, c.size, c.seed)] = PATHS[kind].format(**{**c.wildcards(), "dummy": "none", "ndummy": 0})
+    return list(seen.values())
+
+
+def capacity_reference(wildcards):
+    """The optimal denoiser's summaries beside the capacity figure, when that study is enabled."""
+    if wildcards.experiment == "capacity" and config["experiments"]["optimal"]["enabled"]:
+        return optimal_paths("opt_summary")
+    return []
+
+
+def loss_gap_inputs(wildcards):
+    """Snapshots + final model of each loss-gap run, its training set and a held-out set of the same size."""
+    out = {"models": [], "train": [], "heldout": []}
+    exp = config["experiments"]["loss_gap"]
+    for c in grid.cells(config, "loss_gap"):
+        wc = c.model_wildcards()
+        out["models"].append(model_of_cell(c.wildcards()))
+        out["train"].append(PATHS["data"].format(**wc))
+        out["heldout"].append(PATHS["heldout"].format(**{**wc, "size": exp["heldout"]}))
+    return {k: sorted(set(v), key=v.index) for k, v in out.items()}
+
+
+def loss_gap_checkpoints(wildcards):
+    """The checkpoint files (snapshots inside their directories, and final models) the loss gap evaluates."""
+    return " ".join(checkpoint_of_cell(c.wildcards()) for c in grid.cells(config, "loss_gap"))
 
 
 def stage_resources(stage):
@@ -145,3 +235,53 @@ def score_meta(wildcards):
 
 def experiment_summaries(wildcards):
     return cell_paths(wildcards.experiment, "summary")
+
+
+def train_config_json_default(wildcards):
+    """The global training-relevant config (the optimal denoiser uses its diffusion section)."""
+    return json.dumps(grid.train_spec(config, config["train"]["steps"], config["train"]["batch_size"]), sort_keys=True)
+
+
+def cell_paths_capacity_samples(wildcards):
+    return cell_paths("capacity", "samples")
+
+
+def cell_paths_capacity_scores(wildcards):
+    return cell_paths("capacity", "scores")
+
+
+def cell_paths_capacity_data(wildcards):
+    return [PATHS["data"].format(**c.model_wildcards()) for c in grid.cells(config, "capacity")]
+
+
+def figure_inputs(wildcards):
+    """A figure's table (the loss-gap losses for that figure) and its reference tables."""
+    if wildcards.figure == "loss_gap":
+        return {"table": PATHS["loss_gap"], "reference": PATHS["table"].format(experiment="loss_gap")}
+    return {"table": PATHS["table"].format(experiment=wildcards.experiment), "reference": capacity_reference(wildcards)}
+
+
+def samples_to_score(wildcards):
+    """Appendix C.1: an unconditional model's samples are scored after the classifier keeps the base class."""
+    kind = "selected" if wildcards.experiment == "unconditional_dummies" else "samples"
+    return PATHS[kind].format(**wildcards)
+
+
+def classifier_of_cell(wildcards):
+    exp = config["experiments"][wildcards.experiment]
+    return PATHS["classifier"].format(experiment=wildcards.experiment, dataset=experiment_dataset(wildcards),
+                                      dummy=exp["dummy"], seed=wildcards.seed)
+
+
+def classifier_sets(wildcards):
+    """Fresh images of the base and the dummy kind (disjoint from any training set) to train the classifier."""
+    n = max(config["experiments"][wildcards.experiment]["size"], 256)
+    return {side: PATHS["classifier_data"].format(dataset=wildcards.dataset, dummy=wildcards.dummy, size=n,
+                                                  seed=wildcards.seed, side=side) for side in ("base", "dummy")}
+
+
+def classifier_data_args(wildcards):
+    """materialize arguments: held-out base images, or dummy-kind images from a seed no training set uses."""
+    if wildcards.side == "base":
+        return f"--heldout --base {shlex.quote(dataset_base(wildcards))}"
+    return f"--base {wildcards.dummy} --seed-offset 1000003"

@@ -3,7 +3,7 @@
 
 rule figure:
     input:
-        table=PATHS["table"],
+        unpack(figure_inputs),
     output:
         figure=report(PATHS["figure"], caption="../report/{figure}.rst", category="{experiment}"),
     log:
@@ -13,5 +13,8 @@ rule figure:
         runtime=10,
     conda:
         ENV
+    params:
+        reference=lambda wildcards, input: f"--reference {input.reference}" if input.reference else "",
     shell:
-        "python -m memgen figure {wildcards.figure} --table {input.table} --out {output.figure} > {log} 2>&1"
+        "python -m memgen figure {wildcards.figure} --table {input.table} {params.reference}"
+        " --out {output.figure} > {log} 2>&1"

@@ -12,6 +12,7 @@ rule sample:
         bench_path("samples")
     params:
         counts=sample_args,
+        checkpoint=checkpoint_of_cell,
         steps=config["sample"]["steps"],
         batch_size=config["sample"]["batch_size"],
         device=device_for("sample"),
@@ -23,7 +24,7 @@ rule sample:
     conda:
         ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {input.model}"
+        "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {params.checkpoint}"
         " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
         " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"

@@ -4,7 +4,7 @@
 rule score:
     input:
         data=data_of_cell,
-        samples=PATHS["samples"],
+        samples=samples_to_score,
     output:
         scores=PATHS["scores"],
         summary=PATHS["summary"],

@@ -9,6 +9,7 @@ rule train:
     output:
         model=PATHS["model"],
         loss_log=PATHS["loss_log"],
+        snapshots=directory(PATHS["snapshots"]),
     log:
         log_path("model"),
     benchmark:
@@ -16,6 +17,7 @@ rule train:
     params:
         config=train_config_json,
         conditional=conditional_flag,
+        snapshots=snapshot_args,
         device=device_for("train"),
     threads: stage_resources("train")["threads"]
     resources:
@@ -27,6 +29,6 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen train --config {params.config:q}"
         " --data {input.data} --card {input.card} --width {wildcards.width} --seed {wildcards.seed}"
-        " --conditional {params.conditional}"
+        " --conditional {params.conditional} {params.snapshots} --snapshot-dir {output.snapshots}"
         " --out {output.model} --loss-log {output.loss_log} --device {params.device} --threads {threads}"
         " > {log} 2>&1"
