@@ -146,3 +146,17 @@ def test_class_pools_over_asking(loaded):
         cifar.cifar_class_pools(images, labels, "cat", 1, {"base": 1}, seed=0)
     with pytest.raises(MemgenError, match="pool extra"):
         cifar.cifar_class_pools(images, labels, "cat", 1, {"extra": -1}, seed=0)
+
+
+def test_cifar_all_draws_from_the_training_split(tmp_path, monkeypatch):
+    from cifar_fixture import use_fixture_checksums, write_cifar_archive
+
+    from memgen.data.materialize import build_training_set
+
+    root = tmp_path / "cifar"
+    write_cifar_archive(root)
+    use_fixture_checksums(monkeypatch, root)
+    images, labels, card = build_training_set("cifar:all", 12, 0, 32, cifar_root=root)
+    assert images.shape == (12, 32, 32, 3) and card["source"]["class"] == "all (training split)"
+    again, _, _ = build_training_set("cifar:all", 12, 0, 32, cifar_root=root)
+    assert (again == images).all()

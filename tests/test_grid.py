@@ -30,7 +30,7 @@ def test_paper_preset_plans_the_seeds_grids(paper):
         "unconditional_dummies": 1,  # Appendix C.1
         "classes": 2,  # 5k and 8k in total, 100 Random Ink (Figure 7)
         "dummy_kinds": 1 + 4 * 3,  # baseline + {gm, hybrid, heldout, shapes} x {1,2,4}k (the report)
-        "loss_gap": 1,
+        "loss_gap": 5,  # one run evaluated at 5 snapshots (the last is its full budget)
     }
     cap = grid.cells(paper, "capacity")
     assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}
@@ -42,6 +42,10 @@ def test_paper_preset_plans_the_seeds_grids(paper):
     kinds = grid.cells(paper, "dummy_kinds")
     heldout = [c for c in kinds if c.dummy == "heldout"]
     assert heldout and not any(c.conditional for c in heldout)  # real cars as dummies: trained unconditionally
+    gap = grid.cells(paper, "loss_gap")
+    assert [c.steps for c in gap] == [25000, 50000, 100000, 200000, 500000] and {c.budget for c in gap} == {500000}
+    # its run is capacity's UNet-128 on 1000 images: trained once for both studies
+    assert gap[-1].name in {c.name for c in cap}
     classes = grid.cells(paper, "classes")
     assert [(c.size, c.ndummy, c.num_samples, c.conditional) for c in classes] == [
         (4900, 100, 5000, True), (7900, 100, 5000, True)]

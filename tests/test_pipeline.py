@@ -135,3 +135,6 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert uncond["n_samples"].sum() == 12  # every sample labelled base (0) or dummy (1) by the classifier
     assert "parameters (measured)" in (res / "table1" / "table1.md").read_text()
     assert (res / "capacity" / "memorization_capacity.parquet").is_file()
+    report = snakemake(repo_root, tmp_path, "--report", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (tmp_path / "report.html").stat().st_size > 100_000

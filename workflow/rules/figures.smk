@@ -5,7 +5,7 @@ rule figure:
     input:
         unpack(figure_inputs),
     output:
-        figure=report(PATHS["figure"], caption="../report/{figure}.rst", category="{experiment}"),
+        figure=report(PATHS["figure"], caption="../report/figures.rst", category="{experiment}"),
     log:
         log_path("figure"),
     resources:

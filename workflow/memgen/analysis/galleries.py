@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from memgen.analysis.aggregate import wilson_interval
-from memgen.analysis.figures import _require, _threshold_label, save_png_atomic
+from memgen.analysis.plotting import _require, _threshold_label, save_png_atomic
 from memgen.errors import MemgenError
 
 PAIR_COLUMNS = ["sample_index", "nn1_index", "ratio", "is_replicate"]

@@ -112,6 +112,9 @@ def _check_split(ds, where: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
+ALL = "all"  # cifar:all = every class of the training split
+
+
 def cifar_class_index(class_name: str) -> int:
     """The CIFAR-10 label of ``class_name``; an unknown name raises MemgenError listing the valid ones."""
     try:

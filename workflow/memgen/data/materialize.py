@@ -46,6 +46,7 @@ _DUMMY_STREAM = 0x64756D6D  # "dumm": spawn key of the dummy seed stream; fixed 
 _HYBRID_STREAM = 0x68796272  # "hybr": procedural hybrid_source pool
 _HELDOUT_STREAM = 0x68656C64  # "held": procedural heldout_eval pool
 _TAG_FOLDER_POOLS = 6  # permutation stream of folder images
+_TAG_CIFAR_ALL = 0x616C6C  # seed-stream tag of pools cut from all of CIFAR-10's training split
 _POOL_STREAMS = {"extra": _DUMMY_STREAM, "hybrid_source": _HYBRID_STREAM, cifar.EVAL_POOL: _HELDOUT_STREAM}
 
 
@@ -93,7 +94,8 @@ def _parse_base(base: str, cifar_root, folder) -> tuple[str, str]:
     """``(kind, arg)``: ``("synthetic", name)``, ``("cifar", class)`` or ``("folder", resolved path)``."""
     if isinstance(base, str) and base.startswith("cifar:"):
         name = base[len("cifar:"):]
-        cifar.cifar_class_index(name)
+        if name != cifar.ALL:
+            cifar.cifar_class_index(name)
         if cifar_root is None:
             raise MemgenError(f"base {base!r} needs data.cifar_root (the directory that contains "
                               f"{cifar.BASE_FOLDER})")
@@ -122,6 +124,14 @@ def _base_pools(base: str, n_base: int, pools: dict[str, int], seed: int, image_
         seeds = {name: derived_seed(seed, _POOL_STREAMS[name]) for name in pools}
         out |= {name: generate(k, seeds[name], image_size) for name, k in pools.items() if k}
         return out, {"kind": "synthetic", "generator": arg, "pool_seeds": seeds}
+    if kind == "cifar" and arg == cifar.ALL:  # the paper's "randomly sampled CIFAR-10 images": the 50k train split
+        images, labels, split = cifar.load_cifar10(cifar_root, download=cifar_download)
+        members = np.flatnonzero(split == 0).astype(np.int64)
+        idx, positions = cifar.disjoint_pools(members, n_base, pools, seed, (_TAG_CIFAR_ALL,), "cifar:all",
+                                              "the CIFAR-10 training split")
+        source = {"kind": "cifar10", "root": str(cifar_root), "class": "all (training split)",
+                  "class_size": len(members), "pools": _pool_card(idx, positions)}
+        return {name: folder_data.resize_images(images[i], image_size) for name, i in idx.items() if len(i)}, source
     if kind == "cifar":
         images, labels, _ = cifar.load_cifar10(cifar_root, download=cifar_download)
         idx, positions = cifar.cifar_class_pools_with_positions(images, labels, arg, n_base, pools, seed)

@@ -1,0 +1,116 @@
+"""Shared plotting helpers of the figures: the atomic PNG writer, table checks, axes, legends and error bars.
+
+Matplotlib ``Figure`` objects are built without pyplot (no global figure state, Agg canvas for PNG) and written
+atomically: a temporary file in the target directory, then ``os.replace``. Imports nothing from the figure modules.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+
+from memgen.analysis.aggregate import wilson_interval
+from memgen.errors import MemgenError
+
+DPI = 150
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: mkstemp creates 0600 files, the final PNG gets the usual 0666 & ~umask
+CAPACITY_THRESHOLD_PCT = 90.0  # Yoon et al. call a model memorizing when >= 90% of samples are replicates
+RATE = ["replicate_fraction", "ci_low", "ci_high"]
+
+
+def save_png_atomic(fig: Figure, out_path: str | os.PathLike) -> None:
+    """Write ``fig`` as PNG (dpi 150) to ``out_path`` atomically; the parent directory is created if needed."""
+    out_path = os.fspath(out_path)
+    parent = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(out_path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, out_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise MemgenError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise MemgenError(f"{what} lacks column(s) {missing}")
+    if table.empty:
+        raise MemgenError(f"{what} has no rows to plot")
+
+
+def _size_label(size: float) -> str:
+    """500 -> '500', 1000 -> '1k', 2500 -> '2.5k', 32000 -> '32k'."""
+    return f"{size / 1000:g}k" if size >= 1000 else f"{size:g}"
+
+
+def _error_bars(pct: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Asymmetric yerr ``[2, n]`` in percent, never negative (NaN CIs draw no bar)."""
+    return np.clip(np.vstack([pct - lo, hi - pct]), 0.0, None)
+
+
+def _log_size_axis(ax, sizes, label: str) -> None:
+    """Log x axis with one labelled tick per measured size (500 -> '500', 2000 -> '2k')."""
+    sizes = np.sort(np.unique(np.asarray(sizes, dtype=float)))
+    ax.set_xscale("log")
+    if sizes.min() == sizes.max():
+        ax.set_xlim(sizes.min() / 2, sizes.max() * 2)
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([_size_label(s) for s in sizes])
+    ax.set_xlabel(label)
+
+
+def _legend_right(ax, title: str | None = None, last: str | None = None) -> None:
+    """Legend outside the axes on the right; entries starting with ``last`` go to the end."""
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: bool(last) and labels[i].startswith(last))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], title=title, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), fontsize="small", title_fontsize="small")
+
+
+def _threshold_label(threshold: float) -> str:
+    return "1/3" if abs(threshold - 1 / 3) < 1e-12 else f"{threshold:g}"
+
+
+def _pool(table: pd.DataFrame, keys: list[str], summed: tuple[str, ...] = (), averaged: tuple[str, ...] = ()):
+    """One row per ``keys``: seeds pooled (counts summed, Wilson interval recomputed) when ``n_samples`` and
+    ``n_replicates`` exist, else the mean of the fractions; then ``summed`` / ``averaged`` columns."""
+    groups = table.groupby(keys, sort=True, dropna=False)
+    if {"n_samples", "n_replicates"} <= set(table.columns):
+        out = groups[["n_samples", "n_replicates"]].sum()
+        out["replicate_fraction"] = out["n_replicates"] / out["n_samples"]
+        out["ci_low"], out["ci_high"] = wilson_interval(out["n_replicates"].to_numpy(), out["n_samples"].to_numpy())
+    else:
+        out = groups[RATE].mean()
+    for col in summed:
+        out[col] = groups[col].sum()
+    for col in (c for c in averaged if c in table.columns):
+        out[col] = groups[col].mean()
+    return out.reset_index()
+
+
+def _varying(table: pd.DataFrame, candidates: list[str]) -> list[str]:
+    return [c for c in candidates if c in table.columns and table[c].nunique(dropna=False) > 1]
+
+
+def _series_label(key, cols: list[str]) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{c} {v}" for c, v in zip(cols, key)) or "all"
+
+
+def _rate_errorbar(ax, x, sub: pd.DataFrame, **kw) -> None:
+    pct = 100.0 * sub[RATE].to_numpy(dtype=float).T
+    ax.errorbar(x, pct[0], yerr=_error_bars(*pct), capsize=3, linewidth=2, **kw)
