@@ -90,11 +90,45 @@ def _semantic_checks(config: dict) -> None:
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"
         )
     for name, exp in config["experiments"].items():
+        _check_cifar_counts(name, exp)
         for width in exp.get("widths", []):
             try:
                 unet_config(config, width, num_classes=0).validate()
             except MemgenError as err:
                 raise MemgenError(f"experiments.{name}.widths: width {width}: {err}") from None
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_PER_CLASS, CIFAR10_TRAIN = 6000, 50000  # train + test images per class; images in the training split
+
+
+def _images_needed(exp: dict) -> int:
+    """The most base-dataset images one cell of an experiment draws (training set + pools cut from the base)."""
+    from_base = {"heldout", "hybrid"}
+    if "sizes" in exp:
+        return max(exp["sizes"])
+    if "totals" in exp:
+        return max(exp["totals"]) - exp["minority_size"]
+    extra = 0
+    if exp.get("dummy") in from_base:
+        extra = max(exp.get("counts", [exp.get("count", 0)]))
+    if from_base & set(exp.get("kinds", [])):
+        extra = max(exp["counts"])
+    return exp["size"] + extra + exp.get("heldout", 0)
+
+
+def _check_cifar_counts(name: str, exp: dict) -> None:
+    dataset = exp.get("dataset", "")
+    if not dataset.startswith("cifar:"):
+        return
+    cls = dataset[len("cifar:"):]
+    if cls != "all" and cls not in CIFAR10_CLASSES:
+        raise MemgenError(f"experiments.{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
+                          f"{', '.join(CIFAR10_CLASSES)})")
+    limit = CIFAR10_TRAIN if cls == "all" else CIFAR10_PER_CLASS
+    need = _images_needed(exp)
+    if need > limit:
+        raise MemgenError(f"experiments.{name}: asks for {need} images of {dataset}, which has {limit}")
 
 
 def load_config(source: str | Path | dict | None) -> dict:
