@@ -5,8 +5,8 @@ fills every default in place, then checks what a schema cannot express (a width 
 loss without a learned variance, more sampling steps than diffusion steps). Every failure is a `MemgenError`
 whose one-line message names the key, e.g. ``train.stepz: unknown key (allowed: batch_size, ...)``.
 
-The validated dict is turned into frozen dataclasses per component (`TrainConfig`, `SampleConfig`,
-`DiffusionConfig`) and `memgen.model.UNetConfig` by `unet_config`.
+The validated dict is turned into frozen dataclasses per component (`TrainConfig`, `DiffusionConfig`) and
+`memgen.model.UNetConfig` by `unet_config`.
 """
 
 from __future__ import annotations
@@ -178,12 +178,6 @@ class TrainConfig:
     log_every: int
 
 
-@dataclass(frozen=True)
-class SampleConfig:
-    num_samples: int
-    batch_size: int
-    steps: int
-
 
 def diffusion_config(config: dict) -> DiffusionConfig:
     return DiffusionConfig(**config["diffusion"])
@@ -193,13 +187,10 @@ def train_config(config: dict) -> TrainConfig:
     return TrainConfig(**config["train"])
 
 
-def sample_config(config: dict) -> SampleConfig:
-    return SampleConfig(**config["sample"])
-
 
 def unet_config(config: dict, width: int, num_classes: int):
     """The `UNetConfig` of a validated config at one width (width comes from the experiment grid)."""
-    from memgen.model import UNetConfig
+    from memgen.model.config import UNetConfig
 
     m = config["model"]
     return UNetConfig(

@@ -9,7 +9,6 @@ then and hangs); ``steps * batch_size / N`` is the number of passes over each im
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -231,7 +230,3 @@ def train(
 
 _LOG_COLUMNS = ["step", "loss", "mse", "vb", "loss_q0", "loss_q1", "loss_q2", "loss_q3", "steps_per_s"]
 
-
-def passes_per_image(steps: int, batch_size: int, n: int) -> float:
-    """Epochs: how many times each training image is seen, on average, in `steps` batches."""
-    return steps * batch_size / n if n else math.nan
