@@ -29,20 +29,21 @@ from memgen import io
 from memgen.config import load_config
 from memgen.data import build_training_set
 from memgen.train import train
+from tiny import only_named
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-input.md"
 PY = sys.executable
 
 # The model config of the tiny checkpoints (8x8 images, width 16) and of the config rows.
-TINY = {
+TINY = only_named({
     "image_size": 8,
     "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8},
     "diffusion": {"steps": 100},
     "train": {"steps": 30, "batch_size": 8, "checkpoint_every": 10, "log_every": 5},
     "sample": {"steps": 10},
     "experiments": {"capacity": {"widths": [16], "sizes": [4]}},
-}
+})
 TRAIN = ["train", "--data", "inputs/train.npz", "--width", "16", "--seed", "0", "--config", "inputs/tiny.json",
          "--out", "results/cell/model.pt", "--loss-log", "results/cell/loss.parquet", "--device", "cpu",
          "--threads", "1"]
@@ -173,6 +174,8 @@ CASES: dict[int, tuple[str, object, str]] = {
     59: ("cli", [*MATERIALIZE, "--base", "folder:inputs/folder_mixed"], "inputs/folder_mixed/notes.txt"),
     60: ("cli", [*MATERIALIZE, "--base", "folder:inputs/folder_empty"], "inputs/folder_empty"),
     61: ("cli", [*MATERIALIZE, "--base", "folder:inputs/nofolder"], "inputs/nofolder"),
+    62: ("cli", _with(TRAIN, data="inputs/gaplabels.npz", snapshots="10", snapshot_dir="results/cell/snapshots"),
+         "inputs/gaplabels.npz"),
 }
 
 
@@ -204,6 +207,7 @@ def inputs(tmp_path_factory) -> Path:
     _npz(d / "nokey.npz", pixels=zeros8)
     _npz(d / "empty.npz", images=zeros8[:0], labels=np.zeros(0, np.int64))
     _npz(d / "neglabels.npz", images=zeros8, labels=np.array([0, 1, -1, 0]))
+    _npz(d / "gaplabels.npz", images=zeros8, labels=np.array([0, 2, 2, 0]))
     _npz(d / "nolabels.npz", images=zeros8)
     _npz(d / "badlen.npz", images=zeros8, labels=np.zeros(3, np.int64))
     _npz(d / "pickled.npz", images=np.array([{"a": 1}], dtype=object), labels=np.zeros(1, np.int64))

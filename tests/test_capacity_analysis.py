@@ -61,6 +61,19 @@ def test_groups_by_grid_columns_and_pools_seeds():
     np.testing.assert_allclose(out["capacity"], pooled)
 
 
+def test_exposure_at_the_capacity_and_step_budgets_kept_apart():
+    short = curve([1.0, 0.5, 0.0, 0.0], steps=1600, batch_size=64)
+    long = curve([1.0, 1.0, 0.5, 0.0], steps=6400, batch_size=64)
+    out = memorization_capacity(pd.concat([short, long]), n_boot=0).set_index("steps")
+    assert len(out) == 2  # one capacity per step budget, never pooled across budgets
+    assert out.loc[1600, "capacity"] == pytest.approx(8 * 4 ** 0.2)
+    assert out.loc[6400, "capacity"] == pytest.approx(32 * 4 ** 0.2)
+    assert out.loc[1600, "base_image_presentations"] == 1600 * 64
+    assert out.loc[6400, "epochs_per_image"] == pytest.approx(6400 * 64 / (32 * 4 ** 0.2))
+    # without the step budget in the table the exposure is unknown, not invented
+    assert np.isnan(memorization_capacity(curve([1.0, 0.5, 0.0, 0.0]), n_boot=0)["epochs_per_image"]).all()
+
+
 @pytest.mark.parametrize(
     "table, kwargs, message",
     [(curve([1.0, 0.5, 0, 0]).drop(columns="n_samples"), {}, "lacks column"),

@@ -60,15 +60,26 @@ def test_exposure_matched_twin_sees_base_images_as_often(repo_root_module):
     assert twin.steps == math.ceil(alone.steps * 128 / 32)
     assert twin.base_presentations == pytest.approx(alone.base_presentations, rel=1e-3)
     assert equal.base_presentations == pytest.approx(alone.base_presentations / 4)
+    assert alone.base_presentations == alone.steps * alone.batch_size  # every image is a base image
+    # passes over each base image: the twin's equal the dummy-free cell's; equal steps give a quarter
+    assert twin.epochs_per_image == pytest.approx(alone.epochs_per_image, rel=1e-3)
+    assert equal.epochs_per_image == pytest.approx(alone.epochs_per_image / 4)
     assert twin.name != equal.name and twin.name.endswith("-cond-s0")
 
 
 def test_shared_models_have_one_name():
     cfg = load_config({"experiments": {"dummy_kinds": {"enabled": True}, "dummies_mondrian": {"enabled": True}}})
-    base_cap = {c.name for c in grid.cells(cfg, "capacity") if c.width == 32 and c.size == 32}
+    base_cap = {c.name for c in grid.cells(cfg, "capacity") if c.width == 16 and c.size == 16}
     base_kinds = {c.name for c in grid.cells(cfg, "dummy_kinds") if c.ndummy == 0}
     base_dummies = {c.name for c in grid.cells(cfg, "dummies_mondrian") if c.ndummy == 0}
-    assert base_cap == base_kinds == base_dummies == {"w32-n32-none0-it1600-b64-uncond-s0"}
+    assert base_cap == base_kinds == base_dummies == {"w16-n16-none0-it1600-b64-uncond-s0"}
+    gm_kinds = {c.name for c in grid.cells(cfg, "dummy_kinds") if c.dummy == "gm"}
+    gm_dummies = {c.name for c in grid.cells(cfg, "dummies_mondrian") if c.ndummy and c.exposure == "equal_steps"}
+    assert gm_kinds == gm_dummies == {"w16-n16-gm48-it1600-b64-cond-s0"}
+    # the loss-gap run is capacity's w32/N=64 cell, with snapshots
+    gap = grid.cells(cfg, "loss_gap")
+    assert {c.budget for c in gap} == {1600} and grid.cells(cfg, "loss_gap")[-1].name in {
+        c.name for c in grid.cells(cfg, "capacity")}
 
 
 def test_find_cell_round_trips_and_refuses_strangers():

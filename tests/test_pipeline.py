@@ -7,8 +7,9 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from tiny import only_named
 
-TINY = {
+TINY = only_named({
     "results": "results",
     "seeds": [0],
     "image_size": 8,
@@ -17,7 +18,7 @@ TINY = {
     "train": {"steps": 40, "batch_size": 8, "checkpoint_every": 20, "log_every": 10},
     "sample": {"num_samples": 24, "batch_size": 12, "steps": 10},
     "experiments": {"capacity": {"widths": [16], "sizes": [2, 6]}},
-}
+})
 
 
 def snakemake(repo_root, workdir, *args, timeout=600):
@@ -55,10 +56,11 @@ def test_dag_produces_table_markdown_and_figure(finished_run):
         assert col in table.columns, col
     assert sorted(table["size"]) == [2, 6]
     assert (table["epochs_per_image"] == 40 * 8 / table["size"]).all()
+    assert (table["base_image_presentations"] == 40 * 8).all()  # capacity cells hold base images only
     assert (table["n_samples"] == 24).all()
     assert ((table["ci_low"] <= table["replicate_fraction"]) & (table["replicate_fraction"] <= table["ci_high"])).all()
     md = (res / "replicates.md").read_text()
-    assert "epochs/image" in md and md.count("\n") == 4
+    assert "epochs/image" in md and "base presentations" in md and md.count("\n") == 4
     png = (res / "figures" / "capacity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     cell = "w16-n6-none0-it40-b8-uncond-s0"
@@ -91,7 +93,7 @@ def test_changing_sampling_does_not_retrain(finished_run):
     assert "sample" in rules and "train" not in rules and "materialize" not in rules
 
 
-TINY_ALL = {
+TINY_ALL = only_named({
     **TINY,
     "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
     "sample": {"num_samples": 12, "batch_size": 12, "steps": 10},
@@ -106,7 +108,7 @@ TINY_ALL = {
         "criterion_pairs": {"enabled": True},
         "table1": {"enabled": True},
     },
-}
+})
 
 
 def test_every_study_runs_end_to_end(tmp_path, repo_root):

@@ -26,19 +26,20 @@ import yaml
 
 from memgen import checkpoint, io
 from memgen.data import build_training_set
+from tiny import only_named
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workflow" / "memgen"
 PY = sys.executable
 
-TINY = {
+TINY = only_named({
     "image_size": 8,
     "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8, "dropout": 0.1},
     "diffusion": {"steps": 100},
     "train": {"steps": 120, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
     "sample": {"steps": 10},
     "experiments": {"capacity": {"widths": [16]}},
-}
+})
 
 
 # ------------------------------------------------------------------------------------ a. exact resume, SIGKILL

@@ -16,15 +16,16 @@ from memgen.data import build_training_set
 from memgen.errors import MemgenError
 from memgen.sample import plan_labels, sample
 from memgen.train import BatchStream, train
+from tiny import only_named
 
-TINY = {
+TINY = only_named({
     "image_size": 8,
     "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8, "dropout": 0.1},
     "diffusion": {"steps": 100},
     "train": {"steps": 30, "batch_size": 8, "checkpoint_every": 10, "log_every": 5},
     "sample": {"steps": 10},
     "experiments": {"capacity": {"widths": [16]}},
-}
+})
 
 
 def tiny_config(**train):

@@ -109,18 +109,19 @@ def cmd_train(args) -> None:
         if not isinstance(card, dict):
             raise MemgenError(f"{args.card}: not a dataset card (a JSON object expected, got {type(card).__name__})")
         names = card.get("class_names")
-    from memgen.train import train
+    from memgen.train import label_classes, train
 
     _set_threads(args.threads)
     conditional = {"auto": None, "yes": True, "no": False}[args.conditional]
+    label_classes(labels, conditional, source=args.data)
     if args.snapshots and not args.snapshot_dir:
         raise MemgenError("--snapshots needs --snapshot-dir")
     snapshots = {int(step): Path(args.snapshot_dir) / f"step{int(step):07d}.pt" for step in args.snapshots or []}
-    if args.snapshot_dir:
-        Path(args.snapshot_dir).mkdir(parents=True, exist_ok=True)  # declared as a directory output, even if empty
     train(config, images, labels, width=args.width, seed=args.seed, out=args.out, loss_log=args.loss_log,
           state=args.state, snapshots=snapshots, conditional=conditional, class_names=names, device=args.device,
           log=_log)
+    if args.snapshot_dir:  # a declared directory output exists even without snapshots; made only after success
+        Path(args.snapshot_dir).mkdir(parents=True, exist_ok=True)
 
 
 def cmd_sample(args) -> None:

@@ -76,9 +76,15 @@ def cmd_loss_gap(args) -> None:
     for path in args.checkpoints:
         ckpt = checkpoint.load(path)
         cond = ckpt["num_classes"] > 0
-        tables.append(loss_gap_table(ckpt, train, heldout, seed=args.seed, k=args.levels,
-                                     labels_train=train_labels if cond else None,
-                                     labels_heldout=heldout_labels if cond else None, device=args.device))
+        table = loss_gap_table(ckpt, train, heldout, seed=args.seed, k=args.levels,
+                               labels_train=train_labels if cond else None,
+                               labels_heldout=heldout_labels if cond else None, device=args.device)
+        # Exposure at this snapshot: passes over each training image and draws of training images so far.
+        batch = int(ckpt["config"]["train"]["batch_size"])
+        table.insert(1, "batch_size", batch)
+        table.insert(2, "epochs_per_image", ckpt["step"] * batch / len(train))
+        table.insert(3, "base_image_presentations", ckpt["step"] * batch)
+        tables.append(table)
         _log(f"{path}: step {ckpt['step']} evaluated at {args.levels} noise levels")
     io.write_parquet(args.out, pd.concat(tables, ignore_index=True))
     _log(f"wrote {args.out}")

@@ -70,9 +70,15 @@ class Cell:
         return self.size + self.ndummy
 
     @property
-    def base_presentations(self) -> float:
-        """How often each base image is shown on average: steps * batch * (base share of the set) / base size."""
+    def epochs_per_image(self) -> float:
+        """Passes over each training image (uniform sampling): steps * batch / (base + dummy images)."""
         return self.steps * self.batch_size / self.n_train
+
+    @property
+    def base_presentations(self) -> float:
+        """Draws of base images in the whole run: steps * batch * (base share of the set). An exposure-matched
+        twin has as many as its dummy-free cell."""
+        return self.steps * self.batch_size * self.size / self.n_train
 
 
 def dataset_token(dataset: str) -> str:

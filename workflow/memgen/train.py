@@ -101,6 +101,21 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "training labels") -> tuple[int, bool]:
+    """(number of classes K, conditional): K = max label + 1; conditional None means K > 1. A class-conditional
+    model embeds labels 0..K-1, so labels with gaps (only 0 and 5) are refused instead of training unused rows."""
+    num_labels = int(labels.max()) + 1
+    if conditional is None:
+        conditional = num_labels > 1
+    present = np.unique(labels).tolist()
+    if conditional and len(present) != num_labels:
+        missing = sorted(set(range(num_labels)) - set(present))
+        more = "..." if len(missing) > 5 else ""
+        raise MemgenError(f"{source}: labels {present[:10]} have gaps (missing {missing[:5]}{more}); a "
+                          "class-conditional model needs labels 0..K-1, so relabel them or train unconditionally")
+    return num_labels, conditional
+
+
 def train(
     config: dict,
     images: np.ndarray,
@@ -136,9 +151,7 @@ def train(
     n, size = len(images), config["image_size"]
     if images.shape[1:] != (size, size, 3):
         raise MemgenError(f"training images are {images.shape[1]}x{images.shape[2]}, config image_size={size}")
-    num_labels = int(labels.max()) + 1
-    if conditional is None:
-        conditional = num_labels > 1
+    num_labels, conditional = label_classes(labels, conditional)
     ucfg = unet_config(config, width, num_classes=num_labels if conditional else 0)
     data_sha = io.sha256_array(images)
 
@@ -177,7 +190,8 @@ def train(
     n_params = sum(p.numel() for p in model_params)
     log(f"training width={width} seed={seed} N={n} classes={num_labels} conditional={conditional} "
         f"params={n_params} device={dev} threads={torch.get_num_threads()} steps={tc.steps} batch={tc.batch_size} "
-        f"epochs/image={tc.steps * tc.batch_size / n:.1f}")
+        f"epochs/image={tc.steps * tc.batch_size / n:.1f} presentations per label="
+        f"{[round(tc.steps * tc.batch_size * c / n) for c in np.bincount(labels.astype(np.int64)).tolist()]}")
 
     window, t0, step0 = _Window(step), time.perf_counter(), step
     model.train()

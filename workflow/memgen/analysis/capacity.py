@@ -15,9 +15,10 @@ import pandas as pd
 
 from memgen.errors import MemgenError
 
-GROUP_CANDIDATES = ["experiment", "dataset", "width", "dummy", "count", "label"]  # the grid less size and seed
+# The grid less size and seed: a capacity is read at one step budget and batch size.
+GROUP_CANDIDATES = ["experiment", "dataset", "width", "dummy", "count", "label", "steps", "batch_size"]
 CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored", "note",
-                    "n_sizes"]
+                    "n_sizes", "epochs_per_image", "base_image_presentations"]
 ALL_ABOVE, ALL_BELOW = "all above", "all below"
 
 
@@ -95,7 +96,9 @@ def memorization_capacity(table: pd.DataFrame, level: float = 0.9, n_boot: int =
     ``np.random.default_rng(seed)`` restarted per group, so a group's interval does not depend on the others.
     Returns one row per group: the group columns, then ``CAPACITY_COLUMNS``. censored is "all above" (capacity =
     the largest size, a lower bound), "all below" (the smallest size, an upper bound) or None; bracket_low /
-    bracket_high are the sizes the level falls between (NaN on the censored side).
+    bracket_high are the sizes the level falls between (NaN on the censored side). With ``steps`` and
+    ``batch_size`` in the table (they group too), ``base_image_presentations`` = steps * batch_size and
+    ``epochs_per_image`` = that / capacity, the passes over each image of a training set at the capacity.
     """
     _check(table, level, n_boot)
     keys = [c for c in GROUP_CANDIDATES if c in table.columns]
@@ -122,5 +125,8 @@ def memorization_capacity(table: pd.DataFrame, level: float = 0.9, n_boot: int =
         row.update(capacity=cap, ci_low=lo, ci_high=hi, level=float(level), bracket_low=bracket[0],
                    bracket_high=bracket[1], censored=censored, note=_note(cap, code, level),
                    n_sizes=len(sizes))
+        # Exposure at the capacity (when the table has the step budget): every image is a base image.
+        draws = row["steps"] * row["batch_size"] if {"steps", "batch_size"} <= row.keys() else np.nan
+        row.update(epochs_per_image=draws / cap, base_image_presentations=draws)
         rows.append(row)
     return pd.DataFrame(rows, columns=[*keys, *CAPACITY_COLUMNS])

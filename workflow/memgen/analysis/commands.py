@@ -1,18 +1,19 @@
 """CLI shells of the analysis: read tables and images, call the pure functions, write Parquet + PNG atomically.
 
-Registered by `memgen.cli` as ``figure``, ``gallery``, ``criterion-pairs``, ``table1`` and ``capacity-estimates``.
+pandas is imported inside the commands, so `python -m memgen --help` stays fast. Registered by `memgen.cli` as ``figure``, ``gallery``, ``criterion-pairs``, ``table1`` and ``capacity-estimates``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from memgen import io
 from memgen.errors import MemgenError
 
 
 def _concat(paths) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.concat([io.read_parquet(p) for p in paths], ignore_index=True)
 
 
@@ -51,6 +52,8 @@ def cmd_gallery(args) -> None:
 
 def pooled_pairs(triples) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Concatenate several cells' (samples, train, scores) into one set whose indices stay consistent."""
+    import pandas as pd
+
     samples, trains, scores, s_off, t_off = [], [], [], 0, 0
     for sample_path, train_path, score_path in triples:
         x, _ = io.load_images_npz(sample_path, require_labels=False)
