@@ -123,6 +123,12 @@ def test_dummies_figure_without_exposure_column(tmp_path):
 def test_loss_gap_figure_with_replicates_and_bad_tables(tmp_path):
     figures.loss_gap_figure(loss_table(), tmp_path / "l.png", replicates=REPLICATES)
     assert_png(tmp_path / "l.png")
+    with_x0 = loss_table().assign(loss_x0=lambda t: t["loss"] * (1 - t["alpha_bar"]) / t["alpha_bar"])
+    figures.loss_gap_figure(with_x0, tmp_path / "x0.png", replicates=REPLICATES)  # adds the x0-space gap panel
+    assert_png(tmp_path / "x0.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "x0.png").width > Image.open(tmp_path / "l.png").width  # 4 panels vs 3
     with pytest.raises(MemgenError, match="split"):
         figures.loss_gap_figure(loss_table().replace({"split": {"heldout": "test"}}), tmp_path / "x.png")
     with pytest.raises(MemgenError, match="alpha_bar"):

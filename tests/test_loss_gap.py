@@ -71,6 +71,26 @@ def test_optimal_denoiser_memorizes_a_gap_at_low_noise(setup):
     assert np.allclose(tr.alpha_bar, diffusion.alphas_cumprod[levels])
 
 
+def test_x0_space_loss_equals_the_directly_computed_x0_error(setup):
+    diffusion, model, train, heldout = setup
+    levels = np.array([50, 400, 800])
+    table = denoising_loss_by_level(model, diffusion, train, heldout, levels, seed=3)
+    x0 = torch.from_numpy(heldout).permute(0, 3, 1, 2).double() / 127.5 - 1.0
+    for t in levels:
+        noise = crn_noise(3, np.full(len(x0), t), np.zeros(len(x0), int), np.arange(len(x0)), (3, 16, 16)).double()
+        abar = float(diffusion.alphas_cumprod[t])
+        xt = (abar ** 0.5 * x0 + (1 - abar) ** 0.5 * noise).float()
+        tt = torch.full((len(x0),), int(t))
+        eps_hat = model(xt, diffusion.scale_timesteps(tt), None)[:, :3].double()
+        x0_hat = (xt.double() - (1 - abar) ** 0.5 * eps_hat) / abar ** 0.5
+        direct = ((x0 - x0_hat) ** 2).mean(dim=(1, 2, 3)).mean().item()
+        row = table[(table.t == t) & (table.split == "heldout")].iloc[0]
+        assert row.loss_x0 == pytest.approx(direct, rel=1e-4)
+        assert row.loss_x0 == pytest.approx(row.loss * (1 - abar) / abar, rel=1e-12)
+    gap = loss_gap(table)
+    assert np.allclose(gap.gap_x0, gap.gap * (1 - gap.alpha_bar) / gap.alpha_bar)
+
+
 def test_crn_repeatable_and_split_symmetric(setup):
     diffusion, model, train, heldout = setup
     levels = [0, 300, 700]
@@ -145,7 +165,7 @@ def test_single_image_splits_give_nan_sem_and_a_gap(setup):
     table = denoising_loss_by_level(model, diffusion, train[:1], heldout[:1], [0, 500], seed=0, device="auto")
     assert (table.n == 1).all() and table.loss_sem.isna().all()
     gap = loss_gap(table)
-    assert list(gap.columns) == ["t", "alpha_bar", "log_snr", "gap", "gap_sem"] and len(gap) == 2
-    assert (gap.gap > 0).all() and gap.gap_sem.isna().all()
+    assert list(gap.columns) == ["t", "alpha_bar", "log_snr", "gap", "gap_sem", "gap_x0", "gap_x0_sem"]
+    assert len(gap) == 2 and (gap.gap > 0).all() and gap.gap_sem.isna().all() and gap.gap_x0_sem.isna().all()
     with pytest.raises(MemgenError, match="device"):
         denoising_loss_by_level(model, diffusion, train, heldout, [0], seed=0, device="tpu")

@@ -100,8 +100,8 @@ TINY_ALL = only_named({
     "experiments": {
         "capacity": {"widths": [16], "sizes": [2, 6]},
         "dummies_mondrian": {"enabled": True, "widths": [16], "size": 6, "counts": [0, 6]},
-        "unconditional_dummies": {"enabled": True, "widths": [16], "size": 6, "count": 6},
-        "classes": {"enabled": True, "widths": [16], "minority_size": 2, "totals": [8]},
+        "unconditional_dummies": {"enabled": True, "widths": [16], "size": 6, "count": 6, "num_samples": 12},
+        "classes": {"enabled": True, "widths": [16], "minority_size": 2, "totals": [8], "train": {"steps": None}},
         "dummy_kinds": {"enabled": True, "widths": [16], "size": 6, "kinds": ["gm", "shapes"], "counts": [4]},
         "loss_gap": {"enabled": True, "widths": [16], "size": 6, "snapshots": [10, 20], "levels": 4, "heldout": 6},
         "optimal": {"enabled": True},
@@ -125,10 +125,14 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert set(dummies["exposure"]) == {"equal_steps", "matched"}
     twin = dummies[dummies["exposure"] == "matched"].iloc[0]
     assert twin["steps"] == 40 and twin["conditional"] == 1 and set(dummies.query("count > 0")["label"]) == {0}
+    # base-image presentations: 20 steps x 8 alone; half that with 6 dummies beside 6 base images; the twin's match
+    shown = dummies.set_index(["count", "exposure"])["base_image_presentations"]
+    assert (shown[(0, "equal_steps")], shown[(6, "equal_steps")], shown[(6, "matched")]) == (160, 80, 160)
     classes = pd.read_parquet(res / "classes" / "replicates.parquet")
     assert sorted(classes["label"]) == [0, 1] and (classes["n_samples"] == 12).all()  # per class
     gap = pd.read_parquet(res / "loss_gap" / "losses.parquet")
     assert sorted(gap["step"].unique()) == [10, 20] and set(gap["split"]) == {"train", "heldout"}
+    assert (gap["base_image_presentations"] == gap["step"] * 8).all() and (gap["loss_x0"] >= 0).all()
     onset = pd.read_parquet(res / "loss_gap" / "replicates.parquet")
     assert sorted(onset["steps"]) == [10, 20]
     optimal = pd.read_parquet(next((res / "optimal").rglob("summary.parquet")))

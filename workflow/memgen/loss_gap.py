@@ -7,6 +7,14 @@ loss on held-out images exceeds the loss on training images, most at intermediat
     L(t_k; S) = mean over x_0 in S of  mean_pixels (eps - eps_theta(sqrt(abar_k) x_0 + sqrt(1 - abar_k) eps, t_k))^2
 
 is L_simple (Ho et al. 2020 eq. 14) restricted to t_k, and gap(t_k) = L(t_k; heldout) - L(t_k; train).
+The same error in x0-space, the denoiser's error on the clean image, is exactly
+
+    L_x0(t_k; S) = (1 - abar_k) / abar_k * L(t_k; S)     (x0_hat = (x_t - sqrt(1 - abar) eps_theta) / sqrt(abar)),
+
+since x0 - x0_hat = sqrt((1 - abar) / abar) (eps_theta - eps) per pixel. The two weight the noise levels very
+differently: a memorizing network predicts the eps of a training image almost exactly at vanishing noise, so its
+eps-space gap stays large there, while a network acts as the identity on x0 at vanishing noise, so its x0-space gap
+shrinks toward both ends (the empirical optimum, which snaps every point onto a training image, keeps it).
 
 Common random numbers: the noise eps of image i at level t (draw j of ``n_noise``) comes from its own CPU
 generator seeded by ``SeedSequence([seed, _STREAM, t, j, i])``, whichever split the image belongs to. So train
@@ -32,7 +40,7 @@ from memgen.score import resolve_device
 
 _STREAM = 404  # SeedSequence tag of the loss-gap noise, apart from the training and sampling streams
 SPLITS = ("train", "heldout")
-TABLE_COLUMNS = ["t", "alpha_bar", "log_snr", "split", "loss", "loss_sem", "n"]
+TABLE_COLUMNS = ["t", "alpha_bar", "log_snr", "split", "loss", "loss_sem", "loss_x0", "loss_x0_sem", "n"]
 
 
 def log_snr(alpha_bar: np.ndarray) -> np.ndarray:
@@ -182,6 +190,8 @@ def summarize(per_image: pd.DataFrame, diffusion: GaussianDiffusion) -> pd.DataF
     abar = diffusion.alphas_cumprod[table["t"].to_numpy()]
     table["alpha_bar"], table["log_snr"] = abar, log_snr(abar)
     table["n"] = table["n"].astype(np.int64)
+    to_x0 = (1.0 - abar) / abar  # sigma^2 of the equivalent variance-exploding process
+    table["loss_x0"], table["loss_x0_sem"] = table["loss"] * to_x0, table["loss_sem"] * to_x0
     order = table["split"].map({s: i for i, s in enumerate(SPLITS)})
     table = table.assign(_o=order).sort_values(["t", "_o"], kind="stable").reset_index(drop=True)
     return table[TABLE_COLUMNS]
@@ -221,14 +231,19 @@ def denoising_loss_by_level(
 
 
 def loss_gap(table: pd.DataFrame) -> pd.DataFrame:
-    """gap = loss(heldout) - loss(train) per t, with gap_sem = sqrt(sem_train^2 + sem_heldout^2).
+    """gap = loss(heldout) - loss(train) per t, with gap_sem = sqrt(sem_train^2 + sem_heldout^2); gap_x0 and
+    gap_x0_sem the same in x0-space when the table has ``loss_x0``.
 
     The SEM treats the splits as independent, which is conservative: with CRN the two share their noise.
     """
     keys = [c for c in ("step", "t", "alpha_bar", "log_snr") if c in table.columns]
-    wide = table.set_index(keys + ["split"])[["loss", "loss_sem"]].unstack("split")
+    values = [c for c in ("loss", "loss_sem", "loss_x0", "loss_x0_sem") if c in table.columns]
+    wide = table.set_index(keys + ["split"])[values].unstack("split")
     out = pd.DataFrame({"gap": wide[("loss", "heldout")] - wide[("loss", "train")],
                         "gap_sem": np.hypot(wide[("loss_sem", "heldout")], wide[("loss_sem", "train")])})
+    if "loss_x0" in values:
+        out["gap_x0"] = wide[("loss_x0", "heldout")] - wide[("loss_x0", "train")]
+        out["gap_x0_sem"] = np.hypot(wide[("loss_x0_sem", "heldout")], wide[("loss_x0_sem", "train")])
     return out.reset_index().rename_axis(columns=None)
 
 

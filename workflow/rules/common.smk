@@ -214,6 +214,12 @@ def sample_args(wildcards):
     return args
 
 
+def train_priority(wildcards):
+    """Longest training first (cost ~ steps x batch x width^2), ahead of every sampling job (priority 0), so the
+    run does not end on one long training alone while the other cores idle."""
+    return int(wildcards.steps) * int(wildcards.batch) * int(wildcards.width) ** 2 / 1e6
+
+
 def score_meta(wildcards):
     cell = grid.find_cell(config, wildcards)
     meta = {

@@ -19,6 +19,7 @@ rule train:
         conditional=conditional_flag,
         snapshots=snapshot_args,
         device=device_for("train"),
+    priority: train_priority
     threads: stage_resources("train")["threads"]
     resources:
         mem_mb=stage_resources("train")["mem_mb"],

@@ -169,8 +169,9 @@ def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_la
 def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates: pd.DataFrame | None = None) -> None:
     """Kaiser & Kollmann's generalization gap. table: ``step``, ``t``, ``alpha_bar`` in (0, 1), ``split`` in
     {train, heldout}, ``loss`` (duplicates averaged). Panel 1: loss vs log-SNR = log(alpha_bar / (1 - alpha_bar))
-    (noisier to the right), one colour per step, train solid, heldout dashed; panel 2: heldout - train;
-    optional panel 3: replicate % vs step from ``replicates`` (step, replicate_fraction, ci_low, ci_high)."""
+    (noisier to the right), one colour per step, train solid, heldout dashed; panel 2: heldout - train (eps-space,
+    L_simple); panel 3 when the table has ``loss_x0``: the same gap in x0-space; optional last panel: replicate %
+    vs step from ``replicates`` (step, replicate_fraction, ci_low, ci_high)."""
     _require(table, ["step", "t", "alpha_bar", "split", "loss"], "loss-gap table")
     if not set(table["split"]) == {"train", "heldout"}:
         raise MemgenError(f"loss-gap table split must hold 'train' and 'heldout', got {sorted(set(table['split']))}")
@@ -183,40 +184,50 @@ def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates
     wide = mean["loss"].unstack("split").join(mean["alpha_bar"].groupby(["step", "t"]).mean()).reset_index()
     wide["log_snr"] = np.log(wide["alpha_bar"] / (1.0 - wide["alpha_bar"]))
     wide["gap"] = wide["heldout"] - wide["train"]
+    x0 = "loss_x0" in table.columns
+    if x0:  # the x0-space gap: the eps-space one times sigma^2 = (1 - alpha_bar) / alpha_bar
+        wide["gap_x0"] = wide["gap"] * (1.0 - wide["alpha_bar"]) / wide["alpha_bar"]
     steps = sorted(wide["step"].unique())
     colors = dict(zip(steps, sns.color_palette("viridis", len(steps))))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        n_panels = 2 + (replicates is not None)
+        gap_cols = ["gap", "gap_x0"] if x0 else ["gap"]
+        n_panels = 1 + len(gap_cols) + (replicates is not None)
         fig = Figure(figsize=(5.2 * n_panels, 4.6), layout="constrained")
         axes = fig.subplots(1, n_panels)
         for step, sub in wide.groupby("step", sort=True):
             sub = sub.sort_values("log_snr")
             axes[0].plot(sub["log_snr"], sub["train"], color=colors[step], lw=1.8, label=f"step {step:,}")
             axes[0].plot(sub["log_snr"], sub["heldout"], color=colors[step], lw=1.8, linestyle="--")
-            axes[1].plot(sub["log_snr"], sub["gap"], color=colors[step], lw=1.8, marker=".")
-            if sub["gap"].notna().any():
-                peak = sub.loc[sub["gap"].idxmax()]
-                axes[1].plot(peak["log_snr"], peak["gap"], "o", color=colors[step], markersize=7, mec="black")
+            for ax, col in zip(axes[1:], gap_cols):
+                ax.plot(sub["log_snr"], sub[col], color=colors[step], lw=1.8, marker=".")
+                if sub[col].notna().any():
+                    peak = sub.loc[sub[col].idxmax()]
+                    ax.plot(peak["log_snr"], peak[col], "o", color=colors[step], markersize=7, mec="black")
         axes[0].plot([], [], color="0.3", label="train (solid)")
         axes[0].plot([], [], color="0.3", linestyle="--", label="held-out (dashed)")
         if (wide[["train", "heldout"]] > 0).all().all():
             axes[0].set_yscale("log")
-        axes[1].axhline(0.0, color="0.3", lw=1)
-        for ax in axes[:2]:
+        for ax in axes[: 1 + len(gap_cols)]:
             ax.invert_xaxis()
             ax.set_xlabel("log SNR = log(alpha_bar / (1 - alpha_bar))   (noisier ->)")
-        axes[0].set_ylabel("denoising loss")
+        axes[0].set_ylabel("eps-prediction loss (L_simple)")
         axes[0].set_title("(a) loss per noise level")
         axes[0].legend(fontsize="x-small", ncols=2)
-        axes[1].set_ylabel("held-out loss - train loss")
-        axes[1].set_title("(b) generalization gap (circle: its peak)")
+        axes[1].axhline(0.0, color="0.3", lw=1)
+        axes[1].set_ylabel("held-out - train, eps-space")
+        axes[1].set_title("(b) gap in eps-space (circle: peak)")
+        if x0:
+            axes[2].axhline(0.0, color="0.3", lw=1)
+            axes[2].set_ylabel("held-out - train, x0-space (x sigma^2)")
+            axes[2].set_title("(c) gap in x0-space (circle: peak)")
         if replicates is not None:
+            ax = axes[-1]
             rep = replicates.sort_values("step")
-            _rate_errorbar(axes[2], rep["step"], rep, color="black", marker="o")
-            axes[2].set_ylim(-3, 103)
-            axes[2].set_xlabel("training step")
-            axes[2].set_ylabel("replicates among samples (%)")
-            axes[2].set_title("(c) replicates during training")
+            _rate_errorbar(ax, rep["step"], rep, color="black", marker="o")
+            ax.set_ylim(-3, 103)
+            ax.set_xlabel("training step")
+            ax.set_ylabel("replicates among samples (%)")
+            ax.set_title(f"({'abcd'[len(axes) - 1]}) replicates during training")
         fig.suptitle("Train vs held-out denoising loss across noise levels (Kaiser & Kollmann)")
         save_png_atomic(fig, out_path)
 
