@@ -11,6 +11,7 @@ rule materialize:
         base=dataset_base,
         image_size=config["image_size"],
         cifar_root=config["data"]["cifar_root"],
+    priority: DATA_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
