@@ -70,9 +70,16 @@ def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label:
             style, name = EXPOSURE_STYLE.get(key.get("exposure"), ("-", key.get("exposure", "")))
             color = palette[key.get("width", widths[0])]
             label = ", ".join(filter(None, [f"width {key['width']}" if "width" in key else "", name])) or None
-            _rate_errorbar(ax_a, sub["total"], sub, color=color, linestyle=style, marker="o", label=label)
-            ax_b.plot(sub["total"], sub["n_train_replicated"], color=color, linestyle=style, marker="o", lw=2)
-            for x, y, e in zip(sub["total"], 100 * sub["replicate_fraction"], sub.get("epochs_per_image", [])):
+            marker, own = "o", sub
+            if key.get("exposure") == "matched":
+                # the dummy-free cell is its own exposure-matched twin: start the dashed line there
+                alone = pooled[(pooled["exposure"] == "equal_steps") & (pooled["total"] == pooled["size"])]
+                if "width" in key:
+                    alone = alone[alone["width"] == key["width"]]
+                sub, marker = pd.concat([alone, sub]).sort_values("total"), "s"
+            _rate_errorbar(ax_a, sub["total"], sub, color=color, linestyle=style, marker=marker, label=label)
+            ax_b.plot(sub["total"], sub["n_train_replicated"], color=color, linestyle=style, marker=marker, lw=2)
+            for x, y, e in zip(own["total"], 100 * own["replicate_fraction"], own.get("epochs_per_image", [])):
                 ax_a.annotate(f"{e:.0f} ep", (x, y), textcoords="offset points", xytext=(4, 8 - 16 * (j % 2)),
                               fontsize=7, color=color)
         for base in sorted(pooled["size"].unique()):
