@@ -1,6 +1,7 @@
 """CLI shells of the analysis: read tables and images, call the pure functions, write Parquet + PNG atomically.
 
-pandas is imported inside the commands, so `python -m memgen --help` stays fast. Registered by `memgen.cli` as ``figure``, ``gallery``, ``criterion-pairs``, ``table1`` and ``capacity-estimates``.
+Registered by `memgen.cli` as ``figure``, ``gallery``, ``criterion-pairs``, ``table1`` and ``capacity-estimates``.
+pandas is imported inside the commands, so `python -m memgen --help` stays fast.
 """
 
 from __future__ import annotations

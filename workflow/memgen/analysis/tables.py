@@ -10,8 +10,9 @@ from memgen import io
 from memgen.errors import MemgenError
 
 GRID = ["experiment", "dataset", "width", "size", "dummy", "count", "conditional", "exposure", "steps", "seed", "label"]
-LEAD = [*GRID, "batch_size", "epochs_per_image", "base_image_presentations", "n_samples", "n_replicates", "replicate_fraction",
-        "ci_low", "ci_high", "n_train", "n_train_replicated", "frac_train_replicated", "median_ratio", "threshold"]
+LEAD = [*GRID, "batch_size", "epochs_per_image", "base_image_presentations", "n_samples", "n_replicates",
+        "replicate_fraction", "ci_low", "ci_high", "n_train", "n_train_replicated", "frac_train_replicated",
+        "median_ratio", "threshold"]
 
 
 def with_exposure(table: pd.DataFrame) -> pd.DataFrame:
