@@ -176,6 +176,12 @@ def cmd_aggregate(args) -> None:
 # --- parser --------------------------------------------------------------------------------------------------
 
 
+def add_compute_args(s) -> None:
+    """--device and --threads, shared by every command that runs a network."""
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memgen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -227,8 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="final checkpoint (.pt)")
     s.add_argument("--loss-log", required=True, help="loss log (.parquet)")
     s.add_argument("--state", help="resumable checkpoint (default: OUT.state)")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_compute_args(s)
     s.add_argument("--snapshots", type=int, nargs="*", help="steps at which to save EMA-only snapshots")
     s.add_argument("--snapshot-dir", help="directory of the snapshots (stepNNNNNNN.pt)")
     s.set_defaults(func=cmd_train)
@@ -242,8 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--weights", choices=["ema", "model"], default="ema", help="EMA (default) or raw weights")
     s.add_argument("--out", required=True, help=".npz with images and labels")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=None)
+    add_compute_args(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("score", help="flag samples that replicate a training image (Yoon et al. ratio criterion)")

@@ -92,6 +92,8 @@ def cmd_loss_gap(args) -> None:
 
 def register(sub) -> None:
     """Add the study subcommands to the ``memgen`` subparsers ``sub``."""
+    from memgen.cli import add_compute_args
+
     s = sub.add_parser("sample-optimal", help="sample the closed-form empirical-optimal denoiser of a training set")
     s.add_argument("--train", required=True, help="training set .npz")
     s.add_argument("--config", help="memgen config (its diffusion section is used)")
@@ -101,8 +103,7 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--out", required=True)
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=None)
+    add_compute_args(s)
     s.set_defaults(func=cmd_sample_optimal)
 
     s = sub.add_parser("train-classifier", help="train the binary base-vs-dummy classifier (Appendix C.1)")
@@ -130,6 +131,5 @@ def register(sub) -> None:
     s.add_argument("--levels", type=int, default=16)
     s.add_argument("--seed", type=int, default=0, help="seed of the common noise draws")
     s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=None)
+    add_compute_args(s)
     s.set_defaults(func=cmd_loss_gap)
