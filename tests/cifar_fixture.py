@@ -100,3 +100,21 @@ def bypass_integrity(monkeypatch) -> None:
 
     monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
+
+
+def archive_fixtures(train_per_class: int, test_per_class: int):
+    """Two pytest fixtures for a test module: ``archive`` (root, arrays), written once per module, and ``root``, its
+    directory with the fixture's md5 sums in force for the test. Use: ``archive, root = archive_fixtures(16, 4)``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def archive(tmp_path_factory):
+        path = tmp_path_factory.mktemp("cifar")
+        return path, write_cifar_archive(path, train_per_class=train_per_class, test_per_class=test_per_class)
+
+    @pytest.fixture
+    def root(archive, monkeypatch):
+        use_fixture_checksums(monkeypatch, archive[0])
+        return archive[0]
+
+    return archive, root

@@ -29,21 +29,14 @@ from memgen import io
 from memgen.config import load_config
 from memgen.data import build_training_set
 from memgen.train import train
-from tiny import only_named
+from tiny import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-input.md"
 PY = sys.executable
 
 # The model config of the tiny checkpoints (8x8 images, width 16) and of the config rows.
-TINY = only_named({
-    "image_size": 8,
-    "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8},
-    "diffusion": {"steps": 100},
-    "train": {"steps": 30, "batch_size": 8, "checkpoint_every": 10, "log_every": 5},
-    "sample": {"steps": 10},
-    "experiments": {"capacity": {"widths": [16], "sizes": [4]}},
-})
+TINY = tiny(30, 10, 5, capacity={"widths": [16], "sizes": [4]})
 TRAIN = ["train", "--data", "inputs/train.npz", "--width", "16", "--seed", "0", "--config", "inputs/tiny.json",
          "--out", "results/cell/model.pt", "--loss-log", "results/cell/loss.parquet", "--device", "cpu",
          "--threads", "1"]
@@ -104,10 +97,10 @@ CASES: dict[int, tuple[str, object, str]] = {
     # --- config
     1: ("smk", {"train.stepz": 5}, "train.stepz"),
     2: ("smk", {"train.steps": "many"}, "train.steps"),
-    3: ("smk", {"experiments.capacity.sizes": [-4]}, "experiments.capacity.sizes[0]"),
+    3: ("smk", {"capacity.sizes": [-4]}, "capacity.sizes[0]"),
     4: ("smk", {"train.batch_size": 0}, "train.batch_size"),
     5: ("smk", {"image_size": 2}, "image_size"),
-    6: ("smk", {"experiments.capacity.widths": [20]}, "width 20"),
+    6: ("smk", {"capacity.widths": [20]}, "width 20"),
     7: ("smk", {"image_size": 10, "model.channel_mult": [1, 2, 2]}, "model.image_size=10"),
     8: ("smk", {"sample.steps": 500}, "sample.steps=500"),
     9: ("smk", {"model.learn_sigma": False}, "diffusion.loss=hybrid"),
@@ -116,6 +109,7 @@ CASES: dict[int, tuple[str, object, str]] = {
     12: ("cli", ["validate-config", "inputs/list.yaml"], "inputs/list.yaml"),
     13: ("cli", ["validate-config", "inputs/binary.yaml"], "inputs/binary.yaml"),
     14: ("cli", _with(TRAIN, config='{"image_size": 8,'), "--config"),
+    63: ("smk", {"studies": ["capacity", "capacty"]}, "studies[1]=capacty"),
     # --- data
     15: ("cli", _with(TRAIN, data="inputs/missing.npz"), "inputs/missing.npz"),
     16: ("cli", _with(TRAIN, data="inputs/corrupt.npz"), "inputs/corrupt.npz"),
@@ -151,10 +145,10 @@ CASES: dict[int, tuple[str, object, str]] = {
     43: ("cli", _with(SAMPLE, classes=7), "--classes [7]"),
     44: ("cli", _with(SAMPLE, checkpoint="inputs/uncond.pt", classes=1), "--classes [1]"),
     45: ("cli", _with(SAMPLE, steps=500), "--steps 500"),
-    46: ("cli", _with(SAMPLE, num_samples=0), "--num-samples 0"),
-    47: ("cli", _with(SAMPLE, batch_size=0), "--batch-size 0"),
-    48: ("cli", _with(SAMPLE, threads=0), "--threads 0"),
-    49: ("cli", _with(TRAIN, seed=-1), "seed=-1"),
+    46: ("cli", _with(SAMPLE, num_samples=0), "--num-samples must be an integer >= 1, got 0"),
+    47: ("cli", _with(SAMPLE, batch_size=0), "--batch-size must be an integer >= 1, got 0"),
+    48: ("cli", _with(SAMPLE, threads=0), "--threads must be an integer >= 1, got 0"),
+    49: ("cli", _with(TRAIN, seed=-1), "seed must be an integer >= 0, got -1"),
     50: ("cli", ["params", "--width", "20", "--image-size", "8", "--channel-mult", "1", "2", "--norm-groups", "8"],
          "model.width=20"),
     51: ("cli", ["params", "--width", "32", "--image-size", "48"], "model.image_size=48"),
@@ -164,10 +158,9 @@ CASES: dict[int, tuple[str, object, str]] = {
     # --- training
     54: ("nan", TRAIN, "step 13"),
     # --- CIFAR-10 and image folders
-    55: ("smk", {"experiments.dummy_kinds.enabled": True, "experiments.dummy_kinds.dataset": "cifar:automobile",
-                 "experiments.dummy_kinds.size": 2000, "experiments.dummy_kinds.kinds": ["heldout"],
-                 "experiments.dummy_kinds.counts": [4500]}, "experiments.dummy_kinds"),
-    56: ("smk", {"experiments.dummies_cifar.dataset": "cifar:car"}, "cifar:car"),
+    55: ("smk", {"studies": ["dummy_kinds"], "dummy_kinds.dataset": "cifar:automobile", "dummy_kinds.size": 2000,
+                 "dummy_kinds.kinds": ["heldout"], "dummy_kinds.ndummy": [4500]}, "dummy_kinds"),
+    56: ("smk", {"dummies_cifar.dataset": "cifar:car"}, "cifar:car"),
     57: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/nocifar"], "inputs/nocifar"),
     58: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/cifar_partial"],
          "inputs/cifar_partial"),

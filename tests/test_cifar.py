@@ -14,17 +14,12 @@ from memgen.errors import MemgenError
 PER_CLASS = 20 + 4
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    return root, cifar_fixture.write_cifar_archive(root, train_per_class=20, test_per_class=4)
+archive, checked_root = cifar_fixture.archive_fixtures(20, 4)
 
 
 @pytest.fixture
-def loaded(archive, monkeypatch):
-    root, _ = archive
-    cifar_fixture.use_fixture_checksums(monkeypatch, root)
-    return cifar.load_cifar10(root)
+def loaded(checked_root):
+    return cifar.load_cifar10(checked_root)
 
 
 def _one_line_error(excinfo):

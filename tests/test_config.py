@@ -47,8 +47,8 @@ def test_defaults_fill_an_empty_config_and_match_config_yaml(repo_root):
         ({"train": {"steps": "many"}}, "train.steps: 'many' is not of type 'integer'"),
         ({"train": {"steps": 0}}, "train.steps: 0 is less than the minimum of 1"),
         ({"train": {"batch_size": -4}}, "train.batch_size"),
-        ({"experiments": {"capacity": {"sizes": [1]}}}, "experiments.capacity.sizes[0]"),
-        ({"experiments": {"capacity": {"widths": [20]}}}, "experiments.capacity.widths: width 20"),
+        ({"capacity": {"sizes": [1]}}, "capacity.sizes[0]"),
+        ({"capacity": {"widths": [20]}}, "capacity.widths: width 20"),
         ({"diffusion": {"loss": "hybrid"}, "model": {"learn_sigma": False}}, "diffusion.loss=hybrid"),
         ({"diffusion": {"loss": "simple"}}, "diffusion.loss=simple"),
         ({"sample": {"steps": 5000}}, "sample.steps=5000"),
@@ -71,7 +71,7 @@ def test_training_spec_excludes_sampling_and_scoring():
 
 def test_snakemake_dry_run_stops_on_misspelt_key(tmp_path, repo_root):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
-    cfg["train"]["stepz"] = 5
+    cfg["train"] = {"stepz": 5}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),
@@ -106,5 +106,5 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
     # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 48 GM (dummies and
     # unconditional_dummies), classes' 2 totals, dummy_kinds' hybrid/heldout/shapes sets.
     assert counts["materialize"] == 3 + 1 + 2 + 3
-    assert counts["aggregate"] == 6 and counts["figure"] == 6 and counts["loss_gap"] == 1
+    assert counts["aggregate"] == 6 and counts["figure"] == 6 and counts["loss_by_level"] == 1
     assert counts["sample_optimal"] == 3 and counts["train_classifier"] == 1

@@ -137,7 +137,7 @@ def test_random_ink():
 
 # ------------------------------------------------------------------------------------------------- materialize
 def test_build_training_set_card():
-    images, labels, card = materialize.build_training_set("mondrian", 30, 2, 8, dummy="gm", dummy_count=20)
+    images, labels, card = materialize.build_training_set("mondrian", 30, 2, 8, dummy="gm", ndummy=20)
     assert images.shape == (50, 8, 8, 3) and images.dtype == np.uint8
     assert labels.dtype == np.int64 and (labels[:30] == 0).all() and (labels[30:] == 1).all()
     assert card["format"] == 1 and card["num_images"] == 50 and card["image_size"] == 8
@@ -150,13 +150,13 @@ def test_build_training_set_card():
 
 def test_base_unchanged_by_dummies_and_dummies_independent_of_base():
     plain, plain_labels, card = materialize.build_training_set("mondrian", 25, 7, 8)
-    assert card["class_names"] == {"0": "mondrian"} and card["counts"] == {"0": 25} and card["dummy_count"] == 0
+    assert card["class_names"] == {"0": "mondrian"} and card["counts"] == {"0": 25} and card["ndummy"] == 0
     assert (plain_labels == 0).all()
     for dummy in ("gm", "random_ink", "mondrian"):
-        mixed, _, _ = materialize.build_training_set("mondrian", 25, 7, 8, dummy=dummy, dummy_count=10)
+        mixed, _, _ = materialize.build_training_set("mondrian", 25, 7, 8, dummy=dummy, ndummy=10)
         np.testing.assert_array_equal(mixed[:25], plain)
         assert not any(np.array_equal(mixed[25 + i], plain[i]) for i in range(10))
-    none_count, _, _ = materialize.build_training_set("mondrian", 25, 7, 8, dummy="gm", dummy_count=0)
+    none_count, _, _ = materialize.build_training_set("mondrian", 25, 7, 8, dummy="gm", ndummy=0)
     np.testing.assert_array_equal(none_count, plain)
 
 
@@ -164,18 +164,18 @@ def test_build_errors():
     with pytest.raises(MemgenError, match="cifar"):
         materialize.build_training_set("cifar", 5, 0, 8)
     with pytest.raises(MemgenError, match="dummy kind"):
-        materialize.build_training_set("mondrian", 5, 0, 8, dummy="noise", dummy_count=3)
-    with pytest.raises(MemgenError, match="dummy_count"):
-        materialize.build_training_set("mondrian", 5, 0, 8, dummy="none", dummy_count=3)
-    with pytest.raises(MemgenError, match="dummy_count"):
-        materialize.build_training_set("mondrian", 5, 0, 8, dummy="gm", dummy_count=-1)
+        materialize.build_training_set("mondrian", 5, 0, 8, dummy="noise", ndummy=3)
+    with pytest.raises(MemgenError, match="ndummy"):
+        materialize.build_training_set("mondrian", 5, 0, 8, dummy="none", ndummy=3)
+    with pytest.raises(MemgenError, match="ndummy"):
+        materialize.build_training_set("mondrian", 5, 0, 8, dummy="gm", ndummy=-1)
 
 
 def test_materialize_is_byte_identical(tmp_path):
     paths = []
     for run in ("a", "b"):
         images, labels, card = materialize.build_training_set("mondrian", 40, 3, 8, dummy="random_ink",
-                                                              dummy_count=10)
+                                                              ndummy=10)
         npz, card_path = tmp_path / run / "train.npz", tmp_path / run / "train.json"
         materialize.write_dataset(npz, card_path, images, labels, card)
         paths.append((npz, card_path))

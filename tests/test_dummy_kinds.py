@@ -81,16 +81,7 @@ def test_hybrid_dummies_pure_and_checked():
 
 
 # ------------------------------------------------------------------------------------------- training sets
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    return root, cifar_fixture.write_cifar_archive(root, train_per_class=16, test_per_class=4)
-
-
-@pytest.fixture
-def root(archive, monkeypatch):
-    cifar_fixture.use_fixture_checksums(monkeypatch, archive[0])
-    return archive[0]
+archive, root = cifar_fixture.archive_fixtures(16, 4)
 
 
 def _rows(images, source):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from memgen.analysis import figures
+from memgen.analysis import figures, study_figures
 from memgen.analysis.aggregate import wilson_interval
 from memgen.errors import MemgenError
 
@@ -39,7 +39,7 @@ def dummies_table(exposures=("equal_steps", "matched")):
             for label, n_train in ((0, 2000), (1, count)):
                 if label == 1 and count == 0:
                     continue
-                rows.append({"exposure": exposure, "size": 2000, "count": count, "dummy": "gm" if count else "none",
+                rows.append({"exposure": exposure, "size": 2000, "ndummy": count, "dummy": "gm" if count else "none",
                              "label": label, "width": 128, "n_samples": 200,
                              "n_replicates": 180 - count * (2 - e) // 80,
                              "n_train": n_train, "n_train_replicated": 600 - count // 20, "n_train_total": total,
@@ -48,15 +48,15 @@ def dummies_table(exposures=("equal_steps", "matched")):
 
 
 def classes_table():
-    rows = [{"label": lab, "size": total - 100, "count": 100, "seed": seed, "n_samples": 100,
+    rows = [{"label": lab, "size": total - 100, "ndummy": 100, "seed": seed, "n_samples": 100,
              "n_replicates": 90 if lab else 3, "n_train": 100 if lab else total - 100,
              "n_train_replicated": 80 if lab else 5} for total in (5000, 8000) for lab in (0, 1) for seed in (0, 1)]
     return with_rates(rows)
 
 
 def kinds_table():
-    rows = [{"dummy": "none", "count": 0, "label": 0, "n_samples": 100, "n_replicates": 92}]
-    rows += [{"dummy": kind, "count": c, "label": 0, "n_samples": 100, "n_replicates": int(92 * np.exp(-s * c / 2000))}
+    rows = [{"dummy": "none", "ndummy": 0, "label": 0, "n_samples": 100, "n_replicates": 92}]
+    rows += [{"dummy": kind, "ndummy": c, "label": 0, "n_samples": 100, "n_replicates": int(92 * np.exp(-s * c / 2000))}
              for kind, s in (("gm", 1.0), ("hybrid", 1.3), ("heldout", 0.5), ("shapes", 0.1)) for c in (1000, 2000)]
     return with_rates(rows)
 
@@ -85,11 +85,11 @@ OPTIMAL = pd.DataFrame({"size": [8, 32, 128, 512], "replicate_fraction": 1.0, "c
 
 CASES = {
     "capacity": (figures.capacity_figure, capacity_table, "replicate_fraction"),
-    "dummies": (figures.dummies_figure, dummies_table, "n_train_replicated"),
-    "classes": (figures.classes_figure, classes_table, "n_train"),
-    "dummy_kinds": (figures.dummy_kinds_figure, kinds_table, "dummy"),
-    "loss_gap": (figures.loss_gap_figure, loss_table, "alpha_bar"),
-    "onset": (figures.onset_figure, onset_table, "step"),
+    "dummies": (study_figures.dummies_figure, dummies_table, "n_train_replicated"),
+    "classes": (study_figures.classes_figure, classes_table, "n_train"),
+    "dummy_kinds": (study_figures.dummy_kinds_figure, kinds_table, "dummy"),
+    "loss_gap": (study_figures.loss_gap_figure, loss_table, "alpha_bar"),
+    "onset": (study_figures.onset_figure, onset_table, "step"),
 }
 
 
@@ -116,27 +116,27 @@ def test_capacity_figure_with_optimal_denoiser_reference(tmp_path):
 
 
 def test_dummies_figure_without_exposure_column(tmp_path):
-    figures.dummies_figure(dummies_table(("equal_steps",)).drop(columns="exposure"), tmp_path / "d.png")
+    study_figures.dummies_figure(dummies_table(("equal_steps",)).drop(columns="exposure"), tmp_path / "d.png")
     assert_png(tmp_path / "d.png")
 
 
 def test_loss_gap_figure_with_replicates_and_bad_tables(tmp_path):
-    figures.loss_gap_figure(loss_table(), tmp_path / "l.png", replicates=REPLICATES)
+    study_figures.loss_gap_figure(loss_table(), tmp_path / "l.png", replicates=REPLICATES)
     assert_png(tmp_path / "l.png")
     with_x0 = loss_table().assign(loss_x0=lambda t: t["loss"] * (1 - t["alpha_bar"]) / t["alpha_bar"])
-    figures.loss_gap_figure(with_x0, tmp_path / "x0.png", replicates=REPLICATES)  # adds the x0-space gap panel
+    study_figures.loss_gap_figure(with_x0, tmp_path / "x0.png", replicates=REPLICATES)  # adds the x0-space gap panel
     assert_png(tmp_path / "x0.png")
     from PIL import Image
 
     assert Image.open(tmp_path / "x0.png").width > Image.open(tmp_path / "l.png").width  # 4 panels vs 3
     with pytest.raises(MemgenError, match="split"):
-        figures.loss_gap_figure(loss_table().replace({"split": {"heldout": "test"}}), tmp_path / "x.png")
+        study_figures.loss_gap_figure(loss_table().replace({"split": {"heldout": "test"}}), tmp_path / "x.png")
     with pytest.raises(MemgenError, match="alpha_bar"):
-        figures.loss_gap_figure(loss_table().assign(alpha_bar=1.0), tmp_path / "x.png")
+        study_figures.loss_gap_figure(loss_table().assign(alpha_bar=1.0), tmp_path / "x.png")
     with pytest.raises(MemgenError, match="replicates-by-step table lacks"):
-        figures.loss_gap_figure(loss_table(), tmp_path / "x.png", replicates=REPLICATES.drop(columns="step"))
+        study_figures.loss_gap_figure(loss_table(), tmp_path / "x.png", replicates=REPLICATES.drop(columns="step"))
 
 
 def test_dummy_kinds_figure_needs_rows_with_dummies(tmp_path):
     with pytest.raises(MemgenError, match="no rows"):
-        figures.dummy_kinds_figure(kinds_table().query("dummy == 'none'"), tmp_path / "x.png")
+        study_figures.dummy_kinds_figure(kinds_table().query("dummy == 'none'"), tmp_path / "x.png")

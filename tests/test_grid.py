@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from memgen import grid
 from memgen.config import load_config
+from memgen.studies import Grid, dataset_token, get
 from memgen.errors import MemgenError
 
 
@@ -22,7 +22,8 @@ def repo_root_module():
 
 
 def test_paper_preset_plans_the_seeds_grids(paper):
-    counts = {e: len(grid.cells(paper, e)) for e in grid.enabled_trained_experiments(paper)}
+    grid = Grid(paper)
+    counts = {s: len(grid.cells(s)) for s in paper.studies if get(s).expand is not None}
     assert counts == {
         "capacity": 3 * 7,  # UNet-64/128/256 x {0.5,1,2,4,8,16,32}k (Figure 1)
         "dummies_mondrian": 2,  # 2k MO alone; 2k MO + 6k GM (Figures 3-4)
@@ -32,28 +33,28 @@ def test_paper_preset_plans_the_seeds_grids(paper):
         "dummy_kinds": 1 + 4 * 3,  # baseline + {gm, hybrid, heldout, shapes} x {1,2,4}k (the report)
         "loss_gap": 5,  # one run evaluated at 5 snapshots (the last is its full budget)
     }
-    cap = grid.cells(paper, "capacity")
+    cap = grid.cells("capacity")
     assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}
     assert sorted({c.width for c in cap}) == [64, 128, 256]
-    cars = grid.cells(paper, "dummies_cifar")
+    cars = grid.cells("dummies_cifar")
     assert [(c.ndummy, c.conditional, c.sample_classes) for c in cars] == [
         (0, False, None), (2000, True, (0,)), (6000, True, (0,)), (14000, True, (0,))]
     assert {(c.steps, c.batch_size) for c in cars} == {(100000, 256)}
-    kinds = grid.cells(paper, "dummy_kinds")
+    kinds = grid.cells("dummy_kinds")
     heldout = [c for c in kinds if c.dummy == "heldout"]
     assert heldout and not any(c.conditional for c in heldout)  # real cars as dummies: trained unconditionally
-    gap = grid.cells(paper, "loss_gap")
-    assert [c.steps for c in gap] == [25000, 50000, 100000, 200000, 500000] and {c.budget for c in gap} == {500000}
+    gap = grid.cells("loss_gap")
+    assert [c.steps for c in gap] == [25000, 50000, 100000, 200000, 500000] and {c.train_steps for c in gap} == {500000}
     # its run is capacity's UNet-128 on 1000 images: trained once for both studies
     assert gap[-1].name in {c.name for c in cap}
-    classes = grid.cells(paper, "classes")
+    classes = grid.cells("classes")
     assert [(c.size, c.ndummy, c.num_samples, c.conditional) for c in classes] == [
         (4900, 100, 5000, True), (7900, 100, 5000, True)]
 
 
 def test_exposure_matched_twin_sees_base_images_as_often(repo_root_module):
-    cfg = load_config({"experiments": {"dummies_mondrian": {"size": 32, "counts": [0, 96], "exposure_matched": True}}})
-    cells = grid.cells(cfg, "dummies_mondrian")
+    cfg = load_config({"dummies_mondrian": {"size": 32, "ndummy": [0, 96], "exposure_matched": True}})
+    cells = Grid(cfg).cells("dummies_mondrian")
     alone = next(c for c in cells if c.ndummy == 0)
     equal = next(c for c in cells if c.ndummy and c.exposure == "equal_steps")
     twin = next(c for c in cells if c.exposure == "matched")
@@ -68,31 +69,31 @@ def test_exposure_matched_twin_sees_base_images_as_often(repo_root_module):
 
 
 def test_shared_models_have_one_name():
-    cfg = load_config({"experiments": {"dummy_kinds": {"enabled": True}, "dummies_mondrian": {"enabled": True}}})
-    base_cap = {c.name for c in grid.cells(cfg, "capacity") if c.width == 16 and c.size == 16}
-    base_kinds = {c.name for c in grid.cells(cfg, "dummy_kinds") if c.ndummy == 0}
-    base_dummies = {c.name for c in grid.cells(cfg, "dummies_mondrian") if c.ndummy == 0}
+    grid = Grid(load_config({"studies": ["capacity", "dummy_kinds", "dummies_mondrian", "loss_gap"]}))
+    base_cap = {c.name for c in grid.cells("capacity") if c.width == 16 and c.size == 16}
+    base_kinds = {c.name for c in grid.cells("dummy_kinds") if c.ndummy == 0}
+    base_dummies = {c.name for c in grid.cells("dummies_mondrian") if c.ndummy == 0}
     assert base_cap == base_kinds == base_dummies == {"w16-n16-none0-it1600-b64-uncond-s0"}
-    gm_kinds = {c.name for c in grid.cells(cfg, "dummy_kinds") if c.dummy == "gm"}
-    gm_dummies = {c.name for c in grid.cells(cfg, "dummies_mondrian") if c.ndummy and c.exposure == "equal_steps"}
+    gm_kinds = {c.name for c in grid.cells("dummy_kinds") if c.dummy == "gm"}
+    gm_dummies = {c.name for c in grid.cells("dummies_mondrian") if c.ndummy and c.exposure == "equal_steps"}
     assert gm_kinds == gm_dummies == {"w16-n16-gm48-it1600-b64-cond-s0"}
     # the loss-gap run is capacity's w32/N=64 cell, with snapshots
-    gap = grid.cells(cfg, "loss_gap")
-    assert {c.budget for c in gap} == {1600} and grid.cells(cfg, "loss_gap")[-1].name in {
-        c.name for c in grid.cells(cfg, "capacity")}
+    gap = grid.cells("loss_gap")
+    assert {c.train_steps for c in gap} == {1600} and grid.cells("loss_gap")[-1].name in {
+        c.name for c in grid.cells("capacity")}
 
 
 def test_find_cell_round_trips_and_refuses_strangers():
-    cfg = load_config(None)
-    for cell in grid.cells(cfg, "capacity"):
-        assert grid.find_cell(cfg, cell.wildcards()) == cell
-    bad = {**grid.cells(cfg, "capacity")[0].wildcards(), "width": 999}
+    grid = Grid(load_config(None))
+    for cell in grid.cells("capacity"):
+        assert grid.find(cell.wildcards()) == cell
+    bad = {**grid.cells("capacity")[0].wildcards(), "width": 999}
     with pytest.raises(MemgenError, match="no cell capacity/w999"):
-        grid.find_cell(cfg, bad)
+        grid.find(bad)
 
 
 def test_dataset_tokens_are_path_safe():
-    assert grid.dataset_token("cifar:automobile") == "cifar-automobile"
-    assert grid.dataset_token("mondrian") == "mondrian"
-    tok = grid.dataset_token("folder:/data/my images")
+    assert dataset_token("cifar:automobile") == "cifar-automobile"
+    assert dataset_token("mondrian") == "mondrian"
+    tok = dataset_token("folder:/data/my images")
     assert tok.startswith("folder-") and "/" not in tok and " " not in tok

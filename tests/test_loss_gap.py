@@ -149,7 +149,7 @@ def test_loss_gap_table_from_a_checkpoint(tmp_path):
     cfg = load_config({
         "image_size": 8, "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8},
         "diffusion": {"steps": 100}, "train": {"steps": 2, "batch_size": 4, "log_every": 1},
-        "sample": {"steps": 10}, "experiments": {"capacity": {"widths": [8]}},
+        "sample": {"steps": 10}, "capacity": {"widths": [8]},
     })
     images = mondrian(4, 0, 8)
     ckpt = train(cfg, images, np.zeros(4, np.int64), width=8, seed=0, out=tmp_path / "m.pt",

@@ -6,7 +6,7 @@ import pytest
 from memgen.config import DiffusionConfig
 from memgen.data.synthetic import gaussian_mixture, mondrian
 from memgen.errors import MemgenError
-from memgen.optimal_sample import sample_optimal
+from memgen.sample import sample_optimal
 from memgen.score import score_samples
 
 CFG = DiffusionConfig(steps=1000, schedule="cosine", loss="hybrid")  # the loss is ignored: the optimum is SIMPLE

@@ -7,18 +7,10 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from tiny import only_named
+from tiny import tiny
 
-TINY = only_named({
-    "results": "results",
-    "seeds": [0],
-    "image_size": 8,
-    "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8},
-    "diffusion": {"steps": 100},
-    "train": {"steps": 40, "batch_size": 8, "checkpoint_every": 20, "log_every": 10},
-    "sample": {"num_samples": 24, "batch_size": 12, "steps": 10},
-    "experiments": {"capacity": {"widths": [16], "sizes": [2, 6]}},
-})
+TINY = tiny(40, 20, 10, results="results", seeds=[0], sample={"num_samples": 24, "batch_size": 12, "steps": 10},
+            capacity={"widths": [16], "sizes": [2, 6]})
 
 
 def snakemake(repo_root, workdir, *args, timeout=600):
@@ -51,7 +43,7 @@ def test_dag_produces_table_markdown_and_figure(finished_run):
     res = workdir / "results" / "capacity"
     table = pd.read_parquet(res / "replicates.parquet")
     assert len(table) == 2  # one width x two sizes x one seed, one class
-    for col in ("experiment", "width", "size", "dummy", "seed", "steps", "epochs_per_image", "replicate_fraction",
+    for col in ("study", "width", "size", "dummy", "seed", "steps", "epochs_per_image", "replicate_fraction",
                 "ci_low", "ci_high", "n_train_replicated", "frac_train_replicated"):
         assert col in table.columns, col
     assert sorted(table["size"]) == [2, 6]
@@ -93,22 +85,19 @@ def test_changing_sampling_does_not_retrain(finished_run):
     assert "sample" in rules and "train" not in rules and "materialize" not in rules
 
 
-TINY_ALL = only_named({
+TINY_ALL = {
     **TINY,
+    "studies": ["capacity", "dummies_mondrian", "unconditional_dummies", "classes", "dummy_kinds", "loss_gap",
+                "optimal", "criterion", "table1"],
     "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
     "sample": {"num_samples": 12, "batch_size": 12, "steps": 10},
-    "experiments": {
-        "capacity": {"widths": [16], "sizes": [2, 6]},
-        "dummies_mondrian": {"enabled": True, "widths": [16], "size": 6, "counts": [0, 6]},
-        "unconditional_dummies": {"enabled": True, "widths": [16], "size": 6, "count": 6, "num_samples": 12},
-        "classes": {"enabled": True, "widths": [16], "minority_size": 2, "totals": [8], "train": {"steps": None}},
-        "dummy_kinds": {"enabled": True, "widths": [16], "size": 6, "kinds": ["gm", "shapes"], "counts": [4]},
-        "loss_gap": {"enabled": True, "widths": [16], "size": 6, "snapshots": [10, 20], "levels": 4, "heldout": 6},
-        "optimal": {"enabled": True},
-        "criterion_pairs": {"enabled": True},
-        "table1": {"enabled": True},
-    },
-})
+    "capacity": {"widths": [16], "sizes": [2, 6]},
+    "dummies_mondrian": {"widths": [16], "size": 6, "ndummy": [0, 6]},
+    "unconditional_dummies": {"widths": [16], "size": 6, "ndummy": 6, "num_samples": 12},
+    "classes": {"widths": [16], "minority_size": 2, "totals": [8], "train": {"steps": None}},
+    "dummy_kinds": {"widths": [16], "size": 6, "kinds": ["gm", "shapes"], "ndummy": [4]},
+    "loss_gap": {"widths": [16], "size": 6, "snapshots": [10, 20], "levels": 4, "heldout": 6},
+}
 
 
 def test_every_study_runs_end_to_end(tmp_path, repo_root):
@@ -119,14 +108,14 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     res = tmp_path / "results"
     for fig in ("capacity/figures/capacity.png", "dummies_mondrian/figures/dummies.png", "classes/figures/classes.png",
                 "dummy_kinds/figures/dummy_kinds.png", "loss_gap/figures/loss_gap.png", "loss_gap/figures/onset.png",
-                "criterion_pairs/figures/criterion_pairs.png", "criterion_pairs/figures/threshold_sweep.png"):
+                "criterion/figures/criterion_pairs.png", "criterion/figures/threshold_sweep.png"):
         assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
     dummies = pd.read_parquet(res / "dummies_mondrian" / "replicates.parquet")
     assert set(dummies["exposure"]) == {"equal_steps", "matched"}
     twin = dummies[dummies["exposure"] == "matched"].iloc[0]
-    assert twin["steps"] == 40 and twin["conditional"] == 1 and set(dummies.query("count > 0")["label"]) == {0}
+    assert twin["steps"] == 40 and twin["conditional"] == 1 and set(dummies.query("ndummy > 0")["label"]) == {0}
     # base-image presentations: 20 steps x 8 alone; half that with 6 dummies beside 6 base images; the twin's match
-    shown = dummies.set_index(["count", "exposure"])["base_image_presentations"]
+    shown = dummies.set_index(["ndummy", "exposure"])["base_image_presentations"]
     assert (shown[(0, "equal_steps")], shown[(6, "equal_steps")], shown[(6, "matched")]) == (160, 80, 160)
     classes = pd.read_parquet(res / "classes" / "replicates.parquet")
     assert sorted(classes["label"]) == [0, 1] and (classes["n_samples"] == 12).all()  # per class

@@ -26,20 +26,13 @@ import yaml
 
 from memgen import checkpoint, io
 from memgen.data import build_training_set
-from tiny import only_named
+from tiny import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workflow" / "memgen"
 PY = sys.executable
 
-TINY = only_named({
-    "image_size": 8,
-    "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8, "dropout": 0.1},
-    "diffusion": {"steps": 100},
-    "train": {"steps": 120, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
-    "sample": {"steps": 10},
-    "experiments": {"capacity": {"widths": [16]}},
-})
+TINY = tiny(120, 10, 10, dropout=0.1)
 
 
 # ------------------------------------------------------------------------------------ a. exact resume, SIGKILL
@@ -254,7 +247,7 @@ def _materialize(out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def test_materializing_twice_gives_identical_bytes(tmp_path):
     args = ("--base", "mondrian", "--n", "24", "--seed", "5", "--image-size", "8", "--dummy", "gm",
-            "--dummy-count", "6")
+            "--ndummy", "6")
     for run in ("a", "b"):
         proc = _materialize(tmp_path / run, *args)
         assert proc.returncode == 0, proc.stderr
@@ -326,7 +319,7 @@ def test_second_snakemake_on_a_running_directory_is_refused(tmp_path):
 
     cfg = json.loads(json.dumps(PIPELINE_TINY))
     cfg["train"]["steps"] = 300  # long enough for the second run to meet the first one's lock
-    cfg["experiments"]["capacity"]["sizes"] = cfg["experiments"]["capacity"]["sizes"][:1]
+    cfg["capacity"]["sizes"] = cfg["capacity"]["sizes"][:1]
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     cmd = _snakemake_cmd(tmp_path)  # never --nolock: the lock is what is tested
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -16,16 +16,9 @@ from memgen.data import build_training_set
 from memgen.errors import MemgenError
 from memgen.sample import plan_labels, sample
 from memgen.train import BatchStream, train
-from tiny import only_named
+from tiny import tiny
 
-TINY = only_named({
-    "image_size": 8,
-    "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8, "dropout": 0.1},
-    "diffusion": {"steps": 100},
-    "train": {"steps": 30, "batch_size": 8, "checkpoint_every": 10, "log_every": 5},
-    "sample": {"steps": 10},
-    "experiments": {"capacity": {"widths": [16]}},
-})
+TINY = tiny(30, 10, 5, dropout=0.1)
 
 
 def tiny_config(**train):
@@ -118,14 +111,14 @@ def test_checkpoint_from_another_config_is_refused(tmp_path, data):
     before = state.read_bytes()
     with pytest.raises(MemgenError, match=r"differs at train\.lr"):
         train(tiny_config(lr=0.01), images, labels, width=16, seed=0, out=tmp_path / "m.pt",
-              loss_log=tmp_path / "l.pq", device="cpu", log=lambda m: None)
+              loss_log=tmp_path / "l.pq", device="cpu")
     with pytest.raises(MemgenError, match="seed=0, this run has seed=5"):
         train(tiny_config(), images, labels, width=16, seed=5, out=tmp_path / "m.pt", loss_log=tmp_path / "l.pq",
               device="cpu", log=lambda m: None)
     assert state.read_bytes() == before  # nothing damaged
     # a longer step budget is a legitimate resume
     final = train(tiny_config(steps=40), images, labels, width=16, seed=0, out=tmp_path / "m.pt",
-                  loss_log=tmp_path / "l.pq", device="cpu", log=lambda m: None)
+                  loss_log=tmp_path / "l.pq", device="cpu")
     assert final["step"] == 40
 
 
@@ -197,12 +190,12 @@ def tiny_ckpt(tmp_path_factory, data):
 
 
 def test_samples_do_not_depend_on_batch_size(tiny_ckpt):
-    a, la = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=2, device="cpu", log=lambda m: None)
-    b, lb = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=10, device="cpu", log=lambda m: None)
+    a, la = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=2, device="cpu")
+    b, lb = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=10, device="cpu")
     assert a.dtype == np.uint8 and a.shape == (10, 8, 8, 3)  # 5 per trained class x 2 classes
     assert np.array_equal(a, b) and np.array_equal(la, lb)
     assert la.tolist() == [0] * 5 + [1] * 5
-    c, _ = sample(tiny_ckpt, num_samples=5, steps=10, seed=4, batch_size=10, device="cpu", log=lambda m: None)
+    c, _ = sample(tiny_ckpt, num_samples=5, steps=10, seed=4, batch_size=10, device="cpu")
     assert not np.array_equal(a, c)
 
 
@@ -210,6 +203,6 @@ def test_labels_only_from_trained_classes(tiny_ckpt):
     assert plan_labels(2, 3, [1]).tolist() == [1, 1, 1]
     assert plan_labels(0, 4, None).tolist() == [0, 0, 0, 0]
     with pytest.raises(MemgenError, match=r"classes 0\.\.1 only"):
-        sample(tiny_ckpt, num_samples=2, steps=10, seed=0, classes=[7], device="cpu", log=lambda m: None)
+        sample(tiny_ckpt, num_samples=2, steps=10, seed=0, classes=[7], device="cpu")
     with pytest.raises(MemgenError, match="--steps 500"):
-        sample(tiny_ckpt, num_samples=2, steps=500, seed=0, device="cpu", log=lambda m: None)
+        sample(tiny_ckpt, num_samples=2, steps=500, seed=0, device="cpu")

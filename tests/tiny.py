@@ -1,21 +1,23 @@
-"""Test configs that run only the studies they name.
+"""The tiny configs of the tests: 8x8 images, a width-16 UNet of two levels, 100 diffusion steps.
 
-The shipped config.yaml enables every study, and Snakemake merges a ``--configfile`` over it, so a test config
-must switch off what it does not name; `load_config` on a dict fills the same schema defaults.
+A config needs only what differs from the schema defaults; `studies` says what runs.
 """
 
-from pathlib import Path
+import copy
 
-import yaml
-
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-EXPERIMENTS = tuple(yaml.safe_load(SCHEMA.read_text())["properties"]["experiments"]["properties"])
+TINY_MODEL = {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8}
 
 
-def only_named(config: dict) -> dict:
-    """A copy of ``config`` whose ``experiments`` runs exactly the studies it names (others: enabled false)."""
-    named = config.get("experiments", {})
-    experiments = {name: {"enabled": False} for name in EXPERIMENTS}
-    for name, exp in named.items():
-        experiments[name] = {"enabled": True, **exp}
-    return {**config, "experiments": experiments}
+def tiny(steps: int, checkpoint_every: int, log_every: int, dropout: float = 0.0, **blocks) -> dict:
+    """A capacity-only config at toy size; ``blocks`` replace or add top-level keys (study blocks, sample, ...)."""
+    config = {
+        "studies": ["capacity"],
+        "image_size": 8,
+        "model": {**TINY_MODEL, **({"dropout": dropout} if dropout else {})},
+        "diffusion": {"steps": 100},
+        "train": {"steps": steps, "batch_size": 8, "checkpoint_every": checkpoint_every, "log_every": log_every},
+        "sample": {"steps": 10},
+        "capacity": {"widths": [16]},
+    }
+    config.update(copy.deepcopy(blocks))
+    return config

@@ -3,7 +3,7 @@
 A checkpoint is one ``torch.save`` file (written atomically) holding::
 
     format, step, width, seed, num_classes, class_names, data_sha256,
-    config (the resolved memgen config), unet (UNetConfig fields),
+    config (the resolved memgen config dict), unet (UNetConfig fields),
     model, ema (state dicts), optimizer (state dict), rng (torch/cuda/numpy states), loss_log (rows)
 
 so sampling rebuilds the network from the file alone (as nanoGPT does) and training resumes from it exactly.
@@ -11,7 +11,6 @@ so sampling rebuilds the network from the file alone (as nanoGPT does) and train
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from pathlib import Path
 
@@ -39,6 +38,7 @@ def build_diffusion(cfg: DiffusionConfig):
 
 
 def build_diffusion_for(config: dict):
+    """The process of a checkpoint's resolved config dict (``ckpt["config"]``)."""
     return build_diffusion(DiffusionConfig(**config["diffusion"]))
 
 
@@ -84,7 +84,7 @@ def spec_difference(a: dict, b: dict, prefix: tuple = ()) -> tuple | None:
     return None
 
 
-def check_resumable(ckpt: dict, path: Path, config: dict, width: int, seed: int, data_sha256: str) -> None:
+def check_resumable(ckpt: dict, path: Path, config, width: int, seed: int, data_sha256: str) -> None:
     """Refuse to resume from a checkpoint written for another cell, config or training set."""
     mine = {"width": width, "seed": seed, "data_sha256": data_sha256}
     for key, value in mine.items():
@@ -96,8 +96,8 @@ def check_resumable(ckpt: dict, path: Path, config: dict, width: int, seed: int,
     if diff:
         key = ".".join(diff)
         raise MemgenError(f"{path}: checkpoint was written with another config (differs at {key}); delete it to start over")
-    if ckpt["step"] > config["train"]["steps"]:
-        raise MemgenError(f"{path}: checkpoint is at step {ckpt['step']}, beyond train.steps={config['train']['steps']}")
+    if ckpt["step"] > config.train.steps:
+        raise MemgenError(f"{path}: checkpoint is at step {ckpt['step']}, beyond train.steps={config.train.steps}")
 
 
 def rng_state() -> dict:
@@ -125,7 +125,7 @@ def make(*, step, model, ema, optimizer, config, unet_cfg, width, seed, class_na
         "num_classes": unet_cfg.num_classes,
         "class_names": dict(class_names),
         "data_sha256": data_sha256,
-        "config": copy.deepcopy(config),
+        "config": config.to_dict(),
         "unet": dataclasses.asdict(unet_cfg),
         "model": cpu(model.state_dict()),
         "ema": cpu(ema.state_dict()),

@@ -22,10 +22,9 @@ import torch
 from torch import nn
 
 from memgen.errors import MemgenError
-from memgen.score import resolve_device
+from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
 
 FORMAT = "memgen-classifier-1"
-_STREAM_SPLIT, _STREAM_BATCH, _STREAM_INIT = 11, 22, 33
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,6 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3))).squeeze(1)
 
 
-def _seed(seed: int, stream: int) -> int:
-    return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, np.uint64)[0] % (2**63 - 1))
-
-
 def _images(name: str, images, image_size: int | None = None) -> np.ndarray:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         desc = f"{images.dtype} {list(images.shape)}" if isinstance(images, np.ndarray) else type(images).__name__
@@ -71,11 +66,6 @@ def _images(name: str, images, image_size: int | None = None) -> np.ndarray:
         want = f"{image_size}x{image_size}" if image_size is not None else "square"
         raise MemgenError(f"{name}: images are {images.shape[1]}x{images.shape[2]}, expected {want}")
     return images
-
-
-def _to_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [-1, 1] (the diffusion models' scaling)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def build(state: dict) -> SmallCNN:
@@ -130,29 +120,28 @@ def train_classifier(
                           f"{len(images_b)}")
     if not 0.0 < val_fraction < 1.0:
         raise MemgenError(f"val_fraction: must lie in (0, 1), got {val_fraction!r}")
-    for name, value in (("seed", seed), ("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
-            kind = "non-negative" if name == "seed" else "positive"
-            raise MemgenError(f"{name}: must be a {kind} integer, got {value!r}")
+    check_int("seed", seed, 0)
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
     dev = resolve_device(device)
     cfg = ClassifierConfig(image_size=size, class_names=tuple(class_names))
     t0 = time.perf_counter()
 
     # 1. Seeded per-class split into training and validation images.
-    split_rng = np.random.default_rng(_seed(seed, _STREAM_SPLIT))
+    split_rng = np.random.default_rng(hashed_seed(seed, STREAM.CLASSIFIER_SPLIT))
     parts = {}
     for name, imgs in (("a", images_a), ("b", images_b)):
         perm = split_rng.permutation(len(imgs))
         n_val = max(1, int(round(val_fraction * len(imgs))))
-        parts[name] = (_to_input(imgs[perm[n_val:]], dev), _to_input(imgs[perm[:n_val]], dev))
+        parts[name] = (to_model_scale(imgs[perm[n_val:]], dev), to_model_scale(imgs[perm[:n_val]], dev))
     (xa, va), (xb, vb) = parts["a"], parts["b"]
 
     # 2. Network and AdamW; initial weights from the seed, the global RNG left untouched.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed(seed, _STREAM_INIT))
+        torch.manual_seed(hashed_seed(seed, STREAM.CLASSIFIER_INIT))
         net = SmallCNN(cfg).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    batch_rng = np.random.default_rng(_seed(seed, _STREAM_BATCH))
+    batch_rng = np.random.default_rng(hashed_seed(seed, STREAM.CLASSIFIER_BATCH))
     half = max(1, batch_size // 2)
     target = torch.cat([torch.ones(half), torch.zeros(half)]).to(dev)
 
@@ -194,6 +183,20 @@ def classify(state: dict, images: np.ndarray, batch_size: int = 1024, device: st
     probs = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = _to_input(images[start : start + batch_size], dev)
+            x = to_model_scale(images[start : start + batch_size], dev)
             probs.append(torch.sigmoid(net(x)).to(torch.float64).cpu())
     return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float64)
+
+
+def load(path) -> dict:
+    """A classifier state written by ``memgen train-classifier``; an unreadable file is a one-line MemgenError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise MemgenError(f"{path}: not a readable torch file ({type(err).__name__})") from None
+    return state
+
+
+def label_samples(state: dict, images: np.ndarray) -> np.ndarray:
+    """Appendix C.1: label 0 for the samples the classifier calls class a (the base kind), 1 for class b; int64 [N]."""
+    return np.where(classify(state, images) >= 0.5, 0, 1).astype(np.int64)

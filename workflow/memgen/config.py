@@ -1,19 +1,23 @@
-"""The configuration: one JSON schema, one home for defaults, validated before anything runs.
+"""The configuration: one JSON schema, the one home of defaults, validated before anything runs.
 
-`validate_config` checks a config dict against ``workflow/schemas/config.schema.yaml`` (unknown keys refused),
-fills every default in place, then checks what a schema cannot express (a width the UNet cannot take, a hybrid
-loss without a learned variance, more sampling steps than diffusion steps). Every failure is a `MemgenError`
-whose one-line message names the key, e.g. ``train.stepz: unknown key (allowed: batch_size, ...)``.
+``workflow/schemas/config.schema.yaml`` describes, types and defaults every key. `validate_config` checks a config
+dict against it (unknown keys refused), fills every default in place (Snakemake's ``config`` is that dict), then
+checks what a schema cannot express (a width the UNet cannot take, a hybrid loss without a learned variance, an
+unknown study). Every failure is a `MemgenError` whose one-line message names the key, e.g.
+``train.stepz: unknown key (allowed: batch_size, ...)``.
 
-The validated dict is turned into frozen dataclasses per component (`TrainConfig`, `DiffusionConfig`) and
-`memgen.model.UNetConfig` by `unet_config`.
+`load_config` turns the validated dict into a frozen `Config` once, at the boundary (the CLI, the Snakefile);
+modules below take it, not dicts. Its sections are frozen dataclasses generated from the schema, so a key is
+declared in one place only. A study's parameters are the top-level block of the same name (``x-study: true`` in
+the schema); `register_study_schema` adds one at run time (a plugin or a test).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +27,40 @@ import yaml
 from memgen.errors import MemgenError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+TRAINING_KEYS = ("image_size", "model", "diffusion", "train")  # what determines a trained model
+_EXTRA_STUDIES: dict[str, dict] = {}  # study blocks registered at run time
+
+
+@functools.lru_cache(maxsize=1)
+def _file_schema() -> dict:
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
 
 
 def load_schema() -> dict:
-    """The config JSON schema (a dict)."""
-    with open(SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+    """The config JSON schema (a fresh dict): the file's, plus study blocks registered at run time."""
+    schema = copy.deepcopy(_file_schema())
+    schema["properties"].update(copy.deepcopy(_EXTRA_STUDIES))
+    return schema
+
+
+def register_study_schema(name: str, block: dict) -> None:
+    """Add the schema block of a study defined outside the schema file (marked as a study)."""
+    _EXTRA_STUDIES[name] = {**block, "x-study": True}
+
+
+def study_names(schema: dict | None = None) -> list[str]:
+    """Every study the schema knows, in schema order."""
+    schema = schema or load_schema()
+    return [key for key, sub in schema["properties"].items() if sub.get("x-study")]
+
+
+def _resolve(sub: dict, root: dict) -> dict:
+    """A property schema with its $ref merged in (siblings of $ref override the referenced keys)."""
+    if "$ref" not in sub:
+        return sub
+    ref = root["$defs"][sub["$ref"].rsplit("/", 1)[-1]]
+    return {**ref, **{k: v for k, v in sub.items() if k != "$ref"}}
 
 
 def _key_path(path) -> str:
@@ -42,9 +74,7 @@ def _key_path(path) -> str:
 def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
     """Insert schema defaults for absent keys, recursing into objects (including $ref'd ones)."""
     for key, sub in schema.get("properties", {}).items():
-        if "$ref" in sub:
-            ref = root["$defs"][sub["$ref"].rsplit("/", 1)[-1]]
-            sub = {**ref, **{k: v for k, v in sub.items() if k != "$ref"}}
+        sub = _resolve(sub, root)
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
         if isinstance(instance.get(key), dict) and sub.get("type") == "object":
@@ -75,12 +105,15 @@ def validate_config(config: dict) -> dict:
     if errors:
         raise MemgenError(_schema_error_line(errors[0]))
     _fill_defaults(config, schema, schema)
-    _semantic_checks(config)
+    _semantic_checks(config, study_names(schema))
     return config
 
 
-def _semantic_checks(config: dict) -> None:
-    """What the schema cannot say: the UNet must accept every width, the loss must fit the model, etc."""
+def _semantic_checks(config: dict, known: list[str]) -> None:
+    """What the schema cannot say: known studies, the UNet must accept every width, the loss must fit the model."""
+    for i, name in enumerate(config["studies"]):
+        if name not in known:
+            raise MemgenError(f"studies[{i}]={name}: unknown study (known: {', '.join(known)})")
     if config["diffusion"]["loss"] == "hybrid" and not config["model"]["learn_sigma"]:
         raise MemgenError("diffusion.loss=hybrid needs model.learn_sigma=true (the vb term trains the variance)")
     if config["diffusion"]["loss"] == "simple" and config["model"]["learn_sigma"]:
@@ -89,124 +122,179 @@ def _semantic_checks(config: dict) -> None:
         raise MemgenError(
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"
         )
-    for name, exp in config["experiments"].items():
-        _check_cifar_counts(name, exp)
-        for width in exp.get("widths", []):
+    from memgen.model.config import UNetConfig
+
+    for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
+        _check_cifar_counts(name, config[name], counts=name in config["studies"])
+    for name in config["studies"]:
+        for width in config[name].get("widths", []):
             try:
-                unet_config(config, width, num_classes=0).validate()
+                UNetConfig(image_size=config["image_size"], width=width, **_unet_fields(config["model"])).validate()
             except MemgenError as err:
-                raise MemgenError(f"experiments.{name}.widths: width {width}: {err}") from None
+                raise MemgenError(f"{name}.widths: width {width}: {err}") from None
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_PER_CLASS, CIFAR10_TRAIN = 6000, 50000  # train + test images per class; images in the training split
 
 
-def _images_needed(exp: dict) -> int:
-    """The most base-dataset images one cell of an experiment draws (training set + pools cut from the base)."""
+def _images_needed(block: dict) -> int:
+    """The most base-dataset images one cell of a study draws (training set + pools cut from the base)."""
     from_base = {"heldout", "hybrid"}
-    if "sizes" in exp:
-        return max(exp["sizes"])
-    if "totals" in exp:
-        return max(exp["totals"]) - exp["minority_size"]
+    if "sizes" in block:
+        return max(block["sizes"])
+    if "totals" in block:
+        return max(block["totals"]) - block["minority_size"]
     extra = 0
-    if exp.get("dummy") in from_base:
-        extra = max(exp.get("counts", [exp.get("count", 0)]))
-    if from_base & set(exp.get("kinds", [])):
-        extra = max(exp["counts"])
-    return exp["size"] + extra + exp.get("heldout", 0)
+    ndummy = block.get("ndummy", 0)
+    if block.get("dummy") in from_base or from_base & set(block.get("kinds", [])):
+        extra = max(ndummy) if isinstance(ndummy, list) else ndummy
+    return block.get("size", 0) + extra + block.get("heldout", 0)
 
 
-def _check_cifar_counts(name: str, exp: dict) -> None:
-    dataset = exp.get("dataset", "")
+def _check_cifar_counts(name: str, block: dict, counts: bool) -> None:
+    dataset = block.get("dataset", "")
     if not dataset.startswith("cifar:"):
         return
     cls = dataset[len("cifar:"):]
     if cls != "all" and cls not in CIFAR10_CLASSES:
-        raise MemgenError(f"experiments.{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
+        raise MemgenError(f"{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
                           f"{', '.join(CIFAR10_CLASSES)})")
     limit = CIFAR10_TRAIN if cls == "all" else CIFAR10_PER_CLASS
-    need = _images_needed(exp)
-    if need > limit:
-        raise MemgenError(f"experiments.{name}: asks for {need} images of {dataset}, which has {limit}")
+    need = _images_needed(block)
+    if counts and need > limit:
+        raise MemgenError(f"{name}: asks for {need} images of {dataset}, which has {limit}")
 
 
-def load_config(source: str | Path | dict | None) -> dict:
-    """Read a config from a YAML/JSON file, an inline JSON object string or a dict; validate it.
-
-    ``None`` gives the all-defaults config.
-    """
+def read_config_source(source: str | Path | dict | None) -> dict:
+    """The raw (unvalidated) config of a YAML/JSON file, an inline JSON object string or a dict; None -> {}."""
     if source is None:
-        raw: Any = {}
-    elif isinstance(source, dict):
-        raw = copy.deepcopy(source)
-    elif isinstance(source, str) and source.lstrip().startswith("{"):
+        return {}
+    if isinstance(source, dict):
+        return copy.deepcopy(source)
+    if isinstance(source, str) and source.lstrip().startswith("{"):
         try:
-            raw = json.loads(source)
+            return json.loads(source)
         except json.JSONDecodeError as err:
             raise MemgenError(f"--config: inline JSON is malformed: {err}") from None
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise MemgenError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise MemgenError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-        except UnicodeDecodeError as err:
-            raise MemgenError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
-        if not isinstance(raw, dict):
-            raise MemgenError(f"{path}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
-    return validate_config(raw)
+    path = Path(source)
+    if not path.is_file():
+        raise MemgenError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise MemgenError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    except UnicodeDecodeError as err:
+        raise MemgenError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
+    if not isinstance(raw, dict):
+        raise MemgenError(f"{path}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
+    return raw
 
 
-@dataclass(frozen=True)
-class DiffusionConfig:
-    steps: int
-    schedule: str
-    loss: str
+def load_config(source: str | Path | dict | None) -> Config:
+    """Read (`read_config_source`), validate and freeze a config; ``None`` gives the all-defaults config."""
+    return Config.from_dict(validate_config(read_config_source(source)))
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    ema_rate: float
-    checkpoint_every: int
-    log_every: int
+# ---------------------------------------------------------------------------------------------- frozen sections
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value  # hashable sections
 
 
-
-def diffusion_config(config: dict) -> DiffusionConfig:
-    return DiffusionConfig(**config["diffusion"])
-
-
-def train_config(config: dict) -> TrainConfig:
-    return TrainConfig(**config["train"])
+@functools.lru_cache(maxsize=None)
+def _section_type(path: str, keys: tuple[str, ...]) -> type:
+    name = "".join(part.title() for part in path.replace(".", "_").split("_")) + "Config"
+    return dataclasses.make_dataclass(name, keys, frozen=True)
 
 
-
-def unet_config(config: dict, width: int, num_classes: int):
-    """The `UNetConfig` of a validated config at one width (width comes from the experiment grid)."""
-    from memgen.model.config import UNetConfig
-
-    m = config["model"]
-    return UNetConfig(
-        image_size=config["image_size"],
-        width=width,
-        num_res_blocks=m["num_res_blocks"],
-        channel_mult=None if m["channel_mult"] is None else tuple(m["channel_mult"]),
-        attention_resolutions=tuple(m["attention_resolutions"]),
-        num_heads=m["num_heads"],
-        dropout=m["dropout"],
-        norm_groups=m["norm_groups"],
-        learn_sigma=m["learn_sigma"],
-        num_classes=num_classes,
-    )
+def section(path: str, values: dict) -> Any:
+    """A frozen dataclass of one config section (nested objects become sections too); ``path`` names its type."""
+    fields = {}
+    for key, value in values.items():
+        fields[key] = section(f"{path}.{key}", value) if isinstance(value, dict) else _frozen(value)
+    return _section_type(path, tuple(fields))(**fields)
 
 
-def training_spec(config: dict) -> dict:
-    """The part of the config that determines a trained model (what a checkpoint must match to be resumed)."""
-    return {k: copy.deepcopy(config[k]) for k in ("image_size", "model", "diffusion", "train")}
+def _unet_fields(model: dict) -> dict:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in model.items()}
+
+
+DiffusionConfig = _section_type("diffusion", ("steps", "schedule", "loss"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated, resolved config: its sections as frozen dataclasses, and the plain dict it came from."""
+
+    raw: dict
+    studies: tuple[str, ...]
+    results: str
+    seeds: tuple[int, ...]
+    image_size: int
+    data: Any
+    model: Any
+    diffusion: Any
+    train: Any
+    sample: Any
+    score: Any
+    resources: Any
+
+    @classmethod
+    def from_dict(cls, resolved: dict) -> Config:
+        """From a dict already passed through `validate_config`."""
+        plain = {k: section(k, resolved[k]) if isinstance(resolved[k], dict) else _frozen(resolved[k])
+                 for k in ("studies", "results", "seeds", "image_size", "data", "model", "train", "sample", "score",
+                           "resources")}
+        return cls(raw=copy.deepcopy(resolved), diffusion=DiffusionConfig(**resolved["diffusion"]), **plain)
+
+    def block(self, study: str) -> Any:
+        """The parameters of one study (a frozen section named after it)."""
+        if study not in self.raw or not isinstance(self.raw[study], dict):
+            raise MemgenError(f"{study}: no such study block in the config")
+        return section(study, self.raw[study])
+
+    def to_dict(self) -> dict:
+        """The resolved config as a plain dict (JSON-able; what checkpoints carry)."""
+        return copy.deepcopy(self.raw)
+
+    def training_spec(self, steps: int | None = None, batch_size: int | None = None) -> dict:
+        """The part of the config that determines a trained model, with a cell's step budget and batch size."""
+        spec = {k: copy.deepcopy(self.raw[k]) for k in TRAINING_KEYS}
+        if steps is not None:
+            spec["train"]["steps"] = int(steps)
+        if batch_size is not None:
+            spec["train"]["batch_size"] = int(batch_size)
+        return spec
+
+    def unet(self, width: int, num_classes: int):
+        """The `UNetConfig` at one width (the width comes from the study grid)."""
+        from memgen.model.config import UNetConfig
+
+        return UNetConfig(image_size=self.image_size, width=width, num_classes=num_classes,
+                          **_unet_fields(self.raw["model"]))
+
+
+def training_spec(config: Config | dict) -> dict:
+    """The training-relevant part of a Config or of a resolved config dict (a checkpoint's)."""
+    return {k: copy.deepcopy((config.raw if isinstance(config, Config) else config)[k]) for k in TRAINING_KEYS}
+
+
+def explain(key: str) -> str:
+    """The schema entry of a dotted key (``train.ema_rate``, ``capacity.sizes``): description, type, default."""
+    schema = load_schema()
+    node, path = schema, []
+    for part in key.split("."):
+        props = node.get("properties", {})
+        if part not in props:
+            where = ".".join(path) or "the top level"
+            raise MemgenError(f"{key}: no key {part!r} at {where} (keys: {', '.join(props)})")
+        node = _resolve(props[part], schema)
+        path.append(part)
+    kind = node.get("type", "?")
+    lines = [f"{key}: {' '.join(str(node.get('description', '')).split())}", f"  type: {kind}",
+             f"  default: {json.dumps(node.get('default'))}"]
+    if "enum" in node or "enum" in node.get("items", {}):
+        lines.append(f"  one of: {', '.join(map(str, node.get('enum', node.get('items', {}).get('enum', []))))}")
+    if node.get("type") == "object" and node.get("properties"):
+        lines.append(f"  keys: {', '.join(node['properties'])}")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ eps-space gap stays large there, while a network acts as the identity on x0 at v
 shrinks toward both ends (the empirical optimum, which snaps every point onto a training image, keeps it).
 
 Common random numbers: the noise eps of image i at level t (draw j of ``n_noise``) comes from its own CPU
-generator seeded by ``SeedSequence([seed, _STREAM, t, j, i])``, whichever split the image belongs to. So train
+generator seeded by ``SeedSequence([seed, STREAM.LOSS_GAP_NOISE, t, j, i])``, whichever split the image belongs to. So train
 image i and held-out image i see the very same eps, the gap carries no noise-sampling difference between the
 splits (exactly paired when both splits have the same size), and swapping the two arrays swaps the two splits'
 rows exactly. Results do not depend on ``batch_size`` or ``device`` beyond floating-point kernel differences.
@@ -27,6 +27,7 @@ Pure functions: arrays and a model in, a pandas table out; the CLI reads checkpo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,9 +37,9 @@ import torch
 from memgen.diffusion.gaussian import GaussianDiffusion, Model
 from memgen.diffusion.schedule import named_betas
 from memgen.errors import MemgenError
-from memgen.score import resolve_device
+from memgen.runtime import STREAM, check_int, resolve_device, seed_state, to_model_scale
 
-_STREAM = 404  # SeedSequence tag of the loss-gap noise, apart from the training and sampling streams
+LOG = logging.getLogger("memgen")
 SPLITS = ("train", "heldout")
 TABLE_COLUMNS = ["t", "alpha_bar", "log_snr", "split", "loss", "loss_sem", "loss_x0", "loss_x0_sem", "n"]
 
@@ -59,8 +60,7 @@ def noise_levels(T: int, k: int, schedule: str = "cosine", log_snr_min: float = 
     log-SNR, so step 0 is always included; duplicates are merged, so fewer than K steps come back only when T
     is too coarse to resolve the grid near t = 0.
     """
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 2:
-        raise MemgenError(f"noise_levels: T must be an integer >= 2, got {T!r}")
+    check_int("noise_levels: T", T, 2)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= T:
         raise MemgenError(f"noise_levels: k must be an integer in [2, T={T}], got {k!r}")
     abar = np.cumprod(1.0 - named_betas(schedule, int(T)))
@@ -102,18 +102,18 @@ def _levels(levels: Sequence[int] | np.ndarray, T: int) -> np.ndarray:
 
 def crn_noise(seed: int, steps, draws, indices, shape_chw: tuple[int, ...]) -> torch.Tensor:
     """Common-random-numbers eps [B, C, H, W] float32 (CPU): row b is draw ``draws[b]`` of image ``indices[b]``
-    at step ``steps[b]``, from a generator seeded by ``SeedSequence([seed, _STREAM, t, draw, index])``."""
+    at step ``steps[b]``, from a generator seeded by ``SeedSequence([seed, STREAM.LOSS_GAP_NOISE, t, draw, index])``."""
     rows = []
     for t, j, i in zip(steps, draws, indices):
-        state = np.random.SeedSequence([int(seed), _STREAM, int(t), int(j), int(i)]).generate_state(1, np.uint64)
-        rows.append(torch.randn(tuple(shape_chw), generator=torch.Generator().manual_seed(int(state[0]))))
+        state = seed_state(seed, STREAM.LOSS_GAP_NOISE, t, j, i)
+        rows.append(torch.randn(tuple(shape_chw), generator=torch.Generator().manual_seed(state)))
     return torch.stack(rows)
 
 
 def _split_losses(model, diffusion, images, labels, levels, seed, n_noise, batch_size, device) -> np.ndarray:
     """Per-pair eps-MSE [K, n_noise, N] float64 of one split."""
     n, shape = images.shape[0], (3, images.shape[1], images.shape[2])
-    x_all = torch.from_numpy(images).permute(0, 3, 1, 2).to(torch.float32).div(127.5).sub(1.0)
+    x_all = to_model_scale(images)
     # every (level, draw, image) pair, batched in this fixed order
     pairs = np.stack(np.meshgrid(np.arange(len(levels)), np.arange(n_noise), np.arange(n), indexing="ij"), -1)
     pairs = pairs.reshape(-1, 3)
@@ -148,7 +148,7 @@ def per_image_losses(
 ) -> pd.DataFrame:
     """One row per (level, split, image): columns t, split, index, loss (eps-MSE averaged over ``n_noise`` draws).
 
-    Arguments as ``denoising_loss_by_level``.
+    Arguments are described at `denoising_loss_by_level`.
     """
     images = {"train": _images("images_train", images_train), "heldout": _images("images_heldout", images_heldout)}
     if images["train"].shape[1:] != images["heldout"].shape[1:]:
@@ -157,11 +157,9 @@ def per_image_losses(
               "heldout": _labels("labels_heldout", labels_heldout, len(images_heldout))}
     if (labels["train"] is None) != (labels["heldout"] is None):
         raise MemgenError("labels_train / labels_heldout: give both (conditional model) or neither")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise MemgenError(f"seed: must be a non-negative integer, got {seed!r}")
-    for name, value in (("batch_size", batch_size), ("n_noise", n_noise)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise MemgenError(f"{name}: must be a positive integer, got {value!r}")
+    check_int("seed", seed, 0)
+    check_int("batch_size", batch_size, 1)
+    check_int("n_noise", n_noise, 1)
     steps = _levels(levels, diffusion.num_timesteps)
     dev = resolve_device(str(device))
     was_training = isinstance(model, torch.nn.Module) and model.training
@@ -197,22 +195,11 @@ def summarize(per_image: pd.DataFrame, diffusion: GaussianDiffusion) -> pd.DataF
     return table[TABLE_COLUMNS]
 
 
-def denoising_loss_by_level(
-    model: Model,
-    diffusion: GaussianDiffusion,
-    images_train: np.ndarray,
-    images_heldout: np.ndarray,
-    levels: Sequence[int] | np.ndarray,
-    seed: int,
-    labels_train=None,
-    labels_heldout=None,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
-    n_noise: int = 1,
-) -> pd.DataFrame:
+def denoising_loss_by_level(model: Model, diffusion: GaussianDiffusion, *args, **kwargs) -> pd.DataFrame:
     """L_simple per noise level and split, with common random numbers across the splits.
 
-    Args:
+    Arguments as `per_image_losses` (images_train, images_heldout, levels, seed, labels_train=None,
+    labels_heldout=None, batch_size=256, device="cpu", n_noise=1):
         model: ``model(x [B, 3, H, W], t [B] float, y [B] | None) -> [B, 3 or 6, H, W]``; the first 3 output
             channels are eps_theta. It receives ``diffusion.scale_timesteps(t)``. An ``nn.Module`` is run in
             eval mode under ``no_grad`` (its mode is restored afterwards).
@@ -225,9 +212,7 @@ def denoising_loss_by_level(
         ("train"/"heldout"), loss (mean over images of the per-image eps-MSE), loss_sem (its standard
         error over images, NaN when n = 1), n (images).
     """
-    per_image = per_image_losses(model, diffusion, images_train, images_heldout, levels, seed, labels_train,
-                                 labels_heldout, batch_size, device, n_noise)
-    return summarize(per_image, diffusion)
+    return summarize(per_image_losses(model, diffusion, *args, **kwargs), diffusion)
 
 
 def loss_gap(table: pd.DataFrame) -> pd.DataFrame:
@@ -285,3 +270,28 @@ def loss_gap_table(
                                     batch_size, dev, n_noise)
     table.insert(0, "step", np.int64(ckpt["step"]))
     return table
+
+
+def checkpoints_table(paths, images_train, images_heldout, labels_train=None, labels_heldout=None, *, seed: int = 0,
+                      k: int = 20, device: str = "cpu") -> pd.DataFrame:
+    """``loss_gap_table`` of every checkpoint file in ``paths`` (snapshots of one run, or models), concatenated,
+    with the exposure of each snapshot: its batch size, passes over each training image and draws of training
+    images so far (`memgen.studies.cell.epochs_per_image`). Labels are passed only to class-conditional models."""
+    from memgen import checkpoint
+    from memgen.studies.cell import epochs_per_image
+
+    tables = []
+    for path in paths:
+        ckpt = checkpoint.load(path)
+        cond = ckpt["num_classes"] > 0
+        table = loss_gap_table(ckpt, images_train, images_heldout, seed=seed, k=k,
+                               labels_train=labels_train if cond else None,
+                               labels_heldout=labels_heldout if cond else None, device=device)
+        batch = int(ckpt["config"]["train"]["batch_size"])
+        epochs = epochs_per_image(ckpt["step"], batch, len(images_train))
+        table.insert(1, "batch_size", batch)
+        table.insert(2, "epochs_per_image", epochs)
+        table.insert(3, "base_image_presentations", ckpt["step"] * batch)
+        tables.append(table)
+        LOG.info(f"{path}: step {ckpt['step']} evaluated at {k} noise levels")
+    return pd.concat(tables, ignore_index=True)

@@ -1,22 +1,34 @@
-"""Sampling from a checkpoint's EMA weights with respaced ancestral sampling.
+"""Sampling: one loop serving a trained UNet (a checkpoint's EMA weights) and the closed-form optimal denoiser.
 
-Sample ``i`` draws its initial noise and every step's noise from its own generator seeded by ``(seed, i)``
-(`memgen.diffusion.PerSampleNoise`), so a given seed gives the same samples whatever the batch size.
-For a class-conditional model, ``num_samples`` samples are drawn for each requested class, in class order;
-labels come only from the classes the model was trained on.
+Respaced ancestral sampling (improved-diffusion's respacing). Sample ``i`` draws its initial noise and every
+step's noise from its own generator seeded by ``(seed, i)`` (`memgen.diffusion.PerSampleNoise`), so a given seed
+gives the same samples whatever the batch size. For a class-conditional model ``num_samples`` samples are drawn
+for each requested class, in class order; labels come only from the classes the model was trained on.
+
+With the same seed, steps and classes, sample i of a trained model and sample i of the optimal denoiser start
+from the same x_T and see the same step noise; only the denoiser differs. The optimum
+(`memgen.diffusion.EmpiricalOptimalDenoiser`: "optimal diffusion models memorize", Kaiser & Kollmann) runs the
+config's schedule and T with the SIMPLE loss and the fixed-small variance (it predicts eps only), whatever loss the
+trained models used; its cost per reverse step is one [batch, N] matrix product over D = 3 H W pixels in float64.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from memgen import checkpoint
+from memgen.config import DiffusionConfig
 from memgen.errors import MemgenError
-from memgen.train import resolve_device
+from memgen.runtime import check_images, check_int, resolve_device, to_model_scale, to_uint8
+
+LOG = logging.getLogger("memgen")
+
 
 def plan_labels(num_classes: int, num_samples: int, classes: Sequence[int] | None) -> np.ndarray:
     """Labels of all samples: ``num_samples`` per requested class (all trained classes by default).
@@ -34,29 +46,30 @@ def plan_labels(num_classes: int, num_samples: int, classes: Sequence[int] | Non
     return np.repeat(np.asarray(chosen, dtype=np.int64), num_samples)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[B,3,H,W] in [-1,1] -> uint8 [B,H,W,3] (improved-diffusion's rounding)."""
-    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: int, batch_size: int,
+         shape_chw: tuple[int, int, int], device) -> np.ndarray:
+    """The sampling loop: images uint8 [M, H, W, 3] for ``labels`` [M] from ``denoiser(x, t, y)`` and a (respaced)
+    process; sample i is `memgen.diffusion.sample_seeded` of index i, whatever batch it falls in."""
+    from memgen.diffusion import sample_seeded
+
+    out = np.empty((len(labels), shape_chw[1], shape_chw[2], 3), dtype=np.uint8)
+    t0 = time.perf_counter()
+    for start in range(0, len(labels), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(labels)))
+        y = torch.from_numpy(labels[idx]).to(device) if conditional else None
+        out[idx] = to_uint8(sample_seeded(diffusion, denoiser, seed, idx, shape_chw, device=device, y=y))
+        done = idx[-1] + 1
+        rate = done / (time.perf_counter() - t0)
+        LOG.info(f"sampled {done}/{len(labels)} | {rate:.1f} samples/s | ETA {(len(labels) - done) / rate:.0f}s")
+    return out
 
 
-def sample(
-    ckpt: dict,
-    *,
-    num_samples: int,
-    steps: int,
-    seed: int,
-    batch_size: int = 256,
-    classes: Sequence[int] | None = None,
-    device: str = "auto",
-    weights: str = "ema",
-    log: Callable[[str], None] = print,
-) -> tuple[np.ndarray, np.ndarray]:
+def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: int = 256,
+           classes: Sequence[int] | None = None, device: str = "auto", weights: str = "ema",
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Draw samples from a checkpoint. Returns (images uint8 [M,H,W,3], labels int64 [M])."""
-    from memgen.diffusion import PerSampleNoise, p_sample_loop
-
-    for flag, value in (("--num-samples", num_samples), ("--batch-size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise MemgenError(f"{flag} {value!r}: must be a positive integer")
+    check_int("--num-samples", num_samples, 1)
+    check_int("--batch-size", batch_size, 1)
     dev = resolve_device(device)
     model = checkpoint.build_model(ckpt, weights).to(dev).eval()
     T = ckpt["config"]["diffusion"]["steps"]
@@ -65,16 +78,74 @@ def sample(
     diffusion = checkpoint.build_diffusion_for(ckpt["config"]).respaced(str(steps))
     labels = plan_labels(ckpt["num_classes"], num_samples, classes)
     size = ckpt["unet"]["image_size"]
-    conditional = ckpt["num_classes"] > 0
-    out = np.empty((len(labels), size, size, 3), dtype=np.uint8)
-    t0 = time.perf_counter()
-    for start in range(0, len(labels), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(labels)))
-        noise = PerSampleNoise(seed, idx, (3, size, size), device=dev)  # sample i: its own generator
-        y = torch.from_numpy(labels[idx]).to(dev) if conditional else None
-        x0 = p_sample_loop(diffusion, model, noise.initial(), noise, y=y)
-        out[idx] = to_uint8(x0)
-        done = idx[-1] + 1
-        rate = done / (time.perf_counter() - t0)
-        log(f"sampled {done}/{len(labels)} | {rate:.1f} samples/s | ETA {(len(labels) - done) / rate:.0f}s")
-    return out, labels
+    images = draw(model, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch_size,
+                  shape_chw=(3, size, size), device=dev)
+    return images, labels
+
+
+def _diffusion_config(cfg) -> DiffusionConfig:
+    """A DiffusionConfig from itself, a resolved memgen config dict or its ``diffusion`` section."""
+    if isinstance(cfg, DiffusionConfig):
+        return cfg
+    if isinstance(cfg, dict):
+        section = cfg.get("diffusion", cfg)
+        fields = {f.name for f in dataclasses.fields(DiffusionConfig)}
+        if isinstance(section, dict) and fields <= set(section):
+            return DiffusionConfig(**{k: section[k] for k in fields})
+    raise MemgenError(f"diffusion_config: expected a DiffusionConfig or a config dict with diffusion.steps/schedule/"
+                      f"loss, got {type(cfg).__name__}")
+
+
+def optimal_process(diffusion_config):
+    """The unrespaced SIMPLE-loss, fixed-variance ``GaussianDiffusion`` of the config's schedule and steps."""
+    from memgen.diffusion import GaussianDiffusion, LossType, named_betas
+
+    cfg = _diffusion_config(diffusion_config)
+    return GaussianDiffusion(named_betas(cfg.schedule, cfg.steps), learn_sigma=False, loss_type=LossType.SIMPLE)
+
+
+def sample_optimal(train_images: np.ndarray, train_labels: np.ndarray, diffusion_config, num_samples: int, steps: int,
+                   seed: int, batch_size: int = 256, classes: Sequence[int] | None = None,
+                   device: str | torch.device = "cpu", conditional: bool | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw samples from the empirical-optimal denoiser of ``train_images``.
+
+    Args:
+        train_images: uint8 [N, H, W, 3]; train_labels: int [N] class ids 0..K-1.
+        diffusion_config: ``DiffusionConfig``, a resolved memgen config dict, or its ``diffusion`` section.
+        num_samples, steps, seed, batch_size, classes: as `sample` (``steps`` respaced ancestral steps,
+            1 <= steps <= T; ``num_samples`` per class when conditional).
+        conditional: the optimum of p(x_0 | y) (averaging only over training images of class y) or of p(x_0);
+            None = conditional iff the labels have several classes (K > 1), as `memgen.train`.
+    Returns: (images uint8 [M, H, W, 3], labels int64 [M]); sample i does not depend on ``batch_size``
+        beyond float64 rounding.
+    """
+    from memgen.diffusion import EmpiricalOptimalDenoiser
+
+    check_images("train_images", train_images)
+    labels_arr = np.asarray(train_labels)
+    if labels_arr.shape != (len(train_images),) or labels_arr.dtype.kind not in "iu" or labels_arr.min() < 0:
+        raise MemgenError(f"train_labels: expected non-negative integers of shape [{len(train_images)}], "
+                          f"got {labels_arr.dtype} {list(labels_arr.shape)}")
+    check_int("num_samples", num_samples, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("seed", seed, 0)
+    cfg = _diffusion_config(diffusion_config)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= cfg.steps:
+        raise MemgenError(f"steps: {steps!r} must be an integer between 1 and the diffusion steps T={cfg.steps}")
+
+    dev = resolve_device(device)
+    num_labels = int(labels_arr.max()) + 1
+    conditional = num_labels > 1 if conditional is None else bool(conditional)
+    labels = plan_labels(num_labels if conditional else 0, num_samples, classes)
+    if conditional:
+        missing = sorted(set(labels.tolist()) - set(labels_arr.tolist()))
+        if missing:
+            raise MemgenError(f"classes {missing}: no training image has that label")
+    full = optimal_process(cfg)
+    y_train = torch.from_numpy(labels_arr.astype(np.int64)) if conditional else None
+    denoiser = EmpiricalOptimalDenoiser(to_model_scale(train_images).to(dev), full, labels=y_train)
+    h, w = train_images.shape[1:3]
+    images = draw(denoiser, full.respaced(str(steps)), labels, conditional=conditional, seed=seed,
+                  batch_size=batch_size, shape_chw=(3, h, w), device=dev)
+    return images, labels

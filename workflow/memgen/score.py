@@ -25,26 +25,12 @@ import pandas as pd
 import torch
 
 from memgen.errors import MemgenError
+from memgen.runtime import check_int, resolve_device
 
 PIXEL_SCALE = 255.0
 CANDIDATES = 8  # running top-k kept per sample before exact re-ranking
 _U32 = 2.0**-24  # unit roundoff of float32
 _CENTER = 128  # pixels are centred before the float32 matmul: smaller magnitudes, smaller rounding error
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None or "auto" -> CUDA when available else CPU; "cpu"/"cuda[:i]" as named (CUDA must then be available)."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise MemgenError(f"device {device!r} is not a torch device (use 'cpu', 'cuda', 'auto' or None)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MemgenError(f"device {device!r} requested but CUDA is not available here")
-    if dev.type not in ("cpu", "cuda"):
-        raise MemgenError(f"device {device!r} is not supported (use 'cpu', 'cuda', 'auto' or None)")
-    return dev
 
 
 def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -199,9 +185,8 @@ def nearest_two(
     depend on the chunk sizes or the device. ``stats``, when given, receives ``n_exact_fallback``.
     """
     _check_images(samples, train)
-    for name, value in (("sample_chunk", sample_chunk), ("train_chunk", train_chunk)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise MemgenError(f"{name} must be a positive integer, got {value!r}")
+    check_int("sample_chunk", sample_chunk, 1)
+    check_int("train_chunk", train_chunk, 1)
     dev = resolve_device(device)
     m, n = samples.shape[0], train.shape[0]
     dim = int(np.prod(train.shape[1:]))

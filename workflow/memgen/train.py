@@ -9,6 +9,7 @@ then and hangs); ``steps * batch_size / N`` is the number of passes over each im
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,14 +19,10 @@ import pandas as pd
 import torch
 
 from memgen import checkpoint, io
-from memgen.config import train_config, unet_config
 from memgen.errors import MemgenError
+from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
 
-_STREAM_EPOCH, _STREAM_STEP, _STREAM_INIT = 101, 202, 303  # SeedSequence tags keeping the random streams apart
-
-
-def _seed_for(*words: int) -> int:
-    return int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
+LOG = logging.getLogger("memgen")
 
 
 class BatchStream:
@@ -39,7 +36,7 @@ class BatchStream:
         if epoch not in self._cache:
             if len(self._cache) > 64:
                 self._cache.clear()
-            rng = np.random.default_rng(_seed_for(self.seed, _STREAM_EPOCH, epoch))
+            rng = np.random.default_rng(hashed_seed(self.seed, STREAM.TRAIN_EPOCH, epoch))
             self._cache[epoch] = rng.permutation(self.n)
         return self._cache[epoch]
 
@@ -93,14 +90,6 @@ def _eta(seconds: float) -> str:
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MemgenError("--device cuda: no CUDA device is available here")
-    return torch.device(device)
-
-
 def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "training labels") -> tuple[int, bool]:
     """(number of classes K, conditional): K = max label + 1; conditional None means K > 1. A class-conditional
     model embeds labels 0..K-1, so labels with gaps (only 0 and 5) are refused instead of training unused rows."""
@@ -117,7 +106,7 @@ def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "t
 
 
 def train(
-    config: dict,
+    config,
     images: np.ndarray,
     labels: np.ndarray,
     *,
@@ -130,11 +119,12 @@ def train(
     conditional: bool | None = None,
     class_names: dict | None = None,
     device: str = "auto",
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = LOG.info,
 ) -> dict:
     """Train one cell and write its final checkpoint ``out`` and loss log ``loss_log`` (Parquet).
 
     Args:
+        config: the `memgen.config.Config` of the run (model, diffusion and train sections are used).
         images: uint8 [N, H, W, 3] training set. labels: int64 [N] class ids 0..K-1.
         conditional: class-conditional (label embedding of K rows) or not; None = conditional iff K > 1.
         state: the resumable checkpoint (default ``<out>.state``); resumed from automatically when present.
@@ -142,21 +132,20 @@ def train(
             memorization onset); written atomically, so a resumed run keeps those already written.
     Returns: the final checkpoint dict.
     """
-    tc = train_config(config)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise MemgenError(f"seed={seed!r}: must be a non-negative integer")
+    tc = config.train
+    check_int("seed", seed, 0)
     out, loss_log = Path(out), Path(loss_log)
     state = Path(state) if state else out.with_name(out.name + ".state")
     dev = resolve_device(device)
-    n, size = len(images), config["image_size"]
+    n, size = len(images), config.image_size
     if images.shape[1:] != (size, size, 3):
         raise MemgenError(f"training images are {images.shape[1]}x{images.shape[2]}, config image_size={size}")
     num_labels, conditional = label_classes(labels, conditional)
-    ucfg = unet_config(config, width, num_classes=num_labels if conditional else 0)
+    ucfg = config.unet(width, num_classes=num_labels if conditional else 0)
     data_sha = io.sha256_array(images)
 
     # Model, EMA copy, optimizer (AdamW as improved-diffusion; no LR schedule).
-    torch.manual_seed(_seed_for(seed, _STREAM_INIT))  # initial weights depend on the seed only
+    torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_INIT))  # initial weights depend on the seed only
     from memgen.model import UNet
 
     model = UNet(ucfg).to(dev)
@@ -164,7 +153,7 @@ def train(
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    diffusion = checkpoint.build_diffusion_for(config)
+    diffusion = checkpoint.build_diffusion(config.diffusion)
     rows: list[dict] = []
     step = 0
     if state.exists():
@@ -182,7 +171,7 @@ def train(
         return checkpoint.make(step=at, model=model, ema=ema, optimizer=opt, config=config, unet_cfg=ucfg,
                                width=width, seed=seed, class_names=names, data_sha256=data_sha, loss_log=rows)
 
-    x_all = torch.from_numpy(images).to(dev).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    x_all = to_model_scale(images, dev)
     y_all = torch.from_numpy(labels.astype(np.int64)).to(dev)
     stream = BatchStream(n, tc.batch_size, seed)
     model_params = [p for p in model.parameters()]
@@ -197,7 +186,7 @@ def train(
     model.train()
     while step < tc.steps:
         # 1. Everything random in this step is seeded by (seed, step): exact resume.
-        torch.manual_seed(_seed_for(seed, _STREAM_STEP, step))
+        torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_STEP, step))
         idx = torch.from_numpy(stream.indices(step)).to(dev)
         x0, y = x_all[idx], (y_all[idx] if conditional else None)
         t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t

@@ -1,20 +1,52 @@
-# One tidy table per experiment: every cell x class with its replicate fraction, Wilson interval,
-# replicated training images, steps and epochs per image.
+# Tables: one tidy table per study (every cell x class: replicate fraction with its Wilson interval, replicated
+# training images, steps, epochs per image), and the tables built from it or from the config.
 
 
 rule aggregate:
     input:
-        summaries=experiment_summaries,
+        summaries=study_summaries,
     output:
-        table=PATHS["table"],
-        markdown=PATHS["table_md"],
+        table=out("table"),
+        markdown=out("table_md"),
     log:
         log_path("table"),
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     conda:
         ENV
     shell:
         "python -m memgen aggregate --summaries {input.summaries} --out {output.table}"
         " --markdown {output.markdown} > {log} 2>&1"
+
+
+rule capacity_estimates:
+    input:
+        table=out("table"),
+    output:
+        table=out("capacity_estimates"),
+    log:
+        log_path("capacity_estimates"),
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen capacity-estimates --table {input.table} --out {output.table} > {log} 2>&1"
+
+
+rule hyperparameters:
+    output:
+        table=out("hyperparameters"),
+        markdown=out("hyperparameters_md"),
+    log:
+        log_path("hyperparameters"),
+    params:
+        config=json.dumps(CFG.to_dict(), sort_keys=True),
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m memgen table1 --config {params.config:q} --out {output.table} --markdown {output.markdown}"
+        " > {log} 2>&1"

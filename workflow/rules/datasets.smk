@@ -1,23 +1,63 @@
-# Materialize one training set: base images (+ dummies) as .npz with a JSON card.
+# Data sets: training sets (base images + the second component), held-out images and the classifier's fresh
+# images, each an .npz with its JSON card.
 
 
 rule materialize:
     output:
-        data=PATHS["data"],
-        card=PATHS["card"],
+        data=out("data"),
+        card=out("card"),
     log:
         log_path("data"),
     params:
-        base=dataset_base,
-        image_size=config["image_size"],
-        cifar_root=config["data"]["cifar_root"],
+        base=dataset_spec,
+        image_size=CFG.image_size,
+        cifar_root=CFG.data.cifar_root,
     priority: DATA_PRIORITY
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SMALL_JOB,
     conda:
         ENV
     shell:
         "python -m memgen materialize --base {params.base:q} --n {wildcards.size} --seed {wildcards.seed}"
-        " --image-size {params.image_size} --dummy {wildcards.dummy} --dummy-count {wildcards.ndummy}"
+        " --image-size {params.image_size} --dummy {wildcards.dummy} --ndummy {wildcards.ndummy}"
         " --cifar-root {params.cifar_root:q} --out {output.data} --card {output.card} > {log} 2>&1"
+
+
+rule materialize_heldout:
+    output:
+        data=out("heldout"),
+        card=out("heldout").replace(".npz", ".json"),
+    log:
+        log_path("heldout"),
+    params:
+        base=dataset_spec,
+        image_size=CFG.image_size,
+        cifar_root=CFG.data.cifar_root,
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen materialize --heldout --base {params.base:q} --n {wildcards.size} --seed {wildcards.seed}"
+        " --image-size {params.image_size} --cifar-root {params.cifar_root:q} --out {output.data}"
+        " --card {output.card} > {log} 2>&1"
+
+
+rule classifier_data:
+    output:
+        data=out("classifier_data"),
+        card=out("classifier_data").replace(".npz", ".json"),
+    log:
+        log_path("classifier_data"),
+    params:
+        args=classifier_data_args,
+        image_size=CFG.image_size,
+        cifar_root=CFG.data.cifar_root,
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen materialize {params.args} --n {wildcards.size} --seed {wildcards.seed}"
+        " --image-size {params.image_size} --cifar-root {params.cifar_root:q} --out {output.data}"
+        " --card {output.card} > {log} 2>&1"

@@ -1,26 +1,25 @@
-# Draw samples from a cell's EMA weights (per class for class-conditional models).
+# Draw samples: from a cell's EMA weights (per class for class-conditional models), from the closed-form optimal
+# denoiser of a training set, and (Appendix C.1) label an unconditional model's samples with the classifier.
 
 
 rule sample:
     input:
-        model=model_of_cell,
+        model=cell_model,
     output:
-        samples=PATHS["samples"],
+        samples=out("samples"),
     log:
         log_path("samples"),
     benchmark:
         bench_path("samples")
     params:
-        counts=sample_args,
-        checkpoint=checkpoint_of_cell,
-        steps=config["sample"]["steps"],
-        batch_size=config["sample"]["batch_size"],
+        counts=cell_sample_args,
+        checkpoint=cell_checkpoint,
+        steps=CFG.sample.steps,
+        batch_size=CFG.sample.batch_size,
         device=device_for("sample"),
-    threads: stage_resources("sample")["threads"]
+    threads: stage_threads("sample")
     resources:
-        mem_mb=stage_resources("sample")["mem_mb"],
-        runtime=stage_resources("sample")["runtime"],
-        gpu=stage_resources("sample")["gpu"],
+        **stage_resources("sample"),
     conda:
         ENV
     shell:
@@ -28,3 +27,42 @@ rule sample:
         " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
         " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"
+
+
+rule sample_optimal:
+    input:
+        data=out("data"),
+    output:
+        samples=out("opt_samples"),
+    log:
+        log_path("opt_samples"),
+    params:
+        config=json.dumps(CFG.training_spec(), sort_keys=True),
+        num_samples=CFG.sample.num_samples,
+        steps=CFG.sample.steps,
+    threads: stage_threads("sample")
+    resources:
+        **stage_resources("sample"),
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} python -m memgen sample-optimal --train {input.data} --config {params.config:q}"
+        " --num-samples {params.num_samples} --steps {params.steps} --seed {wildcards.seed} --threads {threads}"
+        " --out {output.samples} > {log} 2>&1"
+
+
+rule select:
+    input:
+        samples=out("samples"),
+        classifier=cell_classifier,
+    output:
+        selected=out("selected"),
+    log:
+        log_path("selected"),
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen select --classifier {input.classifier} --samples {input.samples}"
+        " --out {output.selected} > {log} 2>&1"

@@ -1,27 +1,70 @@
-# Score a cell's samples against its training set with the ratio criterion; the grid travels as columns.
+# Score samples against their training set with the ratio criterion (the grid travels as columns), and evaluate
+# models: the denoising loss per noise level on training vs held-out images (Kaiser & Kollmann).
 
 
 rule score:
     input:
-        data=data_of_cell,
-        samples=samples_to_score,
+        data=cell_data,
+        samples=cell_samples_to_score,
     output:
-        scores=PATHS["scores"],
-        summary=PATHS["summary"],
+        scores=out("scores"),
+        summary=out("summary"),
     log:
         log_path("scores"),
     params:
-        threshold=config["score"]["threshold"],
-        meta=score_meta,
+        threshold=CFG.score.threshold,
+        meta=cell_meta,
         device=device_for("score"),
-    threads: stage_resources("score")["threads"]
+    threads: stage_threads("score")
     resources:
-        mem_mb=stage_resources("score")["mem_mb"],
-        runtime=stage_resources("score")["runtime"],
-        gpu=stage_resources("score")["gpu"],
+        **stage_resources("score"),
     conda:
         ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen score --train {input.data} --samples {input.samples}"
         " --threshold {params.threshold} {params.meta} --device {params.device} --threads {threads}"
         " --out {output.scores} --summary {output.summary} > {log} 2>&1"
+
+
+rule score_optimal:
+    input:
+        data=out("data"),
+        samples=out("opt_samples"),
+    output:
+        scores=out("opt_scores"),
+        summary=out("opt_summary"),
+    log:
+        log_path("opt_scores"),
+    params:
+        threshold=CFG.score.threshold,
+    threads: stage_threads("score")
+    resources:
+        **stage_resources("score"),
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} python -m memgen score --train {input.data} --samples {input.samples}"
+        " --threshold {params.threshold} --meta model=optimal --meta dataset={wildcards.dataset}"
+        " --meta size={wildcards.size} --meta seed={wildcards.seed} --threads {threads}"
+        " --out {output.scores} --summary {output.summary} > {log} 2>&1"
+
+
+rule loss_by_level:
+    input:
+        unpack(loss_inputs),
+    output:
+        table=out("losses"),
+    log:
+        log_path("losses"),
+    params:
+        args=loss_args,
+        device=device_for("sample"),
+    threads: stage_threads("sample")
+    resources:
+        **stage_resources("sample"),
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} python -m memgen loss-gap {params.args}"
+        " --train {input.train} --heldout {input.heldout} --device {params.device}"
+        " --threads {threads} --out {output.table} > {log} 2>&1"

@@ -1,30 +1,29 @@
-# Train one cell. The job resumes automatically from "<model>.state" (written atomically every
-# train.checkpoint_every steps), which Snakemake does not know as an output and so never deletes.
+# Train one cell's model, and the base-vs-dummy classifier of Appendix C.1. A training job resumes automatically
+# from "<model>.state" (written atomically every train.checkpoint_every steps and on SIGTERM), which Snakemake does
+# not know as an output and so never deletes.
 
 
 rule train:
     input:
-        data=PATHS["data"],
-        card=PATHS["card"],
+        data=out("data"),
+        card=out("card"),
     output:
-        model=PATHS["model"],
-        loss_log=PATHS["loss_log"],
-        snapshots=directory(PATHS["snapshots"]),
+        model=out("model"),
+        loss_log=out("loss_log"),
+        snapshots=directory(out("snapshots")),
     log:
         log_path("model"),
     benchmark:
         bench_path("model")
     params:
-        config=train_config_json,
+        config=training_spec_json,
         conditional=conditional_flag,
         snapshots=snapshot_args,
         device=device_for("train"),
     priority: train_priority
-    threads: stage_resources("train")["threads"]
+    threads: stage_threads("train")
     resources:
-        mem_mb=stage_resources("train")["mem_mb"],
-        runtime=stage_resources("train")["runtime"],
-        gpu=stage_resources("train")["gpu"],
+        **stage_resources("train"),
     conda:
         ENV
     shell:
@@ -33,3 +32,23 @@ rule train:
         " --conditional {params.conditional} {params.snapshots} --snapshot-dir {output.snapshots}"
         " --out {output.model} --loss-log {output.loss_log} --device {params.device} --threads {threads}"
         " > {log} 2>&1"
+
+
+rule train_classifier:
+    input:
+        unpack(classifier_sets),
+    output:
+        model=out("classifier"),
+        metrics=out("classifier_metrics"),
+    log:
+        log_path("classifier"),
+    threads: stage_threads("score")
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} python -m memgen train-classifier --a {input.base} --b {input.dummy}"
+        " --name-a {wildcards.dataset} --name-b {wildcards.dummy} --seed {wildcards.seed} --threads {threads}"
+        " --out {output.model} --metrics {output.metrics} > {log} 2>&1"

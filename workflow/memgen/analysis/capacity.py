@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 # The grid less size and seed: a capacity is read at one step budget and batch size.
-GROUP_CANDIDATES = ["experiment", "dataset", "width", "dummy", "count", "label", "steps", "batch_size"]
+GROUP_CANDIDATES = ["study", "dataset", "width", "dummy", "ndummy", "label", "steps", "batch_size"]
 CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored", "note",
                     "n_sizes", "epochs_per_image", "base_image_presentations"]
 ALL_ABOVE, ALL_BELOW = "all above", "all below"
@@ -32,8 +33,7 @@ def _check(table: pd.DataFrame, level: float, n_boot: int) -> None:
         raise MemgenError("capacity table has no rows")
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
         raise MemgenError(f"level must lie in (0, 1), got {level!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise MemgenError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    check_int("n_boot", n_boot, 0)
     size = table["size"].to_numpy(dtype=np.float64)
     frac = table["replicate_fraction"].to_numpy(dtype=np.float64)
     n = table["n_samples"].to_numpy(dtype=np.float64)

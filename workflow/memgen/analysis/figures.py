@@ -3,8 +3,7 @@
 Matplotlib ``Figure`` objects are built without pyplot (no global figure state, Agg canvas for PNG), styled with
 seaborn, and written atomically: a temporary file in the target directory, then ``os.replace``
 (`memgen.analysis.plotting.save_png_atomic`). This module draws the capacity figure and the ratio histogram; the
-follow-up studies' figures live in `memgen.analysis.study_figures` and are re-exported here, as are the shared
-helpers of `memgen.analysis.plotting`.
+follow-up studies' figures live in `memgen.analysis.study_figures`.
 """
 
 from __future__ import annotations
@@ -16,35 +15,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.analysis.plotting import (  # re-exported: figures.<name> keeps working for every helper
-    _UMASK,
+from memgen.analysis.plotting import (
     CAPACITY_THRESHOLD_PCT,
-    DPI,
-    RATE,
     _error_bars,
     _legend_right,
     _log_size_axis,
-    _pool,
-    _rate_errorbar,
     _require,
-    _series_label,
-    _size_label,
     _threshold_label,
-    _varying,
     save_png_atomic,
-)
-from memgen.analysis.study_figures import (  # re-exported: the follow-up studies' figures
-    CELL_COLUMNS,
-    CLASS_NAMES,
-    EXPOSURE_STYLE,
-    KIND_NAMES,
-    _base_rows,
-    _total_size,
-    classes_figure,
-    dummies_figure,
-    dummy_kinds_figure,
-    loss_gap_figure,
-    onset_figure,
 )
 from memgen.errors import MemgenError
 

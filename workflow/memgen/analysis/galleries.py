@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from memgen.analysis.aggregate import wilson_interval
 from memgen.analysis.plotting import _require, _threshold_label, save_png_atomic
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 PAIR_COLUMNS = ["sample_index", "nn1_index", "ratio", "is_replicate"]
 MIN_PIXELS = 64  # small images are upscaled (nearest neighbour) to at least this many pixels per side
@@ -36,8 +37,7 @@ def _check_inputs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, 
             raise MemgenError(f"{name} must be uint8 [N,H,W,3], got {desc}")
     if samples.shape[1:] != train.shape[1:]:
         raise MemgenError(f"samples {samples.shape} and train {train.shape} must share H,W,3")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise MemgenError(f"n must be a positive integer, got {n!r}")
+    check_int("n", n, 1)
     if not isinstance(scores, pd.DataFrame):
         raise MemgenError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
     missing = [c for c in PAIR_COLUMNS if c not in scores.columns]
@@ -206,3 +206,35 @@ def threshold_sweep_figure(table: pd.DataFrame, out_path: str | os.PathLike, thr
         ax.set_title("How the replicate count depends on the criterion's threshold\n(95% Wilson bands)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
         save_png_atomic(fig, out_path)
+
+
+def pooled_pairs(cells) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Concatenate several cells' (samples, train, scores) arrays into one set whose indices stay consistent.
+
+    cells: (samples uint8 [M_i, H, W, 3], train uint8 [N_i, H, W, 3], scores table) per cell. Returns the
+    concatenated samples, training images and scores, whose ``sample_index`` / ``nn*_index`` point into them
+    (``cell_sample_index`` keeps each cell's own sample index).
+    """
+    samples, trains, scores, s_off, t_off = [], [], [], 0, 0
+    for x, t, sc in cells:
+        sc = sc.copy()
+        sc["cell_sample_index"] = sc["sample_index"]
+        sc["sample_index"] += s_off
+        sc["nn1_index"] += t_off
+        sc["nn2_index"] += t_off
+        samples.append(x), trains.append(t), scores.append(sc)
+        s_off, t_off = s_off + len(x), t_off + len(t)
+    shapes = {a.shape[1:] for a in samples + trains}
+    if len(shapes) != 1:
+        raise MemgenError(f"criterion-pairs: cells have different image shapes {sorted(shapes)}")
+    return np.concatenate(samples), np.concatenate(trains), pd.concat(scores, ignore_index=True)
+
+
+def with_group(scores: pd.DataFrame, columns=("width", "size")) -> pd.DataFrame:
+    """``scores`` with a ``group`` column naming each row's cell by the grid columns present (``width=16 size=64``),
+    so `threshold_sweep` runs per cell."""
+    cols = [c for c in columns if c in scores.columns]
+    if not cols:
+        return scores
+    return scores.assign(group=scores[cols].astype(str).agg(lambda r: " ".join(f"{k}={v}" for k, v in zip(cols, r)),
+                                                           axis=1))

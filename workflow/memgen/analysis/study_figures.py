@@ -34,14 +34,14 @@ CLASS_NAMES = {0: "Mondrian (majority)", 1: "Random Ink (minority)"}
 KIND_NAMES = {"gm": "gm (Gaussian mixture)", "hybrid": "hybrid (GM high freq. + base low freq.)",
               "heldout": "heldout (more base-distribution images)", "shapes": "shapes (geometric elements)"}
 EXPOSURE_STYLE = {"equal_steps": ("-", "equal steps"), "matched": ("--", "matched epochs per base image")}
-CELL_COLUMNS = ["experiment", "dataset", "width", "size", "dummy", "count", "seed", "label", "cell"]
+CELL_COLUMNS = ["study", "dataset", "width", "size", "dummy", "ndummy", "seed", "label", "cell"]
 
 
 def _total_size(table: pd.DataFrame) -> pd.Series:
     if "n_train_total" in table.columns:
         return table["n_train_total"].astype(float)
-    count = table["count"].astype(float) if "count" in table.columns else 0.0
-    return table["size"].astype(float) + count
+    ndummy = table["ndummy"].astype(float) if "ndummy" in table.columns else 0.0
+    return table["size"].astype(float) + ndummy
 
 
 def _base_rows(table: pd.DataFrame, base_label: int) -> pd.DataFrame:
@@ -50,11 +50,11 @@ def _base_rows(table: pd.DataFrame, base_label: int) -> pd.DataFrame:
 
 def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0) -> None:
     """Figure 5: base-class replicates as dummies are added. (a) replicate % of the base class vs total training
-    images; (b) base training images replicated at least once. Needs ``size``, ``count``, ``replicate_fraction``,
+    images; (b) base training images replicated at least once. Needs ``size``, ``ndummy``, ``replicate_fraction``,
     ``ci_low``, ``ci_high``, ``n_train_replicated`` (rows of ``label == base_label`` when a label column exists;
-    x is ``n_train_total`` when present, else size + count). Optional ``exposure`` ("equal_steps" solid /
+    x is ``n_train_total`` when present, else size + ndummy). Optional ``exposure`` ("equal_steps" solid /
     "matched" dashed), ``width`` (one colour each) and ``epochs_per_image`` (annotated: passes per image)."""
-    _require(table, ["size", "count", *RATE, "n_train_replicated"], "dummies table")
+    _require(table, ["size", "ndummy", *RATE, "n_train_replicated"], "dummies table")
     data = _base_rows(table, base_label).assign(total=lambda d: _total_size(d))
     _require(data, ["total"], f"dummies table (label {base_label})")
     series = _varying(data, ["width"]) + (["exposure"] if "exposure" in data.columns else [])
@@ -103,7 +103,7 @@ def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names
     """Figure 7: per class and total training-set size, (a) replicate % of that class's samples and (b) % of that
     class's training images replicated at least once; grouped bars with 95% Wilson error bars. Needs ``label``,
     ``size``, ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_train``, ``n_train_replicated`` (x groups by
-    ``n_train_total`` when present, else size + count); names from ``class_name``, ``class_names`` or labels."""
+    ``n_train_total`` when present, else size + ndummy); names from ``class_name``, ``class_names`` or labels."""
     _require(table, ["label", "size", *RATE, "n_train", "n_train_replicated"], "classes table")
     names = {**CLASS_NAMES, **(class_names or {})}
     data = table.assign(total=_total_size(table))
@@ -142,15 +142,15 @@ def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names
 
 def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0) -> None:
     """Replicate % of base-class samples vs number of dummies, one line per dummy kind (gm, hybrid, heldout,
-    shapes); rows with ``dummy == "none"`` (or count 0) form the no-dummy baseline, a horizontal line with its
-    Wilson band. Needs ``dummy``, ``count``, ``replicate_fraction``, ``ci_low``, ``ci_high``."""
-    _require(table, ["dummy", "count", *RATE], "dummy-kinds table")
+    shapes); rows with ``dummy == "none"`` (or ndummy 0) form the no-dummy baseline, a horizontal line with its
+    Wilson band. Needs ``dummy``, ``ndummy``, ``replicate_fraction``, ``ci_low``, ``ci_high``."""
+    _require(table, ["dummy", "ndummy", *RATE], "dummy-kinds table")
     data = _base_rows(table, base_label)
-    is_base = (data["dummy"] == "none") | (data["count"] == 0)
+    is_base = (data["dummy"] == "none") | (data["ndummy"] == 0)
     kinds = data[~is_base]
     _require(kinds, ["dummy"], "dummy-kinds table (rows with dummies)")
     series = ["dummy", *_varying(kinds, ["width"])]
-    pooled = _pool(kinds, [*series, "count"])
+    pooled = _pool(kinds, [*series, "ndummy"])
     palette = sns.color_palette("colorblind", len(pooled.groupby(series)))
     markers = ["o", "s", "^", "D", "v", "P"]
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
@@ -159,13 +159,13 @@ def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_la
         for j, (key, sub) in enumerate(pooled.groupby(series, sort=True)):
             key = key if isinstance(key, tuple) else (key,)
             label = KIND_NAMES.get(key[0], str(key[0])) + "".join(f", width {w}" for w in key[1:])
-            _rate_errorbar(ax, sub["count"], sub, color=palette[j], marker=markers[j % 6], label=label)
+            _rate_errorbar(ax, sub["ndummy"], sub, color=palette[j], marker=markers[j % 6], label=label)
         if is_base.any():
             base = _pool(data[is_base].assign(_all=0), ["_all"]).iloc[0]
             ax.axhline(100 * base["replicate_fraction"], color="0.2", linestyle="--", linewidth=1.5,
                        label="no dummies (baseline)")
             ax.axhspan(100 * base["ci_low"], 100 * base["ci_high"], color="0.2", alpha=0.12, linewidth=0)
-        _log_size_axis(ax, pooled["count"], "dummy images added (log scale)")
+        _log_size_axis(ax, pooled["ndummy"], "dummy images added (log scale)")
         ax.set_ylim(-3, 103)
         ax.set_ylabel("base-class samples that are replicates (%)")
         ax.set_title("Which dummies make the model stop copying?\n(95% Wilson intervals)")

@@ -87,3 +87,29 @@ def table1(rows: list[dict]) -> tuple[pd.DataFrame, str]:
     lines = ["| setting | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     lines += ["| " + " | ".join(frame.iloc[i].tolist()) + " |" for i in range(len(frame))]
     return frame, "\n".join(lines) + "\n"
+
+
+def table1_rows(cfg) -> list[dict]:
+    """One `table1` row per distinct model of the selected studies (width, classes, step budget, batch size), with
+    its parameter count measured from the model built at that width. ``cfg``: a `memgen.config.Config`."""
+    from memgen.model import UNet, count_parameters
+    from memgen.studies import Grid, get
+
+    rows, seen, grid = [], set(), Grid(cfg)
+    for study in cfg.studies:
+        if get(study).expand is None:
+            continue
+        for c in grid.cells(study):
+            classes = 2 if c.conditional else 0
+            key = (c.width, classes, c.train_steps, c.batch_size)
+            if key in seen:
+                continue
+            seen.add(key)
+            tag = f"UNet-{c.width}" + (" cond" if classes else "") + f" {c.train_steps} steps x {c.batch_size}"
+            rows.append({"model": tag, "num_channels": c.width, "num_res_blocks": cfg.model.num_res_blocks,
+                         "learn_sigma": cfg.model.learn_sigma, "dropout": cfg.model.dropout,
+                         "diffusion_steps": cfg.diffusion.steps, "noise_scheduler": cfg.diffusion.schedule,
+                         "optimizer": "AdamW", "lr": cfg.train.lr, "batch_size": c.batch_size,
+                         "train_steps": c.train_steps, "ema_rate": cfg.train.ema_rate,
+                         "parameters": count_parameters(UNet(cfg.unet(c.width, num_classes=classes)))})
+    return rows

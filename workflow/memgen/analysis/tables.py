@@ -1,55 +1,40 @@
-"""Tidy experiment tables built from per-cell summaries (one Parquet row per cell x class)."""
+"""Tidy study tables built from per-cell summaries (one Parquet row per cell x class)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from memgen import io
 from memgen.errors import MemgenError
+from memgen.studies.cell import presentations
 
-GRID = ["experiment", "dataset", "width", "size", "dummy", "count", "conditional", "exposure", "steps", "seed", "label"]
+GRID = ["study", "dataset", "width", "size", "dummy", "ndummy", "conditional", "exposure", "steps", "seed", "label"]
 LEAD = [*GRID, "batch_size", "epochs_per_image", "base_image_presentations", "n_samples", "n_replicates",
         "replicate_fraction", "ci_low", "ci_high", "n_train", "n_train_replicated", "frac_train_replicated",
         "median_ratio", "threshold"]
 
 
-def with_exposure(table: pd.DataFrame) -> pd.DataFrame:
-    """Add the exposure columns (uniform sampling over the training set):
+def aggregate_summaries(frames: list[pd.DataFrame], source: str = "summary") -> pd.DataFrame:
+    """Concatenate per-cell summary tables (`memgen score --summary` with the cell's grid as --meta), add the
+    presentations of each row's training images, sort by the grid.
 
-    - ``epochs_per_image``: steps * batch_size / n_train_total, the passes over each training image;
-    - ``base_image_presentations``: epochs_per_image * n_train, the draws of the images this row is scored against
-      in the whole run (the base set; in the classes study the row's class). A dummy cell shows its base images
-      fewer times than the dummy-free cell at equal steps; its exposure-matched twin shows them as often.
+    ``base_image_presentations`` = the cell's ``epochs_per_image`` x ``n_train``, the draws of the images the row
+    is scored against in the whole run (the base set; in the classes study the row's class). A dummy cell shows
+    its base images fewer times than the dummy-free cell at equal steps; its exposure-matched twin as often.
     """
-    table = table.copy()
-    table["epochs_per_image"] = table["steps"] * table["batch_size"] / table["n_train_total"]
-    table["base_image_presentations"] = table["epochs_per_image"] * table["n_train"]
-    return table
-
-
-def aggregate_summaries(paths: list[str | Path], out: str | Path, markdown: str | Path | None = None) -> pd.DataFrame:
-    """Concatenate per-cell summary tables, add exposure columns, sort by the grid, write Parquet (+ Markdown)."""
-    frames = [io.read_parquet(p) for p in paths]
     table = pd.concat(frames, ignore_index=True)
-    missing = [c for c in ("steps", "batch_size", "n_train_total") if c not in table.columns]
+    missing = [c for c in ("steps", "batch_size", "epochs_per_image") if c not in table.columns]
     if missing:
-        raise MemgenError(f"{paths[0]}: summary lacks the columns {missing} (pass them with score --meta)")
-    table = with_exposure(table)
+        raise MemgenError(f"{source}: summary lacks the columns {missing} (pass them with score --meta)")
+    table["base_image_presentations"] = presentations(table["epochs_per_image"], table["n_train"])
     keys = [c for c in GRID if c in table.columns]
     table = table.sort_values(keys, kind="stable").reset_index(drop=True)
-    table = table[[c for c in LEAD if c in table.columns] + [c for c in table.columns if c not in LEAD]]
-    io.write_parquet(out, table)
-    if markdown:
-        io.write_text(markdown, to_markdown(table))
-    return table
+    return table[[c for c in LEAD if c in table.columns] + [c for c in table.columns if c not in LEAD]]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A compact Markdown rendering: replicate % with its 95% interval beside steps, epochs per image and the
     presentations of the scored (base) images."""
-    cols = [c for c in ("width", "size", "dummy", "count", "seed", "label") if c in table.columns]
+    cols = [c for c in ("width", "size", "dummy", "ndummy", "seed", "label") if c in table.columns]
     head = "| " + " | ".join(cols + ["steps", "epochs/image", "base presentations", "replicates", "95% CI",
                                       "train replicated"]) + " |"
     rule = "|" + "---|" * (len(cols) + 6)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from memgen.data.synthetic import _rng, check_int
 from memgen.errors import MemgenError
+from memgen.runtime import STREAM, check_int, spawn_rng
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -36,7 +36,6 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 BASE_FOLDER = "cifar-10-batches-py"
 BASE_POOL = "base"
 EVAL_POOL = "heldout_eval"
-_TAG_CIFAR_POOLS = 5  # stream tag of the class permutations; fixed forever
 
 # Errors of a file that passed (or skipped) the md5 check but is not a CIFAR pickle.
 _FORMAT_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
@@ -144,7 +143,7 @@ def disjoint_pools(candidates: np.ndarray, n_base: int, pools: dict[str, int], s
         asked = " + ".join(f"{k} {name}" for name, k in sizes.items())
         raise MemgenError(f"{what}: asked for {asked} = {total} images, {noun} has {len(candidates)}")
     seed = check_int("seed", seed, 0)
-    perm = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=stream))).permutation(
+    perm = spawn_rng(seed, *stream).permutation(
         np.asarray(candidates, dtype=np.int64))
     out, positions, start = {}, {}, 0
     for name, k in sizes.items():
@@ -174,5 +173,5 @@ def cifar_class_pools_with_positions(
         raise MemgenError(f"cifar:{class_name}: {len(labels)} labels for {len(images)} images")
     members = np.flatnonzero(labels == label).astype(np.int64)
     what = f"cifar:{class_name}"
-    return disjoint_pools(members, n_base, dict(n_heldout_pools), seed, (_TAG_CIFAR_POOLS, label), what,
+    return disjoint_pools(members, n_base, dict(n_heldout_pools), seed, (STREAM.CIFAR_POOLS, label), what,
                           "the class")

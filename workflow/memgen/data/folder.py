@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from memgen.data.synthetic import check_int
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 IMAGE_FORMATS = ("PNG", "JPEG")
 

@@ -33,8 +33,9 @@ from memgen import io
 from memgen.data import cifar, folder as folder_data
 from memgen.data.hybrid import DEFAULT_CUTOFF, hybrid_dummies, low_band_fraction
 from memgen.data.shapes import shapes
-from memgen.data.synthetic import GENERATORS, ImageGenerator, check_int
+from memgen.data.synthetic import GENERATORS, ImageGenerator
 from memgen.errors import MemgenError
+from memgen.runtime import STREAM, check_int, spawned_seed
 
 CARD_FORMAT = 1
 NO_DUMMY = "none"
@@ -42,12 +43,7 @@ HYBRID = "hybrid"
 HELDOUT = "heldout"
 DUMMY_KINDS = (NO_DUMMY, "gm", "random_ink", "mondrian", "shapes", HYBRID, HELDOUT)
 MAX_LISTED_DUPLICATES = 20
-_DUMMY_STREAM = 0x64756D6D  # "dumm": spawn key of the dummy seed stream; fixed forever
-_HYBRID_STREAM = 0x68796272  # "hybr": procedural hybrid_source pool
-_HELDOUT_STREAM = 0x68656C64  # "held": procedural heldout_eval pool
-_TAG_FOLDER_POOLS = 6  # permutation stream of folder images
-_TAG_CIFAR_ALL = 0x616C6C  # seed-stream tag of pools cut from all of CIFAR-10's training split
-_POOL_STREAMS = {"extra": _DUMMY_STREAM, "hybrid_source": _HYBRID_STREAM, cifar.EVAL_POOL: _HELDOUT_STREAM}
+_POOL_STREAMS = {"extra": STREAM.DUMMY, "hybrid_source": STREAM.HYBRID_SOURCE, cifar.EVAL_POOL: STREAM.HELDOUT}
 
 
 def synthetic_kinds() -> dict[str, ImageGenerator]:
@@ -56,10 +52,8 @@ def synthetic_kinds() -> dict[str, ImageGenerator]:
 
 
 def dummy_seed(seed: int) -> int:
-    """The seed of the dummy component of a training set built with ``seed``: a 63-bit integer derived as
-    ``SeedSequence(seed, spawn_key=(0x64756D6D,)).generate_state(1, uint64)[0] >> 1``."""
-    state = np.random.SeedSequence(seed, spawn_key=(_DUMMY_STREAM,)).generate_state(1, np.uint64)
-    return int(state[0]) >> 1
+    """The seed of the dummy component of a training set built with ``seed``: ``spawned_seed(seed, STREAM.DUMMY)``."""
+    return spawned_seed(seed, STREAM.DUMMY)
 
 
 def exact_duplicates(images: np.ndarray) -> list[tuple[int, int]]:
@@ -79,15 +73,9 @@ def exact_duplicates(images: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def derived_seed(seed: int, stream: int) -> int:
-    """A 63-bit seed derived from ``seed`` through the SeedSequence spawn key ``(stream,)``."""
-    state = np.random.SeedSequence(seed, spawn_key=(stream,)).generate_state(1, np.uint64)
-    return int(state[0]) >> 1
-
-
 def heldout_seed(seed: int) -> int:
     """The seed of the procedural ``heldout_eval`` images of ``build_heldout_set(..., seed, ...)``."""
-    return derived_seed(seed, _HELDOUT_STREAM)
+    return spawned_seed(seed, STREAM.HELDOUT)
 
 
 def _parse_base(base: str, cifar_root, folder) -> tuple[str, str]:
@@ -121,13 +109,13 @@ def _base_pools(base: str, n_base: int, pools: dict[str, int], seed: int, image_
     if kind == "synthetic":
         generate = synthetic_kinds()[arg]
         out = {"base": generate(n_base, seed, image_size)} if n_base else {}
-        seeds = {name: derived_seed(seed, _POOL_STREAMS[name]) for name in pools}
+        seeds = {name: spawned_seed(seed, _POOL_STREAMS[name]) for name in pools}
         out |= {name: generate(k, seeds[name], image_size) for name, k in pools.items() if k}
         return out, {"kind": "synthetic", "generator": arg, "pool_seeds": seeds}
     if kind == "cifar" and arg == cifar.ALL:  # the paper's "randomly sampled CIFAR-10 images": the 50k train split
         images, labels, split = cifar.load_cifar10(cifar_root, download=cifar_download)
         members = np.flatnonzero(split == 0).astype(np.int64)
-        idx, positions = cifar.disjoint_pools(members, n_base, pools, seed, (_TAG_CIFAR_ALL,), "cifar:all",
+        idx, positions = cifar.disjoint_pools(members, n_base, pools, seed, (STREAM.CIFAR_ALL,), "cifar:all",
                                               "the CIFAR-10 training split")
         source = {"kind": "cifar10", "root": str(cifar_root), "class": "all (training split)",
                   "class_size": len(members), "pools": _pool_card(idx, positions)}
@@ -143,7 +131,7 @@ def _base_pools(base: str, n_base: int, pools: dict[str, int], seed: int, image_
             source["resample"] = f"centre-crop + PIL bicubic 32->{image_size}"
         return {name: folder_data.resize_images(images[i], image_size) for name, i in idx.items() if len(i)}, source
     images = folder_data.load_image_folder(arg, image_size)
-    idx, positions = cifar.disjoint_pools(np.arange(len(images)), n_base, pools, seed, (_TAG_FOLDER_POOLS,),
+    idx, positions = cifar.disjoint_pools(np.arange(len(images)), n_base, pools, seed, (STREAM.FOLDER_POOLS,),
                                           f"folder:{arg}", "the folder")
     source = {"kind": "folder", "path": arg, "num_images": len(images), "all_images_sha256": io.sha256_array(images),
               "resample": f"centre-crop + PIL bicubic to {image_size}", "pools": _pool_card(idx, positions)}
@@ -162,15 +150,15 @@ def _card(images: np.ndarray, labels: np.ndarray, **fields: Any) -> dict[str, An
 
 
 def build_training_set(
-    base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, dummy_count: int = 0, *,
+    base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, ndummy: int = 0, *,
     cifar_root: str | os.PathLike | None = None, folder: str | os.PathLike | None = None,
     cifar_download: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Build a training set in memory (kinds and pools in the module docstring).
 
-    Returns ``(images uint8 [N, S, S, 3], labels int64 [N], card)`` with ``N = n + k``: the ``n`` base images
-    first (label 0), then the ``k`` dummy images (label 1; ``heldout``: 0), where ``k = dummy_count`` if
-    ``dummy != "none"``. ``dummy="none"`` with ``dummy_count > 0`` is an error. The card (JSON-serializable)
+    Returns ``(images uint8 [N, S, S, 3], labels int64 [N], card)`` with ``N = n + ndummy``: the ``n`` base images
+    first (label 0), then the ``ndummy`` dummy images (label 1; ``heldout``: 0), when
+    ``dummy != "none"``. ``dummy="none"`` with ``ndummy > 0`` is an error. The card (JSON-serializable)
     records the inputs, counts, class names, the sources (CIFAR root, class, each pool's positions in the
     permutation and the SHA-256 of its indices; hybrid cutoff), the SHA-256 of both arrays
     (``memgen.io.sha256_array``) and the number of exact duplicate images, which the ratio criterion cannot see
@@ -181,9 +169,9 @@ def build_training_set(
     _parse_base(base, cifar_root, folder)
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
-    k = check_int("dummy_count", dummy_count, 0)
+    k = check_int("ndummy", ndummy, 0)
     if dummy == NO_DUMMY and k > 0:
-        raise MemgenError(f"dummy_count is {k} but dummy is {NO_DUMMY!r}; name a dummy kind or set dummy_count 0")
+        raise MemgenError(f"ndummy is {k} but dummy is {NO_DUMMY!r}; name a dummy kind or set ndummy 0")
     image_size = check_int("image_size", image_size, 4)
 
     pool = {HELDOUT: "extra", HYBRID: "hybrid_source"}.get(dummy) if k else None
@@ -209,7 +197,7 @@ def build_training_set(
         class_names["1"], counts["1"] = dummy, k
     image_array = np.concatenate(images) if len(images) > 1 else images[0]
     label_array = np.concatenate(labels)
-    card = _card(image_array, label_array, base=base, n=n, dummy=dummy, dummy_count=k, seed=seed,
+    card = _card(image_array, label_array, base=base, n=n, dummy=dummy, ndummy=k, seed=seed,
                  dummy_seed=dummy_seed(seed) if uses_dummy_seed else None, num_classes=len(class_names),
                  class_names=class_names, counts=counts, source=source, **extra)
     return image_array, label_array, card

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from memgen.data.synthetic import _check_args, _rng
+from memgen.data.synthetic import _check_args
+from memgen.runtime import STREAM, spawn_rng
 
 SHAPE_TYPES = ("circle", "grid", "gradient", "line", "layout")
-_TAG_SHAPES = 4  # stream tag; fixed forever
 
 
 def _colour(rng: np.random.Generator) -> np.ndarray:
@@ -89,7 +89,7 @@ def _draw(kind: int, rng: np.random.Generator, s: int) -> np.ndarray:
 def shape_types(n: int, seed: int) -> np.ndarray:
     """The type of each image of ``shapes(n, seed, S)`` as int64 ``[n]``, indices into ``SHAPE_TYPES``."""
     n, seed, _ = _check_args(n, seed, 4)
-    return np.array([_rng(seed, _TAG_SHAPES, i).integers(len(SHAPE_TYPES)) for i in range(n)], dtype=np.int64)
+    return np.array([spawn_rng(seed, STREAM.SHAPES, i).integers(len(SHAPE_TYPES)) for i in range(n)], dtype=np.int64)
 
 
 def shapes(n: int, seed: int, image_size: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def shapes(n: int, seed: int, image_size: int) -> np.ndarray:
     n, seed, s = _check_args(n, seed, image_size)
     images = np.empty((n, s, s, 3), dtype=np.uint8)
     for i in range(n):
-        rng = _rng(seed, _TAG_SHAPES, i)
+        rng = spawn_rng(seed, STREAM.SHAPES, i)
         kind = int(rng.integers(len(SHAPE_TYPES)))
         images[i] = np.rint(np.clip(_draw(kind, rng, s), 0, 255)).astype(np.uint8)
     return images

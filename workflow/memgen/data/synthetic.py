@@ -21,37 +21,14 @@ draws, so the first k images do not depend on n: ``f(n, s, S)[:k] == f(k, s, S)`
 from __future__ import annotations
 
 import math
-import operator
 from typing import Callable
 
 import numpy as np
 
 from memgen.errors import MemgenError
-
-# Stream tags, one per kind: fixed forever, since changing one changes every dataset of that kind.
-_TAG_MONDRIAN = 1
-_TAG_GM = 2
-_TAG_RANDOM_INK = 3
+from memgen.runtime import STREAM, check_int, spawn_rng
 
 _GM_CHUNK = 1024  # images per float64 block in gaussian_mixture; the stream does not depend on it
-
-
-def _rng(seed: int, tag: int, part: int) -> np.random.Generator:
-    """The PCG64 generator of one (seed, kind, part) stream."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(tag, part))))
-
-
-def check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (bools refused), else a one-line MemgenError naming ``name``."""
-    if isinstance(value, bool):
-        raise MemgenError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise MemgenError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if v < minimum:
-        raise MemgenError(f"{name} must be an integer >= {minimum}, got {v}")
-    return v
 
 
 def _check_args(n: int, seed: int, image_size: int) -> tuple[int, int, int]:
@@ -67,7 +44,7 @@ def mondrian_layout(n: int, seed: int, image_size: int) -> tuple[np.ndarray, np.
     """
     n, seed, s = _check_args(n, seed, image_size)
     t, q = max(1, s // 8), s // 4
-    pos = _rng(seed, _TAG_MONDRIAN, 0).integers(q, s - q - t, size=(n, 2), endpoint=True, dtype=np.int64)
+    pos = spawn_rng(seed, STREAM.MONDRIAN, 0).integers(q, s - q - t, size=(n, 2), endpoint=True, dtype=np.int64)
     return pos[:, 0], pos[:, 1], t
 
 
@@ -76,7 +53,7 @@ def mondrian(n: int, seed: int, image_size: int) -> np.ndarray:
     uniform random pixels (geometry in the module docstring and ``mondrian_layout``)."""
     rows, cols, t = mondrian_layout(n, seed, image_size)
     s = image_size
-    colours = _rng(seed, _TAG_MONDRIAN, 1).integers(0, 256, size=(n, 4, 3), dtype=np.uint8)
+    colours = spawn_rng(seed, STREAM.MONDRIAN, 1).integers(0, 256, size=(n, 4, 3), dtype=np.uint8)
     r = rows[:, None, None]
     c = cols[:, None, None]
     y = np.arange(s)[None, :, None]
@@ -86,7 +63,7 @@ def mondrian(n: int, seed: int, image_size: int) -> np.ndarray:
     images = np.take_along_axis(colours, quadrant.reshape(n, s * s, 1), axis=1).reshape(n, s, s, 3)
     cross = ((y >= r) & (y < r + t)) | ((x >= c) & (x < c + t))  # [n, S, S]
     per_image = 2 * t * s - t * t  # every image's cross has the same pixel count
-    noise = _rng(seed, _TAG_MONDRIAN, 2).integers(0, 256, size=(n * per_image, 3), dtype=np.uint8)
+    noise = spawn_rng(seed, STREAM.MONDRIAN, 2).integers(0, 256, size=(n * per_image, 3), dtype=np.uint8)
     images[cross] = noise  # boolean indexing runs image by image in C order, so image i gets its own block
     return images
 
@@ -97,7 +74,7 @@ def gm_means(seed: int, image_size: int, num_means: int = 100) -> np.ndarray:
     seed = check_int("seed", seed, 0)
     s = check_int("image_size", image_size, 4)
     num_means = check_int("num_means", num_means, 1)
-    return _rng(seed, _TAG_GM, 0).random((num_means, s, s, 3))
+    return spawn_rng(seed, STREAM.GM, 0).random((num_means, s, s, 3))
 
 
 def gm_components(n: int, seed: int, num_means: int = 100) -> np.ndarray:
@@ -105,7 +82,7 @@ def gm_components(n: int, seed: int, num_means: int = 100) -> np.ndarray:
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
     num_means = check_int("num_means", num_means, 1)
-    return _rng(seed, _TAG_GM, 1).integers(0, num_means, size=n, dtype=np.int64)
+    return spawn_rng(seed, STREAM.GM, 1).integers(0, num_means, size=n, dtype=np.int64)
 
 
 def gaussian_mixture(
@@ -121,7 +98,7 @@ def gaussian_mixture(
         raise MemgenError(f"sigma must be a finite number >= 0, got {sigma!r}")
     means = gm_means(seed, s, num_means)
     components = gm_components(n, seed, num_means)
-    noise_rng = _rng(seed, _TAG_GM, 2)
+    noise_rng = spawn_rng(seed, STREAM.GM, 2)
     images = np.empty((n, s, s, 3), dtype=np.uint8)
     for start in range(0, n, _GM_CHUNK):  # sequential blocks of one stream: same values as one big draw
         stop = min(n, start + _GM_CHUNK)
@@ -134,7 +111,7 @@ def gaussian_mixture(
 def random_ink(n: int, seed: int, image_size: int) -> np.ndarray:
     """Random Ink (RI) images, uint8 ``[n, S, S, 3]``: every value 0 or 255 with probability 1/2 each."""
     n, seed, s = _check_args(n, seed, image_size)
-    bits = _rng(seed, _TAG_RANDOM_INK, 0).integers(0, 2, size=(n, s, s, 3), dtype=np.uint8)
+    bits = spawn_rng(seed, STREAM.RANDOM_INK, 0).integers(0, 2, size=(n, s, s, 3), dtype=np.uint8)
     return bits * np.uint8(255)
 
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from memgen.diffusion.gaussian import GaussianDiffusion, Model
 from memgen.errors import MemgenError
+from memgen.runtime import check_int, seed_state
 
 
 def p_sample_loop(
@@ -55,8 +56,8 @@ def p_sample_loop(
 
 
 def sample_seed(seed: int, index: int) -> int:
-    """A 64-bit generator seed for sample ``index`` of run ``seed`` (numpy SeedSequence hash of the pair)."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0])
+    """A 64-bit generator seed for sample ``index`` of run ``seed``: ``seed_state(seed, index)``."""
+    return seed_state(seed, index)
 
 
 class PerSampleNoise:
@@ -77,8 +78,7 @@ class PerSampleNoise:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         index_list = [int(i) for i in (indices.tolist() if hasattr(indices, "tolist") else indices)]
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise MemgenError(f"PerSampleNoise: seed must be a non-negative integer, got {seed!r}")
+        check_int("PerSampleNoise: seed", seed, 0)
         if not index_list or min(index_list) < 0:
             raise MemgenError(f"PerSampleNoise: sample indices must be non-empty, non-negative: {index_list[:5]}")
         self.seed = int(seed)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 COSINE_OFFSET = 0.008  # s in Improved DDPM eq. 17
 
@@ -30,9 +31,7 @@ def cosine_alpha_bar(t_frac: float | np.ndarray) -> np.ndarray:
 
 
 def _check_steps(num_steps: int) -> int:
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-        raise MemgenError(f"number of diffusion steps must be a positive integer, got {num_steps!r}")
-    return int(num_steps)
+    return check_int("number of diffusion steps", num_steps, 1)
 
 
 def cosine_betas(num_steps: int, max_beta: float = 0.999) -> np.ndarray:

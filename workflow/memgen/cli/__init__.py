@@ -1,0 +1,47 @@
+"""`python -m memgen <subcommand>`: the thin shells that every Snakemake rule calls with exact paths.
+
+Every subcommand has ``--help``. Bad input (a `MemgenError`) ends in one line on stderr,
+``memgen: error: <what, naming the culprit>``, and exit status 2; outputs are only ever written atomically.
+Progress goes through the ``memgen`` logger to stdout (the job's log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from memgen.cli import analysis, data, evaluate, models
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="memgen", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (data, models, evaluate, analysis):
+        module.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from memgen.errors import MemgenError
+
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("memgen")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        args.func(args)
+    except MemgenError as err:
+        print(f"memgen: error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("memgen: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

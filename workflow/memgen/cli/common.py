@@ -1,0 +1,56 @@
+"""What every subcommand shares: the memgen logger, the device/threads/seed arguments, --meta columns."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from memgen.errors import MemgenError
+
+LOG = logging.getLogger("memgen")
+
+
+def add_compute_args(s: argparse.ArgumentParser) -> None:
+    """--device and --threads, on every command that runs a network."""
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: CUDA when available (default)")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def add_seed_arg(s: argparse.ArgumentParser, required: bool = True, default: int | None = None) -> None:
+    s.add_argument("--seed", type=int, required=required, default=default,
+                   help="the run's seed (with the named seed streams of memgen.runtime)")
+
+
+def compute(args) -> object:
+    """Apply --threads and resolve --device; returns the torch device."""
+    from memgen.runtime import resolve_device, set_threads
+
+    set_threads(args.threads)
+    return resolve_device(args.device)
+
+
+def parse_meta(pairs: list[str] | None) -> dict:
+    """--meta KEY=VALUE pairs as a dict; values become int or float where they parse as one."""
+    meta = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MemgenError(f"--meta {pair!r}: expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        meta[key] = value
+    return meta
+
+
+def add_meta(table, meta: dict) -> None:
+    """Add each --meta KEY=VALUE as a constant column; a KEY that is already a column is refused, not overwritten."""
+    clash = [key for key in meta if key in table.columns]
+    if clash:
+        raise MemgenError(f"--meta {clash[0]}={meta[clash[0]]}: '{clash[0]}' is already a column of the table")
+    for key, value in meta.items():
+        table[key] = value

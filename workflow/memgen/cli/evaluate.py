@@ -1,0 +1,71 @@
+"""Subcommands that measure: score (the ratio criterion) and loss-gap (train vs held-out loss per noise level)."""
+
+from __future__ import annotations
+
+from memgen.cli.common import LOG, add_compute_args, add_meta, add_seed_arg, parse_meta
+
+
+def cmd_score(args) -> None:
+    from memgen import io
+    from memgen.errors import MemgenError
+
+    meta = parse_meta(args.meta)
+    train, train_labels = io.load_images_npz(args.train, require_labels=False)  # inputs checked before torch loads
+    samples, sample_labels = io.load_images_npz(args.samples, require_labels=False)
+    if samples.shape[1:] != train.shape[1:]:
+        raise MemgenError(f"{args.samples}: samples are {samples.shape[1:]} but {args.train} holds {train.shape[1:]} images")
+    if len(train) < 2:
+        raise MemgenError(f"{args.train}: holds {len(train)} image; the ratio criterion needs at least 2")
+    from memgen.analysis.aggregate import summarize_scores
+    from memgen.runtime import set_threads
+    from memgen.score import score_samples
+
+    set_threads(args.threads)
+    scores = score_samples(samples, train, sample_labels, train_labels, threshold=args.threshold, device=args.device)
+    add_meta(scores, meta)
+    summary = None
+    if args.summary:  # built before anything is written, so a bad --meta leaves no partial output
+        summary = summarize_scores(scores, train_labels, by_label=True)
+        summary.insert(0, "threshold", args.threshold)
+        add_meta(summary, meta)
+    io.write_parquet(args.out, scores)
+    if summary is not None:
+        io.write_parquet(args.summary, summary)
+    LOG.info(f"wrote {args.out}: {int(scores['is_replicate'].sum())}/{len(scores)} replicates "
+             f"(ratio < {args.threshold:.4g})")
+
+
+def cmd_loss_gap(args) -> None:
+    from memgen import io
+    from memgen.loss_gap import checkpoints_table
+    from memgen.runtime import set_threads
+
+    set_threads(args.threads)
+    train, train_labels = io.load_images_npz(args.train)
+    heldout, heldout_labels = io.load_images_npz(args.heldout)
+    table = checkpoints_table(args.checkpoints, train, heldout, train_labels, heldout_labels, seed=args.seed,
+                              k=args.levels, device=args.device)
+    io.write_parquet(args.out, table)
+    LOG.info(f"wrote {args.out}")
+
+
+def register(sub) -> None:
+    s = sub.add_parser("score", help="flag samples that replicate a training image (Yoon et al. ratio criterion)")
+    s.add_argument("--train", required=True, help="training set .npz (images, labels)")
+    s.add_argument("--samples", required=True, help="samples .npz (also improved-diffusion's arr_0/arr_1 layout)")
+    s.add_argument("--out", required=True, help="per-sample Parquet table")
+    s.add_argument("--threshold", type=float, default=1 / 3, help="replicate iff ||W-X1||/||W-X2|| < R (1/3)")
+    s.add_argument("--summary", help="also write a per-class summary Parquet (fractions with Wilson intervals)")
+    s.add_argument("--meta", action="append", metavar="KEY=VALUE", help="constant column added to both tables")
+    add_compute_args(s)
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("loss-gap", help="denoising loss per noise level on training vs held-out images")
+    s.add_argument("--checkpoints", nargs="+", required=True, help="checkpoints or snapshots")
+    s.add_argument("--train", required=True)
+    s.add_argument("--heldout", required=True)
+    s.add_argument("--levels", type=int, default=16)
+    add_seed_arg(s, required=False, default=0)
+    s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
+    add_compute_args(s)
+    s.set_defaults(func=cmd_loss_gap)

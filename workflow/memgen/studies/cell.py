@@ -1,0 +1,104 @@
+"""A cell: one point of a study's grid, one trained model (or one snapshot of it), sampled and scored.
+
+A cell is named by the path grammar ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}``: UNet
+width, base training images, the kind and number of the training set's second component (``none0`` without one),
+optimizer steps, batch size, ``cond``/``uncond`` and seed. Everything that changes the trained model is in the
+name, so a model is trained once under ``models/{dataset}/`` and shared by every study that uses it.
+
+The second component (label 1) is called the dummy: dummy data in the dummies studies, the minority class in the
+classes study. ``steps`` is the step whose weights the cell samples; ``train_steps`` the step budget of the run
+that produced them (equal, except for a snapshot cell, which evaluates an earlier snapshot of a longer run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def epochs_per_image(steps: int, batch_size: int, n_train: int) -> float:
+    """Passes over each training image after ``steps`` steps (uniform sampling): steps * batch / images."""
+    return steps * batch_size / n_train
+
+
+def presentations(epochs: float, n_images: int) -> float:
+    """Draws of ``n_images`` training images in a run with ``epochs`` passes per image."""
+    return epochs * n_images
+
+
+@dataclass(frozen=True)
+class Cell:
+    study: str
+    dataset: str  # base dataset spec (mondrian, cifar:automobile, folder:...)
+    width: int
+    size: int  # base images (label 0)
+    dummy: str  # kind of the second component (label 1), "none" without one
+    ndummy: int  # its images
+    steps: int  # the step whose weights are sampled
+    batch_size: int
+    conditional: bool
+    seed: int
+    num_samples: int  # per sampled class
+    sample_classes: tuple[int, ...] | None = None  # None: every trained class
+    exposure: str = "equal_steps"  # or "matched": steps scaled so base images are seen as often as without dummies
+    train_steps: int = 0  # the run's step budget; 0 = steps
+
+    def __post_init__(self) -> None:
+        if not self.train_steps:
+            object.__setattr__(self, "train_steps", self.steps)
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.train_steps != self.steps
+
+    @property
+    def cond(self) -> str:
+        return "cond" if self.conditional else "uncond"
+
+    @property
+    def name(self) -> str:
+        return (f"w{self.width}-n{self.size}-{self.dummy}{self.ndummy}-it{self.steps}-b{self.batch_size}"
+                f"-{self.cond}-s{self.seed}")
+
+    @property
+    def dataset_token(self) -> str:
+        return dataset_token(self.dataset)
+
+    def wildcards(self) -> dict:
+        """The path wildcards of this cell's samples and scores."""
+        return {"study": self.study, "dataset": self.dataset_token, "width": self.width, "size": self.size,
+                "dummy": self.dummy, "ndummy": self.ndummy, "steps": self.steps, "batch": self.batch_size,
+                "cond": self.cond, "seed": self.seed}
+
+    def model_wildcards(self) -> dict:
+        """Wildcards of the trained model this cell samples (for a snapshot cell, its full run)."""
+        return {**self.wildcards(), "steps": self.train_steps}
+
+    @property
+    def n_train(self) -> int:
+        """Images in the training set: base + second component."""
+        return self.size + self.ndummy
+
+    @property
+    def epochs_per_image(self) -> float:
+        return epochs_per_image(self.steps, self.batch_size, self.n_train)
+
+    @property
+    def base_presentations(self) -> float:
+        """Draws of base images in the run; an exposure-matched twin has as many as its dummy-free cell."""
+        return presentations(self.epochs_per_image, self.size)
+
+    def meta(self) -> dict:
+        """The grid columns every table of this cell carries."""
+        return {"study": self.study, "dataset": self.dataset_token, "width": self.width, "size": self.size,
+                "dummy": self.dummy, "ndummy": self.ndummy, "seed": self.seed, "steps": self.steps,
+                "batch_size": self.batch_size, "conditional": int(self.conditional), "exposure": self.exposure,
+                "n_train_total": self.n_train, "epochs_per_image": self.epochs_per_image}
+
+
+def dataset_token(dataset: str) -> str:
+    """A path-safe name of a base dataset spec: ``cifar:automobile`` -> ``cifar-automobile``; an image folder
+    becomes ``folder-<hash of its path>``."""
+    if dataset.startswith("folder:"):
+        return "folder-" + hashlib.sha256(dataset[7:].encode()).hexdigest()[:10]
+    return dataset.replace(":", "-")

@@ -1,0 +1,93 @@
+"""How each kind of study expands into cells: pure functions of (study name, its config block, the Config).
+
+The order of the returned cells is stable (it fixes the order of table rows and of jobs).
+"""
+
+from __future__ import annotations
+
+import math
+
+from memgen.studies.cell import Cell
+
+
+def _train(cfg, block) -> tuple[int, int]:
+    """(steps, batch_size) of a study: its own ``train`` overrides, else the global train section."""
+    over = getattr(block, "train", None)
+    steps = getattr(over, "steps", None) if over is not None else None
+    batch = getattr(over, "batch_size", None) if over is not None else None
+    return steps or cfg.train.steps, batch or cfg.train.batch_size
+
+
+def _num_samples(cfg, block) -> int:
+    return getattr(block, "num_samples", 0) or cfg.sample.num_samples
+
+
+def capacity(name: str, block, cfg) -> list[Cell]:
+    """Every width x training-set size x seed, unconditional (Figure 1)."""
+    steps, batch = _train(cfg, block)
+    return [Cell(name, block.dataset, w, n, "none", 0, steps, batch, False, s, _num_samples(cfg, block))
+            for w in block.widths for n in block.sizes for s in cfg.seeds]
+
+
+def dummies(name: str, block, cfg) -> list[Cell]:
+    """Base alone (unconditional) vs base + k dummies (class-conditional, sampling the base class), plus an
+    exposure-matched twin per dummy cell trained until base images are seen as often as without dummies."""
+    steps, batch = _train(cfg, block)
+    out = []
+    for s in cfg.seeds:
+        for w in block.widths:
+            for k in block.ndummy:
+                cond = k > 0 and block.conditional
+                classes = (0,) if cond else None
+                common = dict(study=name, dataset=block.dataset, width=w, size=block.size,
+                              dummy=block.dummy if k else "none", ndummy=k, batch_size=batch, conditional=cond,
+                              seed=s, num_samples=_num_samples(cfg, block), sample_classes=classes)
+                out.append(Cell(steps=steps, **common))
+                if k and block.exposure_matched:
+                    matched = math.ceil(steps * (block.size + k) / block.size)
+                    out.append(Cell(steps=matched, exposure="matched", **common))
+    return out
+
+
+def classes(name: str, block, cfg) -> list[Cell]:
+    """Majority + minority classes, class-conditional, samples from every class (Hypothesis 3)."""
+    steps, batch = _train(cfg, block)
+    return [Cell(name, block.dataset, w, total - block.minority_size, block.minority, block.minority_size, steps,
+                 batch, True, s, _num_samples(cfg, block))
+            for w in block.widths for total in block.totals for s in cfg.seeds]
+
+
+def dummy_kinds(name: str, block, cfg) -> list[Cell]:
+    """Base alone + base with each dummy kind and count (the follow-up report). Held-out real images are the
+    base's own class, so that model is unconditional, as in the report."""
+    steps, batch = _train(cfg, block)
+    n = _num_samples(cfg, block)
+    out = []
+    for s in cfg.seeds:
+        for w in block.widths:
+            out.append(Cell(name, block.dataset, w, block.size, "none", 0, steps, batch, False, s, n))
+            for kind in block.kinds:
+                for k in block.ndummy:
+                    cond = kind != "heldout"
+                    out.append(Cell(name, block.dataset, w, block.size, kind, k, steps, batch, cond, s, n,
+                                    (0,) if cond else None))
+    return out
+
+
+def single(name: str, block, cfg) -> list[Cell]:
+    """One base + dummies cell per width and seed, unconditional (Appendix C.1)."""
+    steps, batch = _train(cfg, block)
+    k = block.ndummy
+    return [Cell(name, block.dataset, w, block.size, block.dummy if k else "none", k, steps, batch, False, s,
+                 _num_samples(cfg, block))
+            for w in block.widths for s in cfg.seeds]
+
+
+def snapshots(name: str, block, cfg) -> list[Cell]:
+    """One cell per snapshot step of one training run (trained to the last snapshot): memorization onset and the
+    loss gap over training time (Kaiser & Kollmann)."""
+    _, batch = _train(cfg, block)
+    budget = max(block.snapshots)
+    return [Cell(name, block.dataset, w, block.size, "none", 0, step, batch, False, s, _num_samples(cfg, block),
+                 train_steps=budget)
+            for w in block.widths for s in cfg.seeds for step in sorted(block.snapshots)]

@@ -1,0 +1,59 @@
+"""The path grammar, written once: every file the pipeline makes, relative to the results directory.
+
+    data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}/        a training set (train.npz + card.json)
+    models/{dataset}/{CELL}/                               a trained model, shared by every study that uses it
+    {study}/{CELL}/                                        its samples and scores in one study
+    {study}/                                               the study's tables and figures
+
+CELL = ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}`` (`memgen.studies.cell.Cell.name`).
+Logs mirror these paths under ``logs/`` (suffix .log), benchmarks under ``benchmarks/`` (.tsv).
+"""
+
+from __future__ import annotations
+
+CELL = "w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}"
+DATA = "data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}"
+MODEL = "models/{dataset}/" + CELL
+SET = "{study}/{dataset}/n{size}-{dummy}{ndummy}-s{seed}"  # per training set (the optimal denoiser)
+
+PATHS = {
+    # data
+    "data": f"{DATA}/train.npz",
+    "card": f"{DATA}/card.json",
+    "heldout": "data/{dataset}/heldout-n{size}-s{seed}/heldout.npz",
+    "classifier_data": "data/{dataset}/classifier-{dummy}-n{size}-s{seed}/{side}.npz",
+    # models
+    "model": f"{MODEL}/model.pt",
+    "loss_log": f"{MODEL}/loss.parquet",
+    "snapshots": f"{MODEL}/snapshots",
+    "classifier": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.pt",
+    "classifier_metrics": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.json",
+    # per cell
+    "samples": f"{{study}}/{CELL}/samples.npz",
+    "selected": f"{{study}}/{CELL}/selected.npz",
+    "scores": f"{{study}}/{CELL}/scores.parquet",
+    "summary": f"{{study}}/{CELL}/summary.parquet",
+    "gallery": f"{{study}}/{CELL}/gallery.png",
+    "gallery_table": f"{{study}}/{CELL}/gallery.parquet",
+    # per training set
+    "opt_samples": f"{SET}/samples.npz",
+    "opt_scores": f"{SET}/scores.parquet",
+    "opt_summary": f"{SET}/summary.parquet",
+    # per study
+    "table": "{study}/replicates.parquet",
+    "table_md": "{study}/replicates.md",
+    "figure": "{study}/figures/{figure}.png",
+    "losses": "{study}/losses.parquet",
+    "capacity_estimates": "{study}/memorization_capacity.parquet",
+    "pairs_figure": "{study}/figures/criterion_pairs.png",
+    "pairs_table": "{study}/pairs.parquet",
+    "sweep": "{study}/threshold_sweep.parquet",
+    "sweep_figure": "{study}/figures/threshold_sweep.png",
+    "hyperparameters": "{study}/table1.parquet",
+    "hyperparameters_md": "{study}/table1.md",
+}
+
+
+def path(kind: str, **wildcards) -> str:
+    """PATHS[kind] with its wildcards filled (relative to the results directory)."""
+    return PATHS[kind].format(**wildcards)
