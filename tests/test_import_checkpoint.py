@@ -19,8 +19,9 @@ import torch
 
 from memgen import checkpoint
 from memgen.config import validate_config
+from memgen.config import load_config
 from memgen.errors import MemgenError
-from memgen.interop.cli import add_parser
+from memgen.cli import build_parser, configure_logging
 from memgen.interop.improved_diffusion import parse_step
 from memgen.model import UNet, UNetConfig
 from memgen.sample import sample
@@ -52,10 +53,9 @@ def _reference_model(arch: dict, seed: int = 0) -> UNet:
 
 
 def _run(*argv: str) -> None:
-    """The subcommand, as `python -m memgen import-checkpoint ...` parses and runs it."""
-    parser = argparse.ArgumentParser(prog="memgen")
-    add_parser(parser.add_subparsers())
-    args = parser.parse_args(["import-checkpoint", "--from", "improved-diffusion", *argv])
+    """The subcommand, as `python -m memgen import-checkpoint ...` parses and runs it (errors raised, not printed)."""
+    configure_logging()
+    args = build_parser().parse_args(["import-checkpoint", "--from", "improved-diffusion", *argv])
     args.func(args)
 
 
@@ -109,7 +109,7 @@ def test_class_conditional_import_samples_only_the_trained_classes(tmp_path, cap
     assert (ckpt["num_classes"], ckpt["unet"]["num_classes"], ckpt["step"]) == (3, 1000, 100)
     assert ckpt["class_names"] == {"0": "airplane", "1": "automobile", "2": "bird"}
     assert ckpt["config"]["sample"]["steps"] == 50  # the schema default (100) cut to T
-    images, labels = sample(ckpt, num_samples=1, steps=2, seed=0, device="cpu", log=lambda _: None)
+    images, labels = sample(ckpt, num_samples=1, steps=2, seed=0, device="cpu")
     assert labels.tolist() == [0, 1, 2] and images.shape == (3, 32, 32, 3)
 
 
@@ -128,7 +128,7 @@ def _memgen_checkpoint(path: Path) -> None:
     cfg = UNetConfig(**CIFAR)
     model = UNet(cfg)
     checkpoint.save(path, checkpoint.make(step=1, model=model, ema=model, optimizer=torch.optim.AdamW(
-        model.parameters()), config={}, unet_cfg=cfg, width=32, seed=0, class_names={}, data_sha256="0",
+        model.parameters()), config=load_config(None), unet_cfg=cfg, width=32, seed=0, class_names={}, data_sha256="0",
         loss_log=[]))
 
 

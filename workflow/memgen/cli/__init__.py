@@ -11,27 +11,32 @@ import argparse
 import logging
 import sys
 
-from memgen.cli import analysis, data, evaluate, models
+from memgen.cli import analysis, data, evaluate, interop, models
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memgen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, models, evaluate, analysis):
+    for module in (data, models, evaluate, analysis, interop):
         module.register(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from memgen.errors import MemgenError
-
-    args = build_parser().parse_args(argv)
+def configure_logging() -> None:
+    """The memgen logger prints its messages, bare, to (the current) stdout: the job's log."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log = logging.getLogger("memgen")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    from memgen.errors import MemgenError
+
+    args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         args.func(args)
     except MemgenError as err:

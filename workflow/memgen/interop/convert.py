@@ -7,7 +7,7 @@ recognised by reading its pickle's opcodes without executing them (`pickletools`
 The memgen checkpoint holds the file's weights as both ``model`` and ``ema`` (one storage), no optimizer and no
 RNG state (it cannot be resumed), ``step`` from the file name, and a config that `memgen.config.validate_config`
 accepts: the inferred model, the diffusion from flags (``loss`` hybrid iff learned sigma, as memgen's schema
-ties them), every experiment switched off, the other sections at their defaults (memgen did not train it).
+ties them), no study selected, the other sections at their defaults (memgen did not train it).
 ``unet`` is authoritative for the network (it also holds ``use_scale_shift_norm`` and the label-embedding rows);
 ``num_classes`` counts the *trained* classes, the labels 0..K-1 that sampling draws (`memgen.sample.plan_labels`),
 which may be fewer than the embedding's rows (the reference hard-codes 1000). ``imported_from`` records the source.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 from memgen.interop import improved_diffusion as idf
 
 MEMGEN_MARKERS = {"format", "unet", "ema", "config"}  # top-level keys of a memgen checkpoint (checkpoint.py)
@@ -91,16 +92,13 @@ def read_state_dict(path: str | Path) -> dict:
 
 
 def memgen_config(cfg, *, diffusion_steps: int, noise_schedule: str) -> dict:
-    """A validated memgen config describing the imported UNet ``cfg`` and its diffusion process."""
+    """A validated memgen config describing the imported UNet ``cfg`` and its diffusion process (no study runs)."""
     from memgen.config import load_schema, validate_config
-    from memgen.data.synthetic import check_int
 
     check_int("--diffusion-steps", diffusion_steps, 2)
-    schema = load_schema()["properties"]
-    experiments = {name: {k: v for k, v in (("enabled", False), ("widths", [cfg.width])) if k in spec["properties"]}
-                   for name, spec in schema["experiments"]["properties"].items()}
-    sample_steps = schema["sample"]["properties"]["steps"]["default"]
+    sample_steps = load_schema()["properties"]["sample"]["properties"]["steps"]["default"]
     return validate_config({
+        "studies": [],
         "image_size": cfg.image_size,
         "model": {"channel_mult": list(cfg.channel_mult), "num_res_blocks": cfg.num_res_blocks,
                   "attention_resolutions": list(cfg.attention_resolutions), "num_heads": cfg.num_heads,
@@ -108,7 +106,6 @@ def memgen_config(cfg, *, diffusion_steps: int, noise_schedule: str) -> dict:
         "diffusion": {"steps": diffusion_steps, "schedule": noise_schedule,
                       "loss": "hybrid" if cfg.learn_sigma else "simple"},
         "sample": {"steps": min(sample_steps, diffusion_steps)},
-        "experiments": experiments,
     })
 
 

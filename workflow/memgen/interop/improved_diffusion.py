@@ -167,7 +167,7 @@ def unet_config(arch: Architecture, *, image_size: int | None, num_heads: int, n
     ``image_size`` None takes the reference's size for the channel multipliers (32: (1,2,2,2), 64: (1,2,3,4),
     256: (1,1,2,2,4,4)). Attention levels become feature-map resolutions image_size / 2**level.
     """
-    from memgen.data.synthetic import check_int
+    from memgen.runtime import check_int
 
     check_int("--num-heads", num_heads, 1)
     check_int("--norm-groups", norm_groups, 1)

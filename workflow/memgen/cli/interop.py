@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from memgen.cli.common import LOG
+
 SOURCES = ("improved-diffusion",)
 
 
@@ -24,14 +26,14 @@ def cmd_import_checkpoint(args: argparse.Namespace) -> None:
         dropout=args.dropout, diffusion_steps=args.diffusion_steps, noise_schedule=args.noise_schedule,
         class_names=args.class_names)
     for line in lines:
-        print(line, flush=True)
+        LOG.info(line)
     io.torch_save(args.out, ckpt)
-    print(f"wrote {args.out}", flush=True)
+    LOG.info(f"wrote {args.out}")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``import-checkpoint`` subcommand to an argparse subparsers object; returns its parser."""
-    s = subparsers.add_parser(
+def register(sub) -> None:
+    """Add the ``import-checkpoint`` subcommand."""
+    s = sub.add_parser(
         "import-checkpoint", help="convert an openai/improved-diffusion model*.pt / ema_*.pt into a memgen checkpoint",
         description="The architecture is read from the state dict's shapes; the flags give what shapes cannot "
                     "tell (defaults: the reference's model_and_diffusion_defaults).")
@@ -51,4 +53,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="names of the trained labels 0..K-1 (the reference numbers classes in sorted name order); "
                         "sampling draws only these")
     s.set_defaults(func=cmd_import_checkpoint)
-    return s
