@@ -145,11 +145,10 @@ def _arm_masks(rows, cols, t: int, s: int) -> list[np.ndarray]:
     return [in_r & (x < c), in_r & (x >= c + t), in_c & (y < r), in_c & (y >= r + t)]
 
 
-def _roughness(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """RMS difference (levels) of horizontally or vertically adjacent pixels both inside ``mask``: ``[n]``."""
+def _roughness(dh: np.ndarray, dv: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RMS difference (levels) of horizontally or vertically adjacent pixels both inside ``mask`` ``[n, S, S]``:
+    ``[n]``. dh ``[n, S, S-1]`` / dv ``[n, S-1, S]``: squared neighbour differences summed over channels."""
     ph, pv = mask[:, :, 1:] & mask[:, :, :-1], mask[:, 1:] & mask[:, :-1]
-    dh = ((x[:, :, 1:] - x[:, :, :-1]) ** 2).sum(-1)
-    dv = ((x[:, 1:] - x[:, :-1]) ** 2).sum(-1)
     total = (dh * ph).sum((1, 2)) + (dv * pv).sum((1, 2))
     return np.sqrt(total / (3.0 * np.maximum(ph.sum((1, 2)) + pv.sum((1, 2)), 1)))
 
@@ -201,7 +200,9 @@ def fit_mondrian(images: np.ndarray, chunk: int = MONDRIAN_CHUNK) -> MondrianFit
         x = images[start : start + chunk].astype(np.float64)
         rows, cols, colours, rms = _locate_chunk(x, t, lo, hi)
         arms = _arm_masks(rows, cols, t, x.shape[1])
-        rough = np.stack([_roughness(x, m) for m in arms], 1)
+        dh = ((x[:, :, 1:] - x[:, :, :-1]) ** 2).sum(-1)
+        dv = ((x[:, 1:] - x[:, :-1]) ** 2).sum(-1)
+        rough = np.stack([_roughness(dh, dv, m) for m in arms], 1)
         parts.append((rows, cols, colours, rms, _band_std(x, arms, rows, cols, t), rough,
                       _line_contrast(x, rows, cols, colours, t)))
     if not parts:
