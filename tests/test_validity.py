@@ -11,7 +11,7 @@ from memgen.data.synthetic import gaussian_mixture, gm_means, mondrian, mondrian
 from memgen.errors import MemgenError
 from memgen.evaluation.validity import (
     clipped_sq_error_moments, fit_mondrian, gm_valid, has_rule, locate_cross, mondrian_geometry, mondrian_valid,
-    random_ink_valid, validity)
+    quadrant_colours, random_ink_valid, validity)
 
 N = 600  # images per case and size: a 99% rate with 600 draws has a Wilson lower bound of ~98%
 
@@ -146,6 +146,15 @@ def test_thin_band_fails_even_with_model_noise():
     """Band t-1 with N(0, 8^2) noise: the flat line beside the band reads as noise level, below the contrast."""
     images = add_gaussian_noise(_thickness(16, 4, -1), 8, 0)
     assert rate("band t-1 + N(0, 8^2)", mondrian_valid(images), 16) <= 0.01
+
+
+def test_quadrant_colours_of_a_given_layout():
+    rows, cols, t, colours = fresh_layout(50, 8, 16)
+    images = build_mondrian(rows, cols, colours, 16, t, np.random.default_rng(0))
+    np.testing.assert_array_equal(quadrant_colours(images, rows, cols), colours.astype(float))
+    np.testing.assert_array_equal(fit_mondrian(images).colours, colours.astype(float))
+    with pytest.raises(MemgenError, match="rows/cols"):
+        quadrant_colours(images, rows + 20, cols)
 
 
 def test_mondrian_fit_bad_input():

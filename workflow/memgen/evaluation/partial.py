@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
-from memgen.evaluation.validity import fit_mondrian
+from memgen.evaluation.validity import fit_mondrian, mondrian_geometry, quadrant_colours
 from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
 
 RATIO_THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion, applied to each piece
@@ -108,12 +108,15 @@ def mondrian_partial_copies(samples: np.ndarray, train: np.ndarray, train_layout
     L2 on the [0, 1] pixel scale; ratios follow ``ratio_criterion`` (0/0 -> 1).
     """
     _check(samples, train)
-    fit_t = fit_mondrian(train)
-    rows, cols = (fit_t.rows, fit_t.cols) if train_layout is None else train_layout
-    c_idx, c_sq = cross_nearest_two(samples, train, rows, cols, fit_t.thickness, device)
-    fit_s = fit_mondrian(samples)
-    sample_colours = np.rint(fit_s.colours).astype(np.uint8).reshape(-1, 2, 2, 3)
-    train_colours = np.rint(fit_t.colours).astype(np.uint8).reshape(-1, 2, 2, 3)
+    if train_layout is None:
+        fit_t = fit_mondrian(train)
+        rows, cols, colours = fit_t.rows, fit_t.cols, fit_t.colours
+    else:
+        rows, cols = train_layout
+        colours = quadrant_colours(train, rows, cols)
+    c_idx, c_sq = cross_nearest_two(samples, train, rows, cols, mondrian_geometry(train.shape[1])[0], device)
+    sample_colours = np.rint(fit_mondrian(samples).colours).astype(np.uint8).reshape(-1, 2, 2, 3)
+    train_colours = np.rint(colours).astype(np.uint8).reshape(-1, 2, 2, 3)
     q_idx, q_sq = nearest_two(sample_colours, train_colours, device=device)
     table = {"sample_index": np.arange(len(samples), dtype=np.int64)}
     table.update(_ratio_columns("cross", c_sq, c_idx, threshold))

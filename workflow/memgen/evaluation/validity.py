@@ -213,6 +213,32 @@ def fit_mondrian(images: np.ndarray, chunk: int = MONDRIAN_CHUNK) -> MondrianFit
     return MondrianFit(cat[0], cat[1], t, cat[2], cat[3], cat[4], cat[5], cat[6])
 
 
+def quadrant_colours(images: np.ndarray, rows, cols) -> np.ndarray:
+    """Mean colour of each quadrant (0 upper-left .. 3 lower-right) for given band positions: float64 ``[N, 4, 3]``.
+
+    images uint8 ``[N, S, S, 3]``; rows, cols int ``[N]`` (as ``mondrian_layout`` gives them; cross pixels excluded).
+    """
+    images = _check_images(images)
+    n, s = images.shape[0], images.shape[1]
+    t, _, _ = mondrian_geometry(s)
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    if rows.shape != (n,) or cols.shape != (n,) or (n and (min(rows.min(), cols.min()) < 0
+                                                           or max(rows.max(), cols.max()) + t > s)):
+        raise MemgenError(f"rows/cols must be integers of shape ({n},) within [0, {s - t}]")
+    out = np.empty((n, 4, 3))
+    y, x = np.arange(s)[None, :, None], np.arange(s)[None, None, :]
+    for start in range(0, n, MONDRIAN_CHUNK):
+        r, c = rows[start : start + MONDRIAN_CHUNK, None, None], cols[start : start + MONDRIAN_CHUNK, None, None]
+        cross = ((y >= r) & (y < r + t)) | ((x >= c) & (x < c + t))
+        quad = np.where(cross, 4, 2 * (y >= r + t) + (x >= c + t))  # 4: the cross, dropped below
+        bins = (quad + 5 * np.arange(len(r))[:, None, None]).reshape(-1)
+        block = images[start : start + MONDRIAN_CHUNK].reshape(-1, 3).astype(np.float64)
+        counts = np.bincount(bins, minlength=5 * len(r)).reshape(-1, 5)[:, :4]
+        sums = np.stack([np.bincount(bins, block[:, ch], 5 * len(r)) for ch in range(3)], -1).reshape(-1, 5, 3)
+        out[start : start + len(r)] = sums[:, :4] / counts[..., None]
+    return out
+
+
 def locate_cross(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """``(rows int64 [N], cols int64 [N], t)``: the located cross of each image, as ``mondrian_layout`` gives it."""
     fit = fit_mondrian(images)
