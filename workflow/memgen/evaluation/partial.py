@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
-from memgen.evaluation.validity import fit_mondrian, mondrian_geometry, quadrant_colours
+from memgen.evaluation import check_images
+from memgen.evaluation.mondrian import fit_mondrian, mondrian_geometry, quadrant_colours
 from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
 
 RATIO_THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion, applied to each piece
@@ -37,10 +38,8 @@ TILE_MIN_COPIED = 2  # tiles copied from ONE training image; a single tile passe
 
 
 def _check(samples, train) -> None:
-    for name, arr in (("samples", samples), ("train", train)):
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-            desc = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise MemgenError(f"{name} must be uint8 [N,H,W,3], got {desc}")
+    check_images(samples, "samples")
+    check_images(train, "train")
     if samples.shape[1:] != train.shape[1:] or train.shape[0] < 2:
         raise MemgenError(f"samples {samples.shape} and train {train.shape} must share H,W,3; train needs >= 2")
 
