@@ -91,7 +91,7 @@ def cross_nearest_two(samples: np.ndarray, train: np.ndarray, train_rows, train_
         members = np.flatnonzero((rows == r) & (cols == c))
         mask = (((y >= r) & (y < r + thickness)) | ((x >= c) & (x < c + thickness))).reshape(-1)
         px = np.flatnonzero(mask)
-        d, i = _group_top2(flat_s[:, px], flat_t[members][:, px], members, device)
+        d, i = _group_top2(flat_s[:, px], flat_t[members[:, None], px[None, :]], members, device)
         best_d, best_i = _merge_top2(best_d, best_i, d, i)
     return best_i, best_d
 
