@@ -1,0 +1,128 @@
+"""Disjoint-split agreement (Kadkhodaie, Guth, Simoncelli & Mallat, ICLR 2024, Sec. 2 / Fig. 2).
+
+Two models trained on disjoint sets A and B and sampled from the SAME noise: sample i of model A and sample i of
+model B are compared. Models that generalize produce nearly the same image from the same noise; models that
+memorize produce each a copy from its own set, so the pair disagrees.
+
+Per pair (``pair_agreement``):
+- ``similarity``: cosine similarity of the two images after subtracting each image's own mean (over all its
+  pixels and channels), as in the paper's figures; 0 when either image is constant.
+- ``pair_dist``: L2 distance between the two samples ([0, 1] pixel scale).
+- ``train_dist_a`` / ``train_dist_b``: L2 distance from the A-sample / B-sample to its nearest training image in
+  A u B (exact, ``memgen.score.nearest_two``).
+- ``is_same`` (the ratio idea of Yoon et al. applied to the pair): ``pair_dist < threshold * min(train_dist_a,
+  train_dist_b)``, threshold 1/3: the two samples are three times closer to each other than either is to any
+  training image. Strict, so a pair that both copy one training image exactly is not "same".
+Per group (``summarize_agreement``): the median similarity with a distribution-free interval (order statistics,
+``median_interval``) and the fraction of same-image pairs with a Wilson interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binom
+
+from memgen.analysis.aggregate import wilson_interval
+from memgen.errors import MemgenError
+from memgen.evaluation import check_images
+from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
+
+SAME_THRESHOLD = 1 / 3  # Yoon et al.'s ratio, applied to (pair distance) / (distance to the training sets)
+CONFIDENCE = 0.95
+PAIR_CHUNK = 1024  # pairs per float64 block
+SUMMARY_COLUMNS = ["n_pairs", "median_similarity", "median_ci_low", "median_ci_high", "n_same", "frac_same",
+                   "same_ci_low", "same_ci_high", "median_pair_dist"]
+
+
+def _check(name: str, arr, shape=None) -> np.ndarray:
+    check_images(arr, name)
+    if shape is not None and arr.shape[1:] != shape[1:]:
+        raise MemgenError(f"{name} {arr.shape} must have the image shape of samples_a {shape}")
+    return arr
+
+
+def pair_similarity(samples_a: np.ndarray, samples_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity float64 ``[M]``, pair_dist float64 ``[M]``) of paired uint8 images ``[M, H, W, 3]``:
+    mean-subtracted cosine similarity and L2 distance on the [0, 1] scale."""
+    m = len(samples_a)
+    sim, dist = np.empty(m), np.empty(m)
+    for s in range(0, m, PAIR_CHUNK):
+        a = samples_a[s : s + PAIR_CHUNK].reshape(-1, samples_a[0].size).astype(np.float64)
+        b = samples_b[s : s + PAIR_CHUNK].reshape(-1, samples_a[0].size).astype(np.float64)
+        dist[s : s + PAIR_CHUNK] = np.sqrt(((a - b) ** 2).sum(1)) / PIXEL_SCALE
+        a -= a.mean(1, keepdims=True)
+        b -= b.mean(1, keepdims=True)
+        norms = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        sim[s : s + PAIR_CHUNK] = np.where(norms > 0, (a * b).sum(1) / np.where(norms > 0, norms, 1.0), 0.0)
+    return sim, dist
+
+
+def _nearest_train(samples, train_a, train_b, device) -> np.ndarray:
+    """L2 distance ([0, 1] scale) of each sample to its nearest image in train_a u train_b."""
+    sq = [nearest_two(samples, t, device=device)[1][:, 0] for t in (train_a, train_b)]
+    return np.sqrt(np.minimum(*sq))
+
+
+def pair_agreement(samples_a: np.ndarray, samples_b: np.ndarray, train_a: np.ndarray, train_b: np.ndarray,
+                   threshold: float = SAME_THRESHOLD, device=None) -> pd.DataFrame:
+    """One row per pair (sample i of model A, sample i of model B, same noise); see the module docstring.
+
+    samples_a, samples_b: uint8 ``[M, H, W, 3]``; train_a, train_b: uint8 ``[N_A, H, W, 3]``, ``[N_B, H, W, 3]``
+    (each >= 2 images). Columns: pair_index (int64), similarity, pair_dist, train_dist_a, train_dist_b (float64),
+    is_same (bool).
+    """
+    _check("samples_a", samples_a)
+    for name, arr in (("samples_b", samples_b), ("train_a", train_a), ("train_b", train_b)):
+        _check(name, arr, samples_a.shape)
+    if samples_b.shape != samples_a.shape:
+        raise MemgenError(f"samples_b {samples_b.shape} must pair one to one with samples_a {samples_a.shape}")
+    if min(len(train_a), len(train_b)) < 2:
+        raise MemgenError(f"train_a and train_b need >= 2 images each, got {len(train_a)} and {len(train_b)}")
+    ratio_criterion(0.0, 1.0, threshold)  # validates the threshold before the searches
+    sim, dist = pair_similarity(samples_a, samples_b)
+    da = _nearest_train(samples_a, train_a, train_b, device)
+    db = _nearest_train(samples_b, train_a, train_b, device)
+    return pd.DataFrame({"pair_index": np.arange(len(samples_a), dtype=np.int64), "similarity": sim,
+                         "pair_dist": dist, "train_dist_a": da, "train_dist_b": db,
+                         "is_same": dist < float(threshold) * np.minimum(da, db)})
+
+
+def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(median, low, high): the sample median and the distribution-free interval ``[x_(j), x_(n-j+1)]`` of the
+    order statistics, j the largest rank with ``P(Binomial(n, 1/2) <= j - 1) <= (1 - confidence) / 2``, so the
+    coverage is at least ``confidence`` for any continuous distribution. (nan, nan) bounds when n is too small
+    (n < 6 at 95%); NaN values are dropped first."""
+    x = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    k = int(binom.ppf(alpha, n, 0.5))  # smallest k with P(B <= k) >= alpha
+    j = k + 1 if binom.cdf(k, n, 0.5) <= alpha else k
+    if j < 1:
+        return float(np.median(x)), float("nan"), float("nan")
+    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
+
+
+def _summary_row(group: pd.DataFrame) -> dict:
+    med, lo, hi = median_interval(group["similarity"].to_numpy())
+    n, k = len(group), int(group["is_same"].sum())
+    s_lo, s_hi = wilson_interval(k, n)
+    return dict(zip(SUMMARY_COLUMNS, (n, med, lo, hi, k, k / n if n else float("nan"), s_lo, s_hi,
+                                      float(group["pair_dist"].median()))))
+
+
+def summarize_agreement(pairs: pd.DataFrame, by=None) -> pd.DataFrame:
+    """One row per group of ``pairs`` (the table of ``pair_agreement``, plus grid columns such as the training
+    set size): the ``by`` columns (a name, a list, or None for one row) and ``SUMMARY_COLUMNS``."""
+    missing = {"similarity", "is_same", "pair_dist"} - set(pairs.columns)
+    if missing:
+        raise MemgenError(f"pairs table lacks columns {sorted(missing)}")
+    if by is None:
+        return pd.DataFrame([_summary_row(pairs)], columns=SUMMARY_COLUMNS)
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **_summary_row(g)}
+            for key, g in pairs.groupby(keys, sort=True)]
+    return pd.DataFrame(rows, columns=keys + SUMMARY_COLUMNS)
