@@ -8,7 +8,7 @@ import torch
 from memgen.data.synthetic import mondrian
 from memgen.diffusion import EmpiricalOptimalDenoiser, GaussianDiffusion, LossType, cosine_betas
 from memgen.errors import MemgenError
-from memgen.loss_gap import (
+from memgen.evaluation.loss_gap import (
     TABLE_COLUMNS,
     crn_noise,
     denoising_loss_by_level,
@@ -143,7 +143,7 @@ def test_bad_input_names_the_culprit(setup):
 
 def test_loss_gap_table_from_a_checkpoint(tmp_path):
     from memgen.config import load_config
-    from memgen.loss_gap import loss_gap_table
+    from memgen.evaluation.loss_gap import loss_gap_table
     from memgen.train import train
 
     cfg = load_config({

@@ -10,7 +10,7 @@ from eval_images import add_gaussian_noise, build_mondrian, fresh_layout, smooth
 from memgen.data.synthetic import mondrian, mondrian_layout
 from memgen.errors import MemgenError
 from memgen.evaluation.partial import cross_nearest_two, mondrian_partial_copies, tile_partial_copies
-from memgen.evaluation.validity import fit_mondrian
+from memgen.evaluation.mondrian import fit_mondrian
 
 M = 500  # samples per case
 

@@ -9,9 +9,8 @@ import pytest
 from eval_images import (add_gaussian_noise, blend, box_blur, build_mondrian, fresh_layout, smooth_fields)
 from memgen.data.synthetic import gaussian_mixture, gm_means, mondrian, mondrian_layout, random_ink
 from memgen.errors import MemgenError
-from memgen.evaluation.validity import (
-    clipped_sq_error_moments, fit_mondrian, gm_valid, has_rule, locate_cross, mondrian_geometry, mondrian_valid,
-    quadrant_colours, random_ink_valid, validity)
+from memgen.evaluation.mondrian import fit_mondrian, locate_cross, mondrian_geometry, mondrian_valid, quadrant_colours
+from memgen.evaluation.validity import clipped_sq_error_moments, gm_valid, has_rule, random_ink_valid, validity
 
 N = 600  # images per case and size: a 99% rate with 600 draws has a Wilson lower bound of ~98%
 

@@ -85,12 +85,14 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return v
 
 
-def check_images(name: str, images: object) -> np.ndarray:
-    """``images`` if it is a non-empty uint8 array [N, H, W, 3], else a one-line MemgenError naming ``name``."""
+def check_images(name: str, images: object, allow_empty: bool = False) -> np.ndarray:
+    """``images`` if it is a uint8 array [N, H, W, 3] (N > 0 unless ``allow_empty``), else a one-line MemgenError
+    naming ``name``."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 \
-            or images.shape[0] == 0:
+            or (images.shape[0] == 0 and not allow_empty):
         desc = f"{images.dtype} {list(images.shape)}" if isinstance(images, np.ndarray) else type(images).__name__
-        raise MemgenError(f"{name}: expected non-empty uint8 images [N, H, W, 3], got {desc}")
+        size = "" if allow_empty else "non-empty "
+        raise MemgenError(f"{name}: expected {size}uint8 images [N, H, W, 3], got {desc}")
     return images
 
 

@@ -37,7 +37,7 @@ def cmd_score(args) -> None:
 
 def cmd_loss_gap(args) -> None:
     from memgen import io
-    from memgen.loss_gap import checkpoints_table
+    from memgen.evaluation.loss_gap import checkpoints_table
     from memgen.runtime import set_threads
 
     set_threads(args.threads)

@@ -25,7 +25,7 @@ from scipy.stats import binom
 
 from memgen.analysis.aggregate import wilson_interval
 from memgen.errors import MemgenError
-from memgen.evaluation import check_images
+from memgen.runtime import check_images
 from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
 
 SAME_THRESHOLD = 1 / 3  # Yoon et al.'s ratio, applied to (pair distance) / (distance to the training sets)
@@ -36,7 +36,7 @@ SUMMARY_COLUMNS = ["n_pairs", "median_similarity", "median_ci_low", "median_ci_h
 
 
 def _check(name: str, arr, shape=None) -> np.ndarray:
-    check_images(arr, name)
+    check_images(name, arr, allow_empty=True)
     if shape is not None and arr.shape[1:] != shape[1:]:
         raise MemgenError(f"{name} {arr.shape} must have the image shape of samples_a {shape}")
     return arr

@@ -26,8 +26,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from memgen.data.synthetic import check_int
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 DEFAULT_CELLS = 5  # k of k-means: the authors' value for their 2-D experiments; 5 cells keep > 20 samples per
 # cell at the pipeline's 256 samples per model. Raise it with the number of samples.

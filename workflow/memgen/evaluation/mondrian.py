@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memgen.data.synthetic import check_int
 from memgen.errors import MemgenError
-from memgen.evaluation import check_images
+from memgen.runtime import check_images, check_int
 
 # ---- Mondrian tolerances (uint8 levels), measured on 2 x 10,000 fresh images + N(0, 6^2) noise per size (16, 32)
 # and on the corruptions of tests/test_validity.py; docs/evaluation.md has the percentiles.
@@ -166,7 +165,7 @@ def fit_mondrian(images: np.ndarray, chunk: int = MONDRIAN_CHUNK) -> MondrianFit
     The position is the allowed (row, col) pair that minimizes the summed squared deviation of the four quadrants
     from their mean colours (exact via integral images); ties go to the lowest row, then column.
     """
-    images = check_images(images)
+    images = check_images("images", images, allow_empty=True)
     if images.shape[1] != images.shape[2]:
         raise MemgenError(f"Mondrian images must be square, got {images.shape[1]}x{images.shape[2]}")
     t, lo, hi = mondrian_geometry(images.shape[1])
@@ -193,7 +192,7 @@ def quadrant_colours(images: np.ndarray, rows, cols) -> np.ndarray:
 
     images uint8 ``[N, S, S, 3]``; rows, cols int ``[N]`` (as ``mondrian_layout`` gives them; cross pixels excluded).
     """
-    images = check_images(images)
+    images = check_images("images", images, allow_empty=True)
     n, s = images.shape[0], images.shape[1]
     t, _, _ = mondrian_geometry(s)
     rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)

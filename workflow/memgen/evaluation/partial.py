@@ -8,7 +8,7 @@ chunks; the pieces are copied out one group at a time, never an ``[M, N]`` matri
 - Mondrian, per component (``mondrian_partial_copies``):
   * cross: for each training image j, the L2 distance between sample and X_j over X_j's cross pixels (its two
     bands; every mask has ``2 t S - t^2`` pixels, so distances compare); the ratio test across j. The training
-    crosses are given (``mondrian_layout``) or located by ``validity.fit_mondrian`` (exact on generator images).
+    crosses are given (``mondrian_layout``) or located by ``mondrian.fit_mondrian`` (exact on generator images).
     Training images are grouped by cross position; each group is one ``nearest_two`` call on the masked pixels.
   * colours: the sample's four quadrant colours (means over the quadrants of its located cross, rounded to uint8)
     as one 12-dim vector against each training image's four colours, ratio test on that vector. Single colours
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
-from memgen.evaluation import check_images
+from memgen.runtime import check_images
 from memgen.evaluation.mondrian import fit_mondrian, mondrian_geometry, quadrant_colours
 from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
 
@@ -38,8 +38,8 @@ TILE_MIN_COPIED = 2  # tiles copied from ONE training image; a single tile passe
 
 
 def _check(samples, train) -> None:
-    check_images(samples, "samples")
-    check_images(train, "train")
+    check_images("samples", samples, allow_empty=True)
+    check_images("train", train, allow_empty=True)
     if samples.shape[1:] != train.shape[1:] or train.shape[0] < 2:
         raise MemgenError(f"samples {samples.shape} and train {train.shape} must share H,W,3; train needs >= 2")
 

@@ -19,9 +19,8 @@ from scipy.stats import norm
 
 from memgen.data.synthetic import gm_means
 from memgen.errors import MemgenError
-from memgen.evaluation import check_images
-from memgen.evaluation.mondrian import (  # noqa: F401  (re-exported: the validity API in one place)
-    MondrianFit, fit_mondrian, locate_cross, mondrian_geometry, mondrian_valid, quadrant_colours)
+from memgen.runtime import check_images
+from memgen.evaluation.mondrian import mondrian_valid
 
 # ---- Random Ink: a value is "ink" when within INK_DELTA of 0 or 255 (model samples are not exactly binary).
 INK_DELTA = 32  # levels; an eighth of the range
@@ -38,7 +37,7 @@ GM_Z = 4.0  # |d^2 - E| <= Z sd with E, sd of the clipped, quantized sample (~no
 def random_ink_valid(images: np.ndarray) -> np.ndarray:
     """bool ``[N]``: >= INK_FRACTION_MIN of values within INK_DELTA of 0 or 255, and the share of values near
     255 (among all) within INK_BALANCE_Z binomial standard deviations of 1/2."""
-    images = check_images(images)
+    images = check_images("images", images, allow_empty=True)
     flat = images.reshape(images.shape[0], -1)
     low, high = flat <= INK_DELTA, flat >= 255 - INK_DELTA
     ink = (low | high).mean(1)
@@ -79,7 +78,7 @@ def gm_nearest_mean(images: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, 
 
     images uint8 ``[N, S, S, 3]``; means float ``[K, S, S, 3]`` in [0, 1]. Blocks of 1024 images.
     """
-    images = check_images(images)
+    images = check_images("images", images, allow_empty=True)
     means = np.asarray(means, dtype=np.float64)
     if means.ndim != 4 or means.shape[1:] != images.shape[1:]:
         raise MemgenError(f"means {means.shape} must be [K, H, W, 3] matching images {images.shape}")
@@ -146,4 +145,4 @@ def validity(kind: str, images: np.ndarray, **context) -> np.ndarray | None:
     folder:*, hybrid, heldout, ...). Context: ``gm`` needs ``means=`` (float ``[K,S,S,3]``) or ``seed=``
     (the GM dummies of a training set built with seed s use ``dummy_seed(s)``)."""
     rule = RULES.get(kind)
-    return None if rule is None else rule(check_images(images), **context)
+    return None if rule is None else rule(check_images("images", images, allow_empty=True), **context)
