@@ -287,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("memgen: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a preempted training (already logged) exits 128 + signal, so a retry resumes it
+        train = sys.modules.get("memgen.train")  # loaded whenever a training ran; other commands need no torch
+        if train is None or not isinstance(err, train.Preempted):
+            raise
+        return err.exit_code
     return 0
 
 

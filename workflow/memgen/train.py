@@ -2,13 +2,18 @@
 
 Every random draw of step ``s`` (batch indices, timesteps, noise, dropout) comes from generators seeded by
 ``(seed, s)`` alone, so a run resumed from a checkpoint at step ``s`` continues exactly as the uninterrupted run
-would (on CPU with deterministic kernels). Batches stream through seeded epoch permutations of the training set,
+would (on CPU with deterministic kernels). SIGTERM or SIGUSR1 (SLURM's preemption and ``sbatch --signal``) ends
+the current step, writes the resumable checkpoint at that step and raises `Preempted`, so a preempted job loses
+at most one step and its rerun resumes exactly. Batches stream through seeded epoch permutations of the training set,
 so a set smaller than the batch simply repeats inside one batch (improved-diffusion's loader yields no batch
 then and hangs); ``steps * batch_size / N`` is the number of passes over each image.
 """
 
 from __future__ import annotations
 
+import functools
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -55,6 +60,46 @@ class BatchStream:
         return np.concatenate(out)
 
 
+class Preempted(Exception):
+    """Training stopped on a signal after writing its resumable checkpoint; exit status 128 + the signal number."""
+
+    def __init__(self, signum: int, step: int, path: Path):
+        self.signum, self.step, self.path = signum, step, path
+        self.exit_code = 128 + signum
+        super().__init__(f"preempted by {signal.Signals(signum).name} at step {step}: checkpoint written to {path}; "
+                         "rerun to resume")
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM's preemption and scancel; `sbatch --signal=USR1@secs`
+
+
+def _catch_stop_signals() -> list[int]:
+    """Record SIGTERM/SIGUSR1 in the returned list instead of dying. Only the main thread can install handlers;
+    elsewhere the list stays empty. `_restoring_signal_handlers` puts the previous handlers back."""
+    caught: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, lambda got, frame: caught.append(got))
+    return caught
+
+
+def _restoring_signal_handlers(fn: Callable) -> Callable:
+    """Decorator: the SIGTERM/SIGUSR1 handlers in force when ``fn`` is called are in force again when it ends."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return fn(*args, **kwargs)
+        previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+    return wrapped
+
+
 class _Window:
     """Per-step losses of one logging interval, kept on the device (no host sync per step)."""
 
@@ -67,6 +112,19 @@ class _Window:
         self.mse.append(losses["mse"].detach().mean())
         self.vb.append(losses["vb"].detach().mean())
         self.t.append(t)
+
+    def state(self) -> dict:
+        """The pending rows' per-step values (CPU), kept in a checkpoint taken between two log rows."""
+        return {"first_step": self.first_step, **{k: [v.cpu() for v in getattr(self, k)] for k in _WINDOW_KEYS}}
+
+    @classmethod
+    def restore(cls, state: dict | None, step: int, dev: torch.device) -> _Window:
+        window = cls(step)
+        if state:  # checkpoints written before this key existed hold no pending values
+            window.first_step = state["first_step"]
+            for k in _WINDOW_KEYS:
+                setattr(window, k, [v.to(dev) for v in state[k]])
+        return window
 
     def first_nonfinite_step(self) -> int | None:
         """The 1-based step number of the first non-finite loss in the window, or None."""
@@ -116,6 +174,7 @@ def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "t
     return num_labels, conditional
 
 
+@_restoring_signal_handlers
 def train(
     config: dict,
     images: np.ndarray,
@@ -166,7 +225,7 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     diffusion = checkpoint.build_diffusion_for(config)
     rows: list[dict] = []
-    step = 0
+    step, pending = 0, None
     if state.exists():
         ckpt = checkpoint.load(state)
         checkpoint.check_resumable(ckpt, state, config, width, seed, data_sha)
@@ -174,7 +233,7 @@ def train(
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["optimizer"])
         checkpoint.set_rng_state(ckpt["rng"])
-        step, rows = ckpt["step"], list(ckpt["loss_log"])
+        step, rows, pending = ckpt["step"], list(ckpt["loss_log"]), ckpt.get("window")
         log(f"resumed from {state} at step {step}/{tc.steps}")
     names = class_names or {str(k): str(k) for k in range(num_labels)}
 
@@ -193,7 +252,13 @@ def train(
         f"epochs/image={tc.steps * tc.batch_size / n:.1f} presentations per label="
         f"{[round(tc.steps * tc.batch_size * c / n) for c in np.bincount(labels.astype(np.int64)).tolist()]}")
 
-    window, t0, step0 = _Window(step), time.perf_counter(), step
+    def save_state() -> None:
+        ckpt = snapshot(step)
+        ckpt["window"] = window.state()  # the loss values since the last log row: the resumed log is exact too
+        checkpoint.save(state, ckpt)
+
+    window, t0, step0 = _Window.restore(pending, step, dev), time.perf_counter(), step
+    caught = _catch_stop_signals()
     model.train()
     while step < tc.steps:
         # 1. Everything random in this step is seeded by (seed, step): exact resume.
@@ -232,7 +297,12 @@ def train(
             del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
             checkpoint.save(snapshots[step], snap)
         if at_ckpt and step < tc.steps:
-            checkpoint.save(state, snapshot(step))
+            save_state()
+        if caught:  # 4. SIGTERM/SIGUSR1: checkpoint this step and stop (SLURM sends SIGKILL after KillWait)
+            save_state()
+            preempted = Preempted(caught[0], step, state)
+            log(str(preempted))
+            raise preempted
 
     final = snapshot(step)
     io.write_parquet(loss_log, pd.DataFrame(rows, columns=_LOG_COLUMNS))
@@ -242,5 +312,6 @@ def train(
     return final
 
 
+_WINDOW_KEYS = ("loss", "mse", "vb", "t")
 _LOG_COLUMNS = ["step", "loss", "mse", "vb", "loss_q0", "loss_q1", "loss_q2", "loss_q3", "steps_per_s"]
 
