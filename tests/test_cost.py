@@ -25,8 +25,10 @@ def test_paper_parameter_counts():
 
 def test_unet256_500k_asks_for_more_than_unet64():
     small, big = (job_resources(with_(PAPER_TRAIN, width=w)) for w in (64, 256))
-    assert big.seconds > 3 * small.seconds  # ~ width^2 on a GPU
+    assert big.seconds > 2 * small.seconds  # measured on an H100: 0.217 s vs the 0.1 s launch-bound step
     assert big.runtime_min > small.runtime_min and big.mem_mb > small.mem_mb
+    cpu_small, cpu_big = (job_resources(with_(PAPER_TRAIN, width=w, device="cpu")) for w in (64, 256))
+    assert cpu_big.seconds > 8 * cpu_small.seconds  # ~ width^1.7 on a CPU
 
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
@@ -63,8 +65,8 @@ def test_floor_ceiling_and_safety():
 def test_cpu_is_slower_than_gpu_and_a_smaller_unet_is_cheaper():
     cpu, gpu = (job_resources(with_(PAPER_TRAIN, device=d)) for d in ("cpu", "gpu"))
     assert cpu.seconds > 50 * gpu.seconds
-    full = job_resources(with_(PAPER_TRAIN, params=unet_params(128)))
-    third = job_resources(with_(PAPER_TRAIN, params=unet_params(128) // 3))
+    full = job_resources(with_(PAPER_TRAIN, device="cpu", params=unet_params(128)))
+    third = job_resources(with_(PAPER_TRAIN, device="cpu", params=unet_params(128) // 3))
     assert third.seconds == pytest.approx(full.seconds / 3, rel=1e-6)
 
 
@@ -86,8 +88,10 @@ def test_plan_rows_sum_gpu_hours_disk_and_attempts():
     assert train["gpu_hours"] == pytest.approx(sum(job_resources(j).seconds for j in jobs[:3]) / 3600)
     assert rows[0]["gpu_hours"] == 0 and rows[0]["compute_hours"] > 0
     assert train["output_gb"] == pytest.approx(16 * sum(unet_params(w) for w in (64, 128, 256)) / 1e9)
-    assert train["attempts"] >= 2  # UNet-256 at 500k steps outlasts one 3-day limit: resumed by a retry
-    assert rows[2]["attempts"] == 1 and train["limit_hours"] <= 3 * CEILING_MIN / 60
+    assert train["attempts"] == 1 and rows[2]["attempts"] == 1  # 500k steps of UNet-256: ~30 h on an H100
+    assert train["limit_hours"] <= 3 * CEILING_MIN / 60
+    slow = plan_rows([with_(PAPER_TRAIN, width=256, steps=2_000_000)])[0]
+    assert slow["attempts"] == 2  # ~121 h outlasts one 3-day limit: cut, checkpointed, resumed by a retry
 
 
 @pytest.mark.parametrize("job,match", [

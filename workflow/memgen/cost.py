@@ -6,16 +6,19 @@ GPU-hours and the disk their outputs take. Pure functions: numbers in, numbers (
 
 The rates are per image of the seeds' UNet (improved-diffusion at 32x32: channel_mult (1,2,2,2), 3 res blocks,
 attention at 16 and 8, learned sigma, hybrid loss; parameters ~ 13.16M x (width/64)^2), interpolated in log-log
-over width and scaled by (image_size/32)^2. Smaller UNets (the CPU demo's) cost less than the table says, which
-errs on the safe side. CPU rates are measured (one thread, batch 8, so per-image overhead included):
+over width, scaled by (image_size/32)^2 and, given a job's exact parameter count, by its ratio to the seeds' UNet
+at that width (the CPU demo's 16x16 UNets, 1 res block, then come out ~2x above their measured speed: safe).
+CPU rates are measured (one thread, batch 8, so per-image overhead included):
 - widths 64/128/256 train and 64/128 eval: /work/shared/reference/anchors.md 0.6 and 1.8 (1.23 / 3.77 / 13.35 s
   per step of 8; 0.34 / 1.10 s per forward of 8);
 - widths 16 and 32: timed beside width 64 in one process and scaled to its 1.23 s / 0.34 s (ratios 0.246 and
   0.433 train, 0.343 and 0.528 eval); width 256 eval extrapolated with the train ratio 256/128 (3.54).
-GPU rates are ESTIMATED for one H100 until a GPU measures them: DDPM's 35.7M CIFAR UNet trains at ~2,700 images/s
-on a TPU v3-8 (~8 V100) and one V100 does ~235 images/s on a 34M UNet (anchors.md, second wave); the seeds'
-UNet-128 is ~1.5x DDPM's compute and an H100 ~3x a V100, so ~530 images/s at width 128, x4 per doubling above it;
-sampling from DDPM's 17 s for 256 images x 1000 steps on the TPU.
+GPU rates are MEASURED on one H100 80GB (torch 2.11, fp32 with cuDNN's default TF32 convolutions), seeds' UNet
+at 32x32: a training step of batch 128 took 0.107 / 0.101 / 0.107 / 0.217 s at widths 32 / 64 / 128 / 256 (and
+about 0.1 s at batch 32 too): below width 256 a step is bound by kernel launches, not arithmetic, so a GPU step
+costs max(STEP_FLOOR_S, batch x rate), with the per-image rate measured at width 256 (1.70 ms) and scaled by
+width^2 (the arithmetic) below it. A forward pass of 500 images took 0.047 / 0.061 / 0.112 / 0.233 s; the exact
+search ran 2.1e9 pairs/s at 32x32 (2,000 x 20,000 images).
 """
 
 from __future__ import annotations
@@ -30,14 +33,17 @@ from memgen.errors import MemgenError
 KINDS = ("train", "sample", "score")
 DEVICES = ("cpu", "gpu")
 # Seconds per image per training step (forward + backward + AdamW), seeds' UNet at 32x32, by width.
-TRAIN_S = {"cpu": {16: 0.0378, 32: 0.0666, 64: 0.154, 128: 0.471, 256: 1.669},  # measured
-           "gpu": {64: 7.0e-4, 128: 1.9e-3, 256: 7.5e-3}}  # estimated
+TRAIN_S = {"cpu": {16: 0.0378, 32: 0.0666, 64: 0.154, 128: 0.471, 256: 1.669},  # one thread, batch 8
+           "gpu": {64: 1.06e-4, 128: 4.25e-4, 256: 1.70e-3}}  # H100: 256 measured, below it width^2-scaled
 # Seconds per image per network evaluation without gradients (one per respaced sampling step).
-EVAL_S = {"cpu": {16: 0.0146, 32: 0.0224, 64: 0.0425, 128: 0.1375, 256: 0.487},  # measured (256: extrapolated)
-          "gpu": {64: 1.2e-4, 128: 3.0e-4, 256: 1.1e-3}}  # estimated
+EVAL_S = {"cpu": {16: 0.0146, 32: 0.0224, 64: 0.0425, 128: 0.1375, 256: 0.487},  # 256: extrapolated
+          "gpu": {32: 9.3e-5, 64: 1.23e-4, 128: 2.25e-4, 256: 4.66e-4}}  # H100, batches of 500
+# The least one training step / one batched forward takes (kernel launches; ~0 on a CPU).
+STEP_FLOOR_S = {"cpu": 0.0, "gpu": 0.10}
+EVAL_FLOOR_S = {"cpu": 0.0, "gpu": 0.045}
 # Seconds per (sample, training image, pixel value) of the exact nearest-two search: 8.7M pairs/s at 32x32 on one
-# busy CPU thread (benchmarks/bench_score.py --samples 1000 --train 4000 --image-size 32); GPU estimated.
-PAIR_S = {"cpu": 4.0e-11, "gpu": 1.0e-13}
+# busy CPU thread (benchmarks/bench_score.py --samples 1000 --train 4000 --image-size 32), 2.1e9 on an H100.
+PAIR_S = {"cpu": 4.0e-11, "gpu": 1.6e-13}
 STARTUP_S = {"cpu": 60.0, "gpu": 180.0}  # interpreter, torch (and CUDA) start, data and checkpoint loading
 BASE_MB = {"cpu": 1000, "gpu": 4000}  # host memory of a process with torch (and the CUDA libraries) loaded
 # Training activations per image at 32x32 (peak RSS of one step / batch, measured at widths 16/32/64):
@@ -118,8 +124,9 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
                   ) -> Estimate:
     """Time limit (minutes) and host memory (MB) for one job.
 
-    Compute seconds: train = steps x batch x TRAIN_S; sample = samples x sample_steps x EVAL_S; score = samples x
-    train_images x image_size^2 x 3 x PAIR_S; the network rates scaled by (image_size/32)^2 and, when ``params``
+    Compute seconds: train = steps x max(STEP_FLOOR_S, batch x TRAIN_S); sample = batches x sample_steps x
+    max(EVAL_FLOOR_S, batch x EVAL_S); score = samples x train_images x image_size^2 x 3 x PAIR_S; the network
+    rates scaled by (image_size/32)^2 and, when ``params``
     is given, by params / unet_params(width) (a smaller UNet of the same width costs less). The limit is
     ``safety x (seconds + startup)`` rounded up, clamped to [floor_min, ceiling_min]: a longer training is cut by
     SLURM's SIGTERM, checkpoints, and Snakemake's retry resumes it (see plan_rows' attempts).
@@ -132,13 +139,15 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
     area = (job.image_size / 32) ** 2 * params / unet_params(job.width)  # compute ~ parameters at a given width
     pixels = job.image_size**2 * 3
     if job.kind == "train":
-        seconds = job.steps * job.batch * _rate(TRAIN_S[job.device], job.width) * area
+        seconds = job.steps * max(STEP_FLOOR_S[job.device], job.batch * _rate(TRAIN_S[job.device], job.width) * area)
         on_cpu = job.device == "cpu"  # a GPU job keeps weights, Adam and the float images on the GPU
         state_mb = params * 4 * (7 if on_cpu else 4) / 2**20
         act_mb = _activations_mb(job) * job.batch
         data_mb = job.train_images * pixels * (5 if on_cpu else 1) / 2**20  # uint8 (+ float32 on a CPU)
     elif job.kind == "sample":
-        seconds = job.samples * job.sample_steps * _rate(EVAL_S[job.device], job.width) * area
+        batch = min(job.batch or job.samples, job.samples)
+        per_forward = max(EVAL_FLOOR_S[job.device], batch * _rate(EVAL_S[job.device], job.width) * area)
+        seconds = math.ceil(job.samples / batch) * job.sample_steps * per_forward
         state_mb = params * 4 * 4 / 2**20  # the checkpoint is loaded whole (model, EMA, Adam moments)
         act_mb = EVAL_ACT_FRACTION * _activations_mb(job) * max(job.batch, 1)
         data_mb = job.samples * pixels / 2**20
