@@ -65,9 +65,13 @@ def _which(name: str) -> str | None:
     return shutil.which(name, path=f"{os.environ.get('PATH', '')}:{SBIN_PATH}")
 
 
-def _tail(path: Path, lines: int = 3) -> str:
-    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
-    return " | ".join(text[-lines:]) or "(empty log)"
+def _tail(*paths: Path, lines: int = 3) -> str:
+    """The last lines of the first of ``paths`` that has any, joined on one line."""
+    for path in paths:
+        text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        if text:
+            return " | ".join(text[-lines:])
+    return "(no log)"
 
 
 def ensure_installed(timeout: float = 900) -> float:
@@ -133,6 +137,7 @@ class Cluster:
         self.root = Path(tempfile.mkdtemp(prefix="memgen-slurm-"))
         self.host = socket.gethostname().split(".")[0]
         self.procs: dict[str, subprocess.Popen] = {}
+        self.outs: dict[str, Path] = {}  # each daemon's stdout and stderr
         self.conf = self.root / "slurm.conf"
         self.munge_socket = self.root / "munge" / "munge.socket"
 
@@ -244,14 +249,15 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         state = self.run("sinfo", "-h", "-N", "-o", "%T").stdout.strip()
         if state.startswith(("inval", "drain", "down")) and not state.endswith("*"):
             reason = self.run("sinfo", "-h", "-R", "-o", "%E").stdout.strip()
-            raise Unavailable(f"node is {state}: {reason or _tail(self.root / 'slurmd.log', 1)}")
+            raise Unavailable(f"node is {state}: {reason or _tail(self.root / 'slurmd.log', lines=1)}")
         return state == "idle"
 
     def _spawn(self, name: str, cmd: list[str], log: str | None = None) -> None:
         binary = _which(cmd[0])
         if binary is None:
             raise Unavailable(f"{cmd[0]} is not installed")
-        out = open(self.root / (log or f"{name}.out"), "w")
+        self.outs[name] = self.root / (log or f"{name}.out")
+        out = open(self.outs[name], "w")
         self.procs[name] = subprocess.Popen([binary, *cmd[1:]], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
@@ -259,11 +265,11 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
     def _wait(self, ready, timeout: float, name: str, log: str) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
-            proc = self.procs[name]
+            proc, logs = self.procs[name], (self.root / log, self.outs[name])
             if proc.poll() is not None:
-                raise Unavailable(f"{name} exited with {proc.returncode}: {_tail(self.root / log)}")
+                raise Unavailable(f"{name} exited with {proc.returncode}: {_tail(*logs)}")
             if time.monotonic() > deadline:
-                raise Unavailable(f"{name} not ready after {timeout:.0f} s: {_tail(self.root / log)}")
+                raise Unavailable(f"{name} not ready after {timeout:.0f} s: {_tail(*logs)}")
             time.sleep(0.2)
 
     # --- jobs ------------------------------------------------------------------------------------------------

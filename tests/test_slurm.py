@@ -62,11 +62,21 @@ def chosen_executor(cwd: Path, *args: str) -> str:
     return re.search(r"executor: (\S+)", proc.stdout).group(1)
 
 
-def test_default_run_never_selects_the_slurm_executor(tmp_path):
-    """No profile is picked up by default (from the repo or elsewhere): plain runs stay local, only the named
-    profile selects SLURM; and the profile's resources evaluate (a dry run needs no SLURM binaries)."""
+def needs_plugin() -> None:
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
+
+
+def test_a_plain_run_never_selects_the_slurm_executor(tmp_path):
+    """No profile is picked up by default, from the repository or from elsewhere: plain runs stay local."""
     for cwd in (REPO, tmp_path):
         assert chosen_executor(cwd, "--cores", "2") == "None"
+
+
+def test_the_profile_selects_slurm_and_its_resources_evaluate(tmp_path):
+    """Only the named profile selects SLURM; a dry run through it needs no SLURM binaries."""
+    needs_plugin()
+    for cwd in (REPO, tmp_path):
         assert chosen_executor(cwd, "--workflow-profile", str(PROFILE)) == "'slurm'"
     d = workdir_with_config(tmp_path)
     dry = subprocess.run(snakemake(d, "-n", "--workflow-profile", str(PROFILE)), capture_output=True, text=True,
@@ -116,8 +126,7 @@ def timeline(jobs: list[dict]) -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        pytest.skip("no SLURM test: snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
+    needs_plugin()
     t0 = time.monotonic()
     try:
         installed = ensure_installed()
@@ -154,7 +163,8 @@ def runs(cluster, tmp_path_factory):
     slurm_s = time.monotonic() - t0
     local_out = local.communicate(timeout=300)[0]
     preempter.join(timeout=5)
-    cluster.timings.update(slurm_run_s=round(slurm_s, 1), sbatch_jobs=len(cluster.jobs()))
+    cluster.timings.update(slurm_run_s=round(slurm_s, 1), sbatch_jobs=len(cluster.jobs()),
+                           scancel_at_step=preempter.seen, checkpoint_step=preempter.saved_step)
     print(f"\nSLURM test timings: {cluster.timings}\n{timeline(cluster.jobs())}")
     assert local.returncode == 0, local_out[-3000:]
     assert slurm.returncode == 0, (slurm.stdout + slurm.stderr)[-5000:]
