@@ -18,9 +18,10 @@ configfile: "config.yaml"
 
 try:
     CFG = Config.from_dict(validate_config(config))  # schema, defaults, semantic checks, before any job
+    GRID = Grid(CFG)
+    TARGETS = GRID.all_targets()  # expands every selected study: a grid it cannot build stops here too
 except MemgenError as err:
     sys.exit(f"memgen: config error: {err}")
-GRID = Grid(CFG)
 
 
 include: "workflow/rules/common.smk"
@@ -34,15 +35,16 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        results(GRID.all_targets()),
+        results(TARGETS),
     default_target: True
 
 
-# One target per study, named as its config key: `snakemake capacity` builds that study, selected or not.
+# One target per study, named as its config key: `snakemake capacity` builds that study, selected or not (its
+# outputs are listed only when it is asked for, so an unselected study's block is not expanded otherwise).
 for _study in REGISTRY:
 
     rule:
         name:
             _study
         input:
-            results(GRID.targets(_study)),
+            StudyTargets(_study),

@@ -99,12 +99,14 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
             counts[parts[0]] = int(parts[1])
     # Trained models: capacity 2 widths x 3 sizes; dummies_mondrian the 48-dummy cell and its twin (its base is
     # capacity's w16/N=16); unconditional_dummies 1; classes 2 totals; dummy_kinds hybrid, heldout, shapes (its
-    # gm cell is dummies_mondrian's, its base capacity's); loss_gap snapshots capacity's w32/N=64 run.
-    assert counts["train"] == 6 + 2 + 1 + 2 + 3
-    # Sampled cells, per experiment: 6 + 3 + 1 + 2 + (1 + 4) + 4 snapshots; each is scored.
-    assert counts["sample"] == counts["score"] == 6 + 3 + 1 + 2 + 5 + 4
+    # gm cell is dummies_mondrian's, its base capacity's); loss_gap snapshots capacity's w32/N=64 run;
+    # disjoint_split one side-B model per width-16 capacity size (side A is capacity's model).
+    assert counts["train"] == 6 + 2 + 1 + 2 + 3 + 3
+    # Sampled cells, per study: 6 + 3 + 1 + 2 + (1 + 4) + 4 snapshots + 3 side B; each is scored.
+    assert counts["sample"] == counts["score"] == 6 + 3 + 1 + 2 + 5 + 4 + 3
     # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 48 GM (dummies and
-    # unconditional_dummies), classes' 2 totals, dummy_kinds' hybrid/heldout/shapes sets.
-    assert counts["materialize"] == 3 + 1 + 2 + 3
-    assert counts["aggregate"] == 6 and counts["figure"] == 6 and counts["loss_by_level"] == 1
+    # unconditional_dummies), classes' 2 totals, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
+    assert counts["materialize"] == 3 + 1 + 2 + 3 + 3
+    assert counts["aggregate"] == 7 and counts["figure"] == 6 + 2 and counts["loss_by_level"] == 1
+    assert counts["agreement"] == 1 and counts["dichotomy_table"] == 1
     assert counts["sample_optimal"] == 3 and counts["train_classifier"] == 1

@@ -4,6 +4,7 @@ aggregate -> figure, then the checks a user relies on (tables carry the grid, re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -88,7 +89,7 @@ def test_changing_sampling_does_not_retrain(finished_run):
 TINY_ALL = {
     **TINY,
     "studies": ["capacity", "dummies_mondrian", "unconditional_dummies", "classes", "dummy_kinds", "loss_gap",
-                "optimal", "criterion", "table1"],
+                "disjoint_split", "optimal", "criterion", "table1", "dichotomy"],
     "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10, "log_every": 10},
     "sample": {"num_samples": 12, "batch_size": 12, "steps": 10},
     "capacity": {"widths": [16], "sizes": [2, 6]},
@@ -97,6 +98,7 @@ TINY_ALL = {
     "classes": {"widths": [16], "minority_size": 2, "totals": [8], "train": {"steps": None}},
     "dummy_kinds": {"widths": [16], "size": 6, "kinds": ["gm", "shapes"], "ndummy": [4]},
     "loss_gap": {"widths": [16], "size": 6, "snapshots": [10, 20], "levels": 4, "heldout": 6},
+    "disjoint_split": {"widths": [16], "sizes": [2, 6]},
 }
 
 
@@ -129,6 +131,17 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     uncond = pd.read_parquet(res / "unconditional_dummies" / "replicates.parquet")
     assert uncond["n_samples"].sum() == 12  # every sample labelled base (0) or dummy (1) by the classifier
     assert "parameters (measured)" in (res / "table1" / "table1.md").read_text()
+    # both sides of the dichotomy: four fractions per cell and label that sum to one, with intervals
+    cap = pd.read_parquet(res / "capacity" / "replicates.parquet")
+    four = cap[["frac_replicate", "frac_partial_copy", "frac_novel_valid", "frac_invalid"]].sum(axis=1)
+    assert np.allclose(four, 1.0) and (cap["ci_low_invalid"] <= cap["frac_invalid"]).all()
+    assert "partial copies" in (res / "capacity" / "replicates.md").read_text()
+    pairs = pd.read_parquet(res / "disjoint_split" / "agreement.parquet")
+    assert sorted(pairs["size"]) == [2, 6] and (pairs["n_pairs"] == 12).all() and "frac_same_novel" in pairs
+    dichotomy = pd.read_parquet(res / "dichotomy" / "dichotomy.parquet")
+    assert set(dichotomy["study"]) >= {"capacity", "classes", "disjoint_split"} and dichotomy["region"].notna().all()
+    for fig in ("disjoint_split/figures/agreement.png", "dichotomy/figures/dichotomy.png"):
+        assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
     assert (res / "capacity" / "memorization_capacity.parquet").is_file()
     report = snakemake(repo_root, tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]

@@ -2,14 +2,21 @@
 
 Every random draw of step ``s`` (batch indices, timesteps, noise, dropout) comes from generators seeded by
 ``(seed, s)`` alone, so a run resumed from a checkpoint at step ``s`` continues exactly as the uninterrupted run
-would (on CPU with deterministic kernels). Batches stream through seeded epoch permutations of the training set,
+would (on CPU with deterministic kernels). SIGTERM or SIGUSR1 (SLURM's preemption and ``sbatch --signal``) ends
+the current step, writes the resumable checkpoint at that step and raises `Preempted`, so a preempted job loses
+at most one step and its rerun resumes exactly. Batches stream through seeded epoch permutations of the training set,
 so a set smaller than the batch simply repeats inside one batch (improved-diffusion's loader yields no batch
 then and hangs); ``steps * batch_size / N`` is the number of passes over each image.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,15 +35,15 @@ LOG = logging.getLogger("memgen")
 class BatchStream:
     """Batch ``s`` = positions ``[s*B, (s+1)*B)`` of the endless concatenation of seeded epoch permutations."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+    def __init__(self, n: int, batch_size: int, seed: int, salt: tuple[int, ...] = ()):
+        self.n, self.batch_size, self.seed, self.salt = n, batch_size, seed, salt
         self._cache: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:
             if len(self._cache) > 64:
                 self._cache.clear()
-            rng = np.random.default_rng(hashed_seed(self.seed, STREAM.TRAIN_EPOCH, epoch))
+            rng = np.random.default_rng(hashed_seed(self.seed, STREAM.TRAIN_EPOCH, epoch, *self.salt))
             self._cache[epoch] = rng.permutation(self.n)
         return self._cache[epoch]
 
@@ -52,6 +59,46 @@ class BatchStream:
         return np.concatenate(out)
 
 
+class Preempted(Exception):
+    """Training stopped on a signal after writing its resumable checkpoint; exit status 128 + the signal number."""
+
+    def __init__(self, signum: int, step: int, path: Path):
+        self.signum, self.step, self.path = signum, step, path
+        self.exit_code = 128 + signum
+        super().__init__(f"preempted by {signal.Signals(signum).name} at step {step}: checkpoint written to {path}; "
+                         "rerun to resume")
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM's preemption and scancel; `sbatch --signal=USR1@secs`
+
+
+def _catch_stop_signals() -> list[int]:
+    """Record SIGTERM/SIGUSR1 in the returned list instead of dying. Only the main thread can install handlers;
+    elsewhere the list stays empty. `_restoring_signal_handlers` puts the previous handlers back."""
+    caught: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, lambda got, frame: caught.append(got))
+    return caught
+
+
+def _restoring_signal_handlers(fn: Callable) -> Callable:
+    """Decorator: the SIGTERM/SIGUSR1 handlers in force when ``fn`` is called are in force again when it ends."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return fn(*args, **kwargs)
+        previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+    return wrapped
+
+
 class _Window:
     """Per-step losses of one logging interval, kept on the device (no host sync per step)."""
 
@@ -64,6 +111,19 @@ class _Window:
         self.mse.append(losses["mse"].detach().mean())
         self.vb.append(losses["vb"].detach().mean())
         self.t.append(t)
+
+    def state(self) -> dict:
+        """The pending rows' per-step values (CPU), kept in a checkpoint taken between two log rows."""
+        return {"first_step": self.first_step, **{k: [v.cpu() for v in getattr(self, k)] for k in _WINDOW_KEYS}}
+
+    @classmethod
+    def restore(cls, state: dict | None, step: int, dev: torch.device) -> _Window:
+        window = cls(step)
+        if state:  # checkpoints written before this key existed hold no pending values
+            window.first_step = state["first_step"]
+            for k in _WINDOW_KEYS:
+                setattr(window, k, [v.to(dev) for v in state[k]])
+        return window
 
     def first_nonfinite_step(self) -> int | None:
         """The 1-based step number of the first non-finite loss in the window, or None."""
@@ -105,6 +165,7 @@ def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "t
     return num_labels, conditional
 
 
+@_restoring_signal_handlers
 def train(
     config,
     images: np.ndarray,
@@ -119,6 +180,7 @@ def train(
     conditional: bool | None = None,
     class_names: dict | None = None,
     device: str = "auto",
+    split_b: bool = False,
     log: Callable[[str], None] = LOG.info,
 ) -> dict:
     """Train one cell and write its final checkpoint ``out`` and loss log ``loss_log`` (Parquet).
@@ -129,13 +191,19 @@ def train(
         conditional: class-conditional (label embedding of K rows) or not; None = conditional iff K > 1.
         state: the resumable checkpoint (default ``<out>.state``); resumed from automatically when present.
         snapshots: step -> path of an EMA-only checkpoint written when training passes that step (loss gap,
-            memorization onset); written atomically, so a resumed run keeps those already written.
+            memorization onset). They are kept beside the resumable checkpoint (``<state>.snapshots/``) until the
+            run ends and moved into place then, so a preempted or killed run (whose declared outputs Snakemake
+            deletes) keeps the snapshots it wrote, and its rerun resumes past them.
+        split_b: the training set is the second side of a disjoint split (its card says ``split: b``): every
+            training stream gets STREAM.SPLIT_B appended, so the two models of a pair share their seed (and their
+            sampling noise) but no training randomness: neither initial weights nor batches, t or noise.
     Returns: the final checkpoint dict.
     """
     tc = config.train
     check_int("seed", seed, 0)
     out, loss_log = Path(out), Path(loss_log)
     state = Path(state) if state else out.with_name(out.name + ".state")
+    pending = state.with_name(state.name + ".snapshots")  # snapshots until the run ends (see above)
     dev = resolve_device(device)
     n, size = len(images), config.image_size
     if images.shape[1:] != (size, size, 3):
@@ -145,7 +213,8 @@ def train(
     data_sha = io.sha256_array(images)
 
     # Model, EMA copy, optimizer (AdamW as improved-diffusion; no LR schedule).
-    torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_INIT))  # initial weights depend on the seed only
+    salt = (STREAM.SPLIT_B,) if split_b else ()
+    torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_INIT, *salt))  # initial weights depend on the seed only
     from memgen.model import UNet
 
     model = UNet(ucfg).to(dev)
@@ -155,7 +224,7 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     diffusion = checkpoint.build_diffusion(config.diffusion)
     rows: list[dict] = []
-    step = 0
+    step, window_state = 0, None
     if state.exists():
         ckpt = checkpoint.load(state)
         checkpoint.check_resumable(ckpt, state, config, width, seed, data_sha)
@@ -163,7 +232,7 @@ def train(
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["optimizer"])
         checkpoint.set_rng_state(ckpt["rng"])
-        step, rows = ckpt["step"], list(ckpt["loss_log"])
+        step, rows, window_state = ckpt["step"], list(ckpt["loss_log"]), ckpt.get("window")
         log(f"resumed from {state} at step {step}/{tc.steps}")
     names = class_names or {str(k): str(k) for k in range(num_labels)}
 
@@ -173,7 +242,7 @@ def train(
 
     x_all = to_model_scale(images, dev)
     y_all = torch.from_numpy(labels.astype(np.int64)).to(dev)
-    stream = BatchStream(n, tc.batch_size, seed)
+    stream = BatchStream(n, tc.batch_size, seed, salt)
     model_params = [p for p in model.parameters()]
     ema_params = [p for p in ema.parameters()]
     n_params = sum(p.numel() for p in model_params)
@@ -182,11 +251,17 @@ def train(
         f"epochs/image={tc.steps * tc.batch_size / n:.1f} presentations per label="
         f"{[round(tc.steps * tc.batch_size * c / n) for c in np.bincount(labels.astype(np.int64)).tolist()]}")
 
-    window, t0, step0 = _Window(step), time.perf_counter(), step
+    def save_state() -> None:
+        ckpt = snapshot(step)
+        ckpt["window"] = window.state()  # the loss values since the last log row: the resumed log is exact too
+        checkpoint.save(state, ckpt)
+
+    window, t0, step0 = _Window.restore(window_state, step, dev), time.perf_counter(), step
+    caught = _catch_stop_signals()
     model.train()
     while step < tc.steps:
         # 1. Everything random in this step is seeded by (seed, step): exact resume.
-        torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_STEP, step))
+        torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_STEP, step, *salt))
         idx = torch.from_numpy(stream.indices(step)).to(dev)
         x0, y = x_all[idx], (y_all[idx] if conditional else None)
         t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t
@@ -219,17 +294,27 @@ def train(
         if snapshots and step in snapshots:
             snap = snapshot(step)
             del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
-            checkpoint.save(snapshots[step], snap)
+            checkpoint.save(pending / snapshots[step].name, snap)
         if at_ckpt and step < tc.steps:
-            checkpoint.save(state, snapshot(step))
+            save_state()
+        if caught:  # 4. SIGTERM/SIGUSR1: checkpoint this step and stop (SLURM sends SIGKILL after KillWait)
+            save_state()
+            preempted = Preempted(caught[0], step, state)
+            log(str(preempted))
+            raise preempted
 
     final = snapshot(step)
     io.write_parquet(loss_log, pd.DataFrame(rows, columns=_LOG_COLUMNS))
     checkpoint.save(out, final)
+    for dest in (snapshots or {}).values():  # written now or by an earlier, interrupted run
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(pending / dest.name, dest)
+    shutil.rmtree(pending, ignore_errors=True)
     state.unlink(missing_ok=True)
     log(f"done: {step} steps in {_eta(time.perf_counter() - t0)}; wrote {out}")
     return final
 
 
+_WINDOW_KEYS = ("loss", "mse", "vb", "t")
 _LOG_COLUMNS = ["step", "loss", "mse", "vb", "loss_q0", "loss_q1", "loss_q2", "loss_q3", "steps_per_s"]
 

@@ -50,3 +50,18 @@ rule hyperparameters:
     shell:
         "python -m memgen table1 --config {params.config:q} --out {output.table} --markdown {output.markdown}"
         " > {log} 2>&1"
+
+
+rule dichotomy_table:
+    input:
+        tables=dichotomy_inputs,
+    output:
+        table=out("dichotomy_table"),
+    log:
+        log_path("dichotomy_table"),
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen dichotomy --tables {input.tables} --out {output.table} > {log} 2>&1"

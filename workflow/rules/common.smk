@@ -7,6 +7,7 @@ import shlex
 import sys
 
 from memgen.studies import PATHS, REGISTRY
+from memgen.studies.plan import job_estimate
 
 RESULTS = CFG.results.rstrip("/")
 # Jobs run `python -m memgen ...` with the interpreter that runs Snakemake (a venv need not be activated;
@@ -25,6 +26,16 @@ def results(paths):
     return [f"{RESULTS}/{p}" for p in ([paths] if isinstance(paths, str) else paths)]
 
 
+class StudyTargets:
+    """Input of a study's target rule: its outputs, listed when the target is asked for."""
+
+    def __init__(self, study):
+        self.study = study
+
+    def __call__(self, wildcards):
+        return results(GRID.targets(self.study))
+
+
 def log_path(kind):
     """The log of the job writing PATHS[kind]: the same path under logs/, suffix .log."""
     return f"{RESULTS}/logs/{PATHS[kind].rsplit('.', 1)[0]}.log"
@@ -35,9 +46,28 @@ def bench_path(kind):
 
 
 def stage_resources(stage):
-    """Snakemake resources of a stage's jobs (threads are declared apart): config resources.<stage>."""
+    """Snakemake resources of a stage's jobs (threads are declared apart): the GPU from config resources.<stage>;
+    the time limit (minutes) and memory (MB) fixed there, or else estimated per cell by memgen.cost, so a
+    UNet-256 training asks for more than a UNet-64 one, and a retry asks for twice the time."""
     res = getattr(CFG.resources, stage)
-    return {"mem_mb": res.mem_mb, "runtime": res.runtime, "gpu": res.gpu}
+    return {"gpu": res.gpu, "runtime": res.runtime or CellEstimate(stage, "runtime_min"),
+            "mem_mb": res.mem_mb or CellEstimate(stage, "mem_mb")}
+
+
+class CellEstimate:
+    """A resource callable: one field of memgen.studies.plan.job_estimate for the job's cell."""
+
+    def __init__(self, stage, field):
+        self.stage, self.field = stage, field
+
+    def __call__(self, wildcards, attempt):
+        return getattr(job_estimate(GRID, self.stage, wildcards, attempt), self.field)
+
+
+def optimal_resources(stage):
+    """The optimal denoiser's jobs (a matrix product per step, minutes): the stage's GPU, fixed limits."""
+    res = getattr(CFG.resources, stage)
+    return {"gpu": res.gpu, "runtime": res.runtime or 60, "mem_mb": res.mem_mb or 4000}
 
 
 def stage_threads(stage):
@@ -93,6 +123,19 @@ def cell_sample_args(wildcards):
 def cell_meta(wildcards):
     """The grid columns every table of the cell carries, as --meta KEY=VALUE."""
     return " ".join(f"--meta {k}={v}" for k, v in GRID.find(wildcards).meta().items())
+
+
+def cell_card(wildcards):
+    return results(GRID.card_of(GRID.find(wildcards)))
+
+
+def cell_heldout(wildcards):
+    """Held-out images for the data-copying test (real-image cells only), else nothing."""
+    return results(GRID.heldout_of(GRID.find(wildcards)))
+
+
+def heldout_arg(wildcards, input):
+    return f"--heldout {input.heldout}" if input.heldout else ""
 
 
 def cell_samples_to_score(wildcards):
@@ -182,3 +225,17 @@ def criterion_inputs(wildcards):
 
 def criterion_thresholds(wildcards):
     return " ".join(map(str, CFG.block(wildcards.study).thresholds))
+
+
+def agreement_inputs(wildcards):
+    return {k: results(v) for k, v in GRID.agreement_inputs(wildcards.study).items()}
+
+
+def agreement_grid(wildcards):
+    """--widths/--sizes/--seeds of the pairs, in the order of agreement_inputs."""
+    cells = GRID.cells(wildcards.study)
+    return " ".join(f"--{k}s " + " ".join(str(getattr(c, k)) for c in cells) for k in ("width", "size", "seed"))
+
+
+def dichotomy_inputs(wildcards):
+    return results(GRID.scored_tables())

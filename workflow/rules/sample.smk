@@ -42,7 +42,7 @@ rule sample_optimal:
         steps=CFG.sample.steps,
     threads: stage_threads("sample")
     resources:
-        **stage_resources("sample"),
+        **optimal_resources("sample"),
     conda:
         ENV
     shell:

@@ -5,7 +5,9 @@
 rule score:
     input:
         data=cell_data,
+        card=cell_card,
         samples=cell_samples_to_score,
+        heldout=cell_heldout,
     output:
         scores=out("scores"),
         summary=out("summary"),
@@ -14,6 +16,7 @@ rule score:
     params:
         threshold=CFG.score.threshold,
         meta=cell_meta,
+        heldout=heldout_arg,
         device=device_for("score"),
     threads: stage_threads("score")
     resources:
@@ -22,13 +25,14 @@ rule score:
         ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen score --train {input.data} --samples {input.samples}"
-        " --threshold {params.threshold} {params.meta} --device {params.device} --threads {threads}"
-        " --out {output.scores} --summary {output.summary} > {log} 2>&1"
+        " --threshold {params.threshold} {params.meta} --card {input.card} {params.heldout}"
+        " --device {params.device} --threads {threads} --out {output.scores} --summary {output.summary} > {log} 2>&1"
 
 
 rule score_optimal:
     input:
         data=out("data"),
+        card=out("card"),
         samples=out("opt_samples"),
     output:
         scores=out("opt_scores"),
@@ -39,13 +43,13 @@ rule score_optimal:
         threshold=CFG.score.threshold,
     threads: stage_threads("score")
     resources:
-        **stage_resources("score"),
+        **optimal_resources("score"),
     conda:
         ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen score --train {input.data} --samples {input.samples}"
         " --threshold {params.threshold} --meta model=optimal --meta dataset={wildcards.dataset}"
-        " --meta size={wildcards.size} --meta seed={wildcards.seed} --threads {threads}"
+        " --meta size={wildcards.size} --meta seed={wildcards.seed} --card {input.card} --threads {threads}"
         " --out {output.scores} --summary {output.summary} > {log} 2>&1"
 
 
@@ -68,3 +72,24 @@ rule loss_by_level:
         "OMP_NUM_THREADS={threads} python -m memgen loss-gap {params.args}"
         " --train {input.train} --heldout {input.heldout} --device {params.device}"
         " --threads {threads} --out {output.table} > {log} 2>&1"
+
+
+rule agreement:
+    input:
+        unpack(agreement_inputs),
+    output:
+        table=out("agreement"),
+        pairs=out("agreement_pairs"),
+    log:
+        log_path("agreement"),
+    params:
+        grid=agreement_grid,
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen agreement --samples-a {input.samples_a} --samples-b {input.samples_b}"
+        " --train-a {input.train_a} --train-b {input.train_b} --scores-a {input.scores_a}"
+        " --scores-b {input.scores_b} {params.grid} --out {output.table}"
+        " --pairs {output.pairs} > {log} 2>&1"

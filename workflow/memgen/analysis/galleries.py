@@ -28,6 +28,13 @@ PAIR_COLUMNS = ["sample_index", "nn1_index", "ratio", "is_replicate"]
 MIN_PIXELS = 64  # small images are upscaled (nearest neighbour) to at least this many pixels per side
 REPLICATE_COLOR = "#d62728"
 LEGEND = "left: generated sample | right: its L2-nearest training image | red frame: replicate (d1/d2 < {})"
+# The four-way outcome (memgen.evaluation.assess), when the scores carry it: one frame colour each.
+OUTCOME_COLORS = {"replicate": REPLICATE_COLOR, "partial_copy": "#ff7f0e", "novel_valid": "#2ca02c",
+                  "invalid": "0.45", "novel": "#1f77b4"}
+OUTCOME_NAMES = {"replicate": "replicate", "partial_copy": "partial copy", "novel_valid": "novel, valid",
+                 "invalid": "invalid", "novel": "novel"}
+OUTCOME_LEGEND = ("frames: red replicate, orange partial copy (a training image's piece), green novel and valid, "
+                  "grey invalid, blue novel (no validity rule)")
 
 
 def _check_inputs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, n: int) -> None:
@@ -72,11 +79,13 @@ def _draw_pairs(container, rows: pd.DataFrame, samples, train, ncols: int, flag_
         ax.set_xticks([])
         ax.set_yticks([])
         flagged = bool(row[flag_col])
+        outcome = row.get("outcome") if "outcome" in row.index else None
+        color = OUTCOME_COLORS.get(outcome, REPLICATE_COLOR if flagged else "0.75")
         for spine in ax.spines.values():
-            spine.set_edgecolor(REPLICATE_COLOR if flagged else "0.75")
-            spine.set_linewidth(3.0 if flagged else 0.8)
-        ax.set_xlabel(f"d1/d2 = {row['ratio']:.3f}", fontsize=7, labelpad=2,
-                      color=REPLICATE_COLOR if flagged else "0.2")
+            spine.set_edgecolor(color)
+            spine.set_linewidth(3.0 if flagged or outcome in OUTCOME_COLORS else 0.8)
+        label = f"d1/d2 = {row['ratio']:.3f}" + (f"\n{OUTCOME_NAMES.get(outcome, outcome)}" if outcome else "")
+        ax.set_xlabel(label, fontsize=7, labelpad=2, color=color if flagged or outcome else "0.2")
     if rows.empty:
         axes[0, 0].text(0.5, 0.5, "no such samples", ha="center", va="center", fontsize=9, color="0.4")
 
@@ -116,10 +125,17 @@ def pairs_gallery(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, 
         _draw_pairs(fig, rows, samples, train, ncols, "is_replicate")
         n_rep = int(scores["is_replicate"].sum())
         head = title or "Generated samples and their nearest training images"
-        fig.suptitle(f"{head}\n{n_rep} of {len(scores)} samples are replicates; {LEGEND.format('1/3')}",
-                     fontsize=9)
+        legend = LEGEND.format("1/3")
+        if "outcome" in scores.columns:
+            counts = scores["outcome"].value_counts()
+            legend = (", ".join(f"{counts[o]} {OUTCOME_NAMES[o]}" for o in OUTCOME_NAMES if o in counts)
+                      + f"\n{OUTCOME_LEGEND}")
+        fig.suptitle(f"{head}\n{n_rep} of {len(scores)} samples are replicates; {legend}", fontsize=9)
         save_png_atomic(fig, out_path)
-    return _shown(rows, "gallery", "is_replicate")
+    shown = _shown(rows, "gallery", "is_replicate")
+    if "outcome" in rows.columns:
+        shown["outcome"] = rows["outcome"].to_numpy()
+    return shown
 
 
 def criterion_pairs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, out_path: str | os.PathLike,

@@ -31,19 +31,32 @@ def aggregate_summaries(frames: list[pd.DataFrame], source: str = "summary") -> 
     return table[[c for c in LEAD if c in table.columns] + [c for c in table.columns if c not in LEAD]]
 
 
+def _pct(r, col: str) -> str:
+    """``12.3% (9.1-16.0)`` from a row's ``frac_/ci_low_/ci_high_<col>``; ``-`` where the outcome does not apply."""
+    value = r.get(f"frac_{col}")
+    if value is None or pd.isna(value):
+        return "-"
+    return f"{100 * value:.1f}% ({100 * r[f'ci_low_{col}']:.1f}-{100 * r[f'ci_high_{col}']:.1f})"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """A compact Markdown rendering: replicate % with its 95% interval beside steps, epochs per image and the
-    presentations of the scored (base) images."""
+    presentations of the scored (base) images; with the four-way outcome (a ``frac_partial_copy`` column), also
+    partial copies, novel-and-valid (generalizing; "novel" for kinds without a validity rule, marked *) and invalid."""
     cols = [c for c in ("width", "size", "dummy", "ndummy", "seed", "label") if c in table.columns]
+    four_way = "frac_partial_copy" in table.columns
+    extra = ["partial copies", "novel & valid (*: novel, no validity rule)", "invalid"] if four_way else []
     head = "| " + " | ".join(cols + ["steps", "epochs/image", "base presentations", "replicates", "95% CI",
-                                      "train replicated"]) + " |"
-    rule = "|" + "---|" * (len(cols) + 6)
-    lines = [head, rule]
+                                      "train replicated", *extra]) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 6 + len(extra))]
     for _, r in table.iterrows():
         cells = [str(r[c]) for c in cols]
         cells += [f"{int(r['steps'])}", f"{r['epochs_per_image']:.0f}", f"{r['base_image_presentations']:.0f}",
                   f"{100 * r['replicate_fraction']:.1f}%",
                   f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}%",
                   f"{int(r['n_train_replicated'])}/{int(r['n_train'])}"]
+        if four_way:
+            novel = _pct(r, "novel_valid")
+            cells += [_pct(r, "partial_copy"), novel if novel != "-" else _pct(r, "novel") + "*", _pct(r, "invalid")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

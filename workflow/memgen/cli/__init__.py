@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("memgen: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a preempted training (SIGTERM/SIGUSR1) has checkpointed: exit 128 + signal
+        train = sys.modules.get("memgen.train")  # looked up, not imported: other commands stay free of torch
+        if train is None or not isinstance(err, train.Preempted):
+            raise
+        return err.exit_code
     return 0
 
 

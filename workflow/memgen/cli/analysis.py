@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from memgen.cli.common import LOG
 
-FIGURE_KINDS = ["capacity", "dummies", "classes", "dummy_kinds", "onset", "loss_gap"]
+FIGURE_KINDS = ["capacity", "dummies", "classes", "dummy_kinds", "onset", "loss_gap", "agreement", "dichotomy"]
 
 
 def cmd_aggregate(args) -> None:
@@ -44,7 +44,7 @@ def cmd_figure(args) -> None:
     import pandas as pd
 
     from memgen import io
-    from memgen.analysis import figures, study_figures
+    from memgen.analysis import dichotomy, figures, study_figures
 
     def read(paths):
         table = pd.concat([io.read_parquet(p) for p in paths], ignore_index=True)
@@ -57,6 +57,10 @@ def cmd_figure(args) -> None:
         figures.capacity_figure(table, args.out, optimal=reference)
     elif args.kind == "loss_gap":
         study_figures.loss_gap_figure(table, args.out, replicates=reference)
+    elif args.kind == "agreement":
+        dichotomy.agreement_figure(table, args.out, replicates=reference)
+    elif args.kind == "dichotomy":
+        dichotomy.dichotomy_figure(table, args.out)
     else:
         draw = {"dummies": study_figures.dummies_figure, "classes": study_figures.classes_figure,
                 "dummy_kinds": study_figures.dummy_kinds_figure, "onset": study_figures.onset_figure}[args.kind]
@@ -91,6 +95,18 @@ def cmd_criterion_pairs(args) -> None:
     io.write_parquet(args.sweep, sweep)
     galleries.threshold_sweep_figure(sweep, args.sweep_figure, threshold=args.threshold)
     LOG.info(f"wrote {args.out}, {args.sweep_figure}")
+
+
+def cmd_dichotomy(args) -> None:
+    from memgen import io
+    from memgen.analysis.dichotomy import dichotomy_table, summary_line
+
+    tables = [io.read_parquet(p) for p in args.tables]
+    agreement = [t for t in tables if "frac_same" in t.columns]
+    replicates = [t for t in tables if "memorized_fraction" in t.columns]
+    table = dichotomy_table(replicates, agreement[0] if agreement else None)
+    io.write_parquet(args.out, table)
+    LOG.info(f"wrote {args.out}: {summary_line(table)}")
 
 
 def register(sub) -> None:
@@ -136,3 +152,8 @@ def register(sub) -> None:
     s.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.25, 0.3, 1 / 3, 0.4, 0.5, 0.6])
     s.add_argument("--n", type=int, default=16)
     s.set_defaults(func=cmd_criterion_pairs)
+
+    s = sub.add_parser("dichotomy", help="memorized vs generalizing fraction of every scored cell, with regions")
+    s.add_argument("--tables", nargs="+", required=True, help="replicate tables (four-way) and agreement tables")
+    s.add_argument("--out", required=True, help="Parquet table")
+    s.set_defaults(func=cmd_dichotomy)

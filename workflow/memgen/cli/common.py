@@ -22,12 +22,15 @@ def add_seed_arg(s: argparse.ArgumentParser, required: bool = True, default: int
                    help="the run's seed (with the named seed streams of memgen.runtime)")
 
 
-def compute(args) -> object:
-    """Apply --threads and resolve --device; returns the torch device."""
-    from memgen.runtime import resolve_device, set_threads
+def prepare(args) -> None:
+    """Before a command touches torch: claim a GPU no other memgen job holds (`memgen.gpus`; a no-op under SLURM,
+    with CUDA_VISIBLE_DEVICES set, on --device cpu or without a GPU), then apply --threads."""
+    from memgen.gpus import claim_gpu
+    from memgen.runtime import set_threads
 
+    if args.device != "cpu":
+        claim_gpu(log=LOG.info)
     set_threads(args.threads)
-    return resolve_device(args.device)
 
 
 def parse_meta(pairs: list[str] | None) -> dict:

@@ -23,6 +23,20 @@ def cmd_validate_config(args) -> None:
     print(f"{args.config}: ok")
 
 
+def cmd_plan(args) -> None:
+    from memgen.config import load_config
+    from memgen.studies import Grid
+    from memgen.studies.plan import plan_table
+
+    table = plan_table(Grid(load_config(args.configfile)))
+    with_hours = table.assign(compute_hours=table["compute_hours"].round(2), gpu_hours=table["gpu_hours"].round(1),
+                              limit_hours=table["limit_hours"].round(1))
+    print(with_hours.to_string(index=False))
+    print("hours are estimates of memgen.cost: CPU rates measured on this project's CPU; GPU rates measured on one "
+          "H100 (see its docstring); time limits = 2 x (estimate + start-up), output_gb = checkpoints, samples, "
+          "scores")
+
+
 def cmd_params(args) -> None:
     from memgen.model import UNet, UNetConfig, count_parameters
 
@@ -61,6 +75,10 @@ def register(sub) -> None:
     s = sub.add_parser("validate-config", help="validate a config file against the schema")
     s.add_argument("config", help="YAML or JSON config file")
     s.set_defaults(func=cmd_validate_config)
+
+    s = sub.add_parser("plan", help="jobs, compute and GPU-hours, time limits and disk per study, before you submit")
+    s.add_argument("--configfile", help="YAML or JSON config (default: the schema defaults)")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("params", help="print the UNet's parameter count (last line)")
     s.add_argument("--width", type=int, required=True, help="num_channels (64, 128, 256 in the paper)")

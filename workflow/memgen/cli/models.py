@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memgen.cli.common import LOG, add_compute_args, add_seed_arg
+from memgen.cli.common import LOG, add_compute_args, add_seed_arg, prepare
 
 
 def cmd_train(args) -> None:
@@ -14,33 +14,31 @@ def cmd_train(args) -> None:
 
     images, labels = io.load_images_npz(args.data)  # data and card are checked before torch is imported
     config = load_config(args.config)
-    names = None
+    card = {}
     if args.card:
         card = io.read_json(args.card)
         if not isinstance(card, dict):
             raise MemgenError(f"{args.card}: not a dataset card (a JSON object expected, got {type(card).__name__})")
-        names = card.get("class_names")
-    from memgen.runtime import set_threads
     from memgen.train import label_classes, train
 
-    set_threads(args.threads)
+    prepare(args)
     conditional = {"auto": None, "yes": True, "no": False}[args.conditional]
     label_classes(labels, conditional, source=args.data)
     if args.snapshots and not args.snapshot_dir:
         raise MemgenError("--snapshots needs --snapshot-dir")
     snapshots = {int(step): Path(args.snapshot_dir) / f"step{int(step):07d}.pt" for step in args.snapshots or []}
     train(config, images, labels, width=args.width, seed=args.seed, out=args.out, loss_log=args.loss_log,
-          state=args.state, snapshots=snapshots, conditional=conditional, class_names=names, device=args.device)
+          state=args.state, snapshots=snapshots, conditional=conditional, class_names=card.get("class_names"),
+          device=args.device, split_b=card.get("split") == "b")
     if args.snapshot_dir:  # a declared directory output exists even without snapshots; made only after success
         Path(args.snapshot_dir).mkdir(parents=True, exist_ok=True)
 
 
 def cmd_sample(args) -> None:
     from memgen import checkpoint, io
-    from memgen.runtime import set_threads
     from memgen.sample import sample
 
-    set_threads(args.threads)
+    prepare(args)
     ckpt = checkpoint.load(args.checkpoint)
     images, labels = sample(ckpt, num_samples=args.num_samples, steps=args.steps, seed=args.seed,
                             batch_size=args.batch_size, classes=args.classes, device=args.device,
@@ -52,10 +50,9 @@ def cmd_sample(args) -> None:
 def cmd_sample_optimal(args) -> None:
     from memgen import io
     from memgen.config import load_config
-    from memgen.runtime import set_threads
     from memgen.sample import sample_optimal
 
-    set_threads(args.threads)
+    prepare(args)
     config = load_config(args.config)
     train, labels = io.load_images_npz(args.train)
     images, out_labels = sample_optimal(train, labels, config.diffusion, num_samples=args.num_samples,
@@ -68,9 +65,8 @@ def cmd_sample_optimal(args) -> None:
 def cmd_train_classifier(args) -> None:
     from memgen import io
     from memgen.classifier import train_classifier
-    from memgen.runtime import set_threads
 
-    set_threads(args.threads)
+    prepare(args)
     a, _ = io.load_images_npz(args.a, require_labels=False)
     b, _ = io.load_images_npz(args.b, require_labels=False)
     state, metrics = train_classifier(a, b, seed=args.seed, steps=args.steps, class_names=(args.name_a, args.name_b),

@@ -41,6 +41,7 @@ CARD_FORMAT = 1
 NO_DUMMY = "none"
 HYBRID = "hybrid"
 HELDOUT = "heldout"
+SPLIT = "split:"  # split:<base>, the second side of a disjoint split (build_split_set)
 DUMMY_KINDS = (NO_DUMMY, "gm", "random_ink", "mondrian", "shapes", HYBRID, HELDOUT)
 MAX_LISTED_DUPLICATES = 20
 _POOL_STREAMS = {"extra": STREAM.DUMMY, "hybrid_source": STREAM.HYBRID_SOURCE, cifar.EVAL_POOL: STREAM.HELDOUT}
@@ -166,6 +167,11 @@ def build_training_set(
     """
     if not isinstance(dummy, str) or dummy not in DUMMY_KINDS:
         raise MemgenError(f"unknown dummy kind {dummy!r}; valid kinds: {', '.join(DUMMY_KINDS)}")
+    if isinstance(base, str) and base.startswith(SPLIT):
+        if dummy != NO_DUMMY or ndummy:
+            raise MemgenError(f"base {base!r}: a split training set takes no dummies (got {dummy} x {ndummy})")
+        return build_split_set(base[len(SPLIT):], n, seed, image_size, cifar_root=cifar_root, folder=folder,
+                               cifar_download=cifar_download)
     _parse_base(base, cifar_root, folder)
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
@@ -203,6 +209,22 @@ def build_training_set(
     return image_array, label_array, card
 
 
+def build_split_set(base: str, n: int, seed: int, image_size: int, **sources) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The second side of a disjoint split (``split:<base>``): ``n`` images of ``base`` disjoint from its training
+    set of ``n`` images and the same ``seed``, all label 0. Procedural bases: a fresh draw from the ``extra``
+    stream; CIFAR and folders: permutation slots ``[n, 2n)``. The card says ``split: b``, which gives the model
+    trained on it training randomness of its own (`memgen.train`), and ``base_seed``, the seed of its generator."""
+    _parse_base(base, sources.get("cifar_root"), sources.get("folder"))
+    n, seed = check_int("n", n, 1), check_int("seed", seed, 0)
+    parts, source = _base_pools(base, n, {"extra": n}, seed, check_int("image_size", image_size, 4),
+                                sources.get("cifar_root"), sources.get("folder"), sources.get("cifar_download", False))
+    images, labels = parts["extra"], np.zeros(n, dtype=np.int64)
+    base_seed = source.get("pool_seeds", {}).get("extra")
+    return images, labels, _card(images, labels, base=SPLIT + base, n=n, dummy=NO_DUMMY, ndummy=0, seed=seed,
+                                 split="b", base_seed=base_seed, num_classes=1, class_names={"0": base},
+                                 counts={"0": n}, source=source)
+
+
 def build_heldout_set(
     base: str, n: int, seed: int, image_size: int, cifar_root: str | os.PathLike | None = None, *,
     folder: str | os.PathLike | None = None, cifar_download: bool = False,
@@ -218,6 +240,7 @@ def build_heldout_set(
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
     image_size = check_int("image_size", image_size, 4)
+    base = base[len(SPLIT):] if base.startswith(SPLIT) else base  # both sides of a split share their held-out set
     parts, source = _base_pools(base, 0, {cifar.EVAL_POOL: n}, seed, image_size, cifar_root, folder,
                                 cifar_download)
     images, labels = parts[cifar.EVAL_POOL], np.zeros(n, dtype=np.int64)

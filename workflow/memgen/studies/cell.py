@@ -75,6 +75,13 @@ class Cell:
         return {**self.wildcards(), "steps": self.train_steps}
 
     @property
+    def n_sampled(self) -> int:
+        """Samples drawn for the cell: ``num_samples`` per sampled class (a conditional cell has two classes, the
+        base and the second component)."""
+        classes = len(self.sample_classes) if self.sample_classes else (2 if self.conditional else 1)
+        return self.num_samples * classes
+
+    @property
     def n_train(self) -> int:
         """Images in the training set: base + second component."""
         return self.size + self.ndummy

@@ -91,3 +91,19 @@ def snapshots(name: str, block, cfg) -> list[Cell]:
     return [Cell(name, block.dataset, w, block.size, "none", 0, step, batch, False, s, _num_samples(cfg, block),
                  train_steps=budget)
             for w in block.widths for s in cfg.seeds for step in sorted(block.snapshots)]
+
+
+def disjoint_split(name: str, block, cfg) -> list[Cell]:
+    """Side B of each disjoint-split pair: per capacity cell of the listed widths and sizes, a model of the same
+    width, step budget and seed trained on ``split:<dataset>`` (a set of the same size disjoint from the capacity
+    cell's), sampled with the same seed, so sample i of both models starts from the same noise. The name of a
+    side-B cell equals its partner's (only the dataset differs)."""
+    from memgen.errors import MemgenError
+
+    grid = cfg.block("capacity")
+    missing = sorted(set(block.widths) - set(grid.widths)) or sorted(set(block.sizes) - set(grid.sizes))
+    if missing:
+        raise MemgenError(f"{name}: widths/sizes {missing} are not in the capacity grid, whose models are side A")
+    return [Cell(name, f"split:{c.dataset}", c.width, c.size, "none", 0, c.steps, c.batch_size, False, c.seed,
+                 c.num_samples)
+            for c in capacity("capacity", grid, cfg) if c.width in block.widths and c.size in block.sizes]

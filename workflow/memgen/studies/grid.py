@@ -13,8 +13,17 @@ from memgen.studies import registry
 from memgen.studies.cell import Cell, dataset_token
 from memgen.studies.paths import path
 
+MODEL_KEYS = ("dataset", "width", "size", "dummy", "ndummy", "steps", "batch", "cond", "seed")  # a model's path
+
+
+def model_key(wildcards: dict) -> tuple:
+    """What names a trained model (shared by every cell and study that samples it)."""
+    return tuple(str(wildcards[k]) for k in MODEL_KEYS)
+
+
 # Which tables a figure kind is drawn from: the study's replicate table unless listed here.
-FIGURE_TABLE = {"loss_gap": "losses"}  # drawn from the loss table, with the replicate table as reference
+FIGURE_TABLE = {"loss_gap": "losses", "agreement": "agreement", "dichotomy": "dichotomy_table"}
+PAIRED_WITH = "capacity"  # the study whose models are side A of the disjoint-split pairs
 
 
 class Grid:
@@ -35,14 +44,27 @@ class Grid:
         return self._cells[study]
 
     @cached_property
-    def _by_name(self) -> dict[tuple[str, str], Cell]:
-        return {(c.study, c.name): c for s in self.trained_studies for c in self.cells(s)}
+    def trained_studies(self) -> list[str]:
+        """Every registered study with cells of its own whose grid expands: each is a target (``snakemake NAME``,
+        selected or not), and what a model saves (its snapshots) must not depend on which studies are selected.
+        A study that is not selected and whose block cannot expand (say, sizes its partner lacks) is left out;
+        a selected one raises instead (`all_targets`)."""
+        out = []
+        for name, rec in registry.REGISTRY.items():
+            if rec.expand is None:
+                continue
+            try:
+                self.cells(name)
+            except MemgenError:
+                if name in self.cfg.studies:
+                    raise
+                continue
+            out.append(name)
+        return out
 
     @cached_property
-    def trained_studies(self) -> list[str]:
-        """Every registered study with cells of its own, selected or not: each is a target (``snakemake NAME``),
-        and what a model saves (its snapshots) must not depend on which studies are selected."""
-        return [name for name, rec in registry.REGISTRY.items() if rec.expand is not None]
+    def _by_name(self) -> dict[tuple[str, str], Cell]:
+        return {(c.study, c.name): c for s in self.trained_studies for c in self.cells(s)}
 
     def find(self, wildcards) -> Cell:
         """The cell whose path wildcards these are (a Snakemake ``wildcards`` object or a dict)."""
@@ -54,22 +76,39 @@ class Grid:
             raise MemgenError(f"no cell {get('study')}/{name} in the config")
         return cell
 
+    @cached_property
+    def _by_model(self) -> dict[tuple, Cell]:
+        return {model_key(c.model_wildcards()): c for s in self.trained_studies for c in reversed(self.cells(s))}
+
+    def cell_of_model(self, wildcards) -> Cell:
+        """A cell that samples the model named by these wildcards (models are shared by cells and studies)."""
+        get = (lambda k: wildcards[k]) if isinstance(wildcards, dict) else (lambda k: getattr(wildcards, k))
+        cell = self._by_model.get(model_key({k: get(k) for k in MODEL_KEYS}))
+        if cell is None:
+            raise MemgenError(f"no cell in the config trains the model {dict((k, get(k)) for k in MODEL_KEYS)}")
+        return cell
+
     def snapshot_steps(self, model_wildcards) -> list[int]:
         """Steps at which the model named by these wildcards saves EMA snapshots (for snapshot cells)."""
         get = (lambda k: model_wildcards[k]) if isinstance(model_wildcards, dict) \
             else (lambda k: getattr(model_wildcards, k))
-        keys = ("dataset", "width", "size", "dummy", "ndummy", "steps", "batch", "cond", "seed")
-        want = {k: str(get(k)) for k in keys}
+        want = model_key({k: get(k) for k in MODEL_KEYS})
         return sorted({c.steps for s in self.trained_studies for c in self.cells(s) if c.is_snapshot
-                       and all(str(c.model_wildcards()[k]) == want[k] for k in keys)})
+                       and model_key(c.model_wildcards()) == want})
+
+    @cached_property
+    def _datasets(self) -> dict[str, str]:
+        return {c.dataset_token: c.dataset for s in self.trained_studies for c in self.cells(s)}
 
     def dataset_spec(self, token: str) -> str:
-        """The base dataset spec (e.g. ``cifar:automobile``) of a path token (``cifar-automobile``)."""
-        for name in self.trained_studies:
-            block = self.cfg.block(name)
-            if getattr(block, "dataset", None) and dataset_token(block.dataset) == token:
-                return block.dataset
-        raise MemgenError(f"dataset {token}: no selected study uses it")
+        """The base dataset spec (e.g. ``cifar:automobile``) of a path token (``cifar-automobile``); the held-out
+        images of a split's base are under the base's own token."""
+        if token in self._datasets:
+            return self._datasets[token]
+        base = {t.removeprefix("split-"): d.removeprefix("split:") for t, d in self._datasets.items()}
+        if token in base:
+            return base[token]
+        raise MemgenError(f"dataset {token}: no study uses it")
 
     # -- targets -------------------------------------------------------------------------------------------
     def training_sets(self, study: str) -> list[dict]:
@@ -90,7 +129,8 @@ class Grid:
         out = []
         if rec.expand is not None:
             out += [path("table", study=study), path("table_md", study=study)]
-            out += [path("figure", study=study, figure=f) for f in rec.figures]
+        out += [path("figure", study=study, figure=f) for f in rec.figures]
+        if rec.expand is not None:
             if rec.galleries:
                 out += self.cell_paths(study, "gallery")
         for kind in rec.outputs:
@@ -105,12 +145,35 @@ class Grid:
 
     # -- inputs of the rules that are not per cell -----------------------------------------------------------
     def figure_inputs(self, study: str, figure: str) -> dict:
-        """A figure's table and its reference tables (the optimal denoiser beside the capacity figure)."""
+        """A figure's table and its reference tables (the optimal denoiser beside the capacity figure; the replicate
+        tables of both sides beside the agreement)."""
         table = path(FIGURE_TABLE.get(figure, "table"), study=study)
-        reference = [path("table", study=study)] if figure in FIGURE_TABLE else []
+        reference = [path("table", study=study)] if figure in ("loss_gap", "agreement") else []
+        if figure == "agreement":
+            reference.append(path("table", study=PAIRED_WITH))
         if figure == "capacity" and "optimal" in self.cfg.studies:
             reference = [path("opt_summary", **wc) for wc in self.training_sets("optimal")]
         return {"table": table, "reference": reference}
+
+    def partner(self, cell: Cell) -> Cell:
+        """Side A of a disjoint-split cell: the capacity cell of the same name."""
+        return self._by_name[(PAIRED_WITH, cell.name)]
+
+    def agreement_inputs(self, study: str) -> dict:
+        """Per pair (in cell order): both sides' samples and training sets."""
+        cells = self.cells(study)
+        sides = [(self.partner(c), c) for c in cells]
+        return {"samples_a": [path("samples", **a.wildcards()) for a, _ in sides],
+                "samples_b": [path("samples", **b.wildcards()) for _, b in sides],
+                "train_a": [path("data", **a.model_wildcards()) for a, _ in sides],
+                "train_b": [path("data", **b.model_wildcards()) for _, b in sides],
+                "scores_a": [path("scores", **a.wildcards()) for a, _ in sides],
+                "scores_b": [path("scores", **b.wildcards()) for _, b in sides]}
+
+    def scored_tables(self) -> list[str]:
+        """The replicate tables of every selected study with cells, and the agreement tables: the dichotomy's input."""
+        out = [path("table", study=s) for s in self.cfg.studies if registry.get(s).expand is not None]
+        return out + [path(k, study=s) for s in self.cfg.studies for k in registry.get(s).outputs if k == "agreement"]
 
     def model_of(self, cell: Cell) -> str:
         """The checkpoint file a cell samples: its model, or a snapshot of its full run."""
@@ -134,6 +197,23 @@ class Grid:
 
     def loss_checkpoints(self, study: str) -> list[str]:
         return [self.model_of(c) for c in self.cells(study)]
+
+    def card_of(self, cell: Cell) -> str:
+        return path("card", **cell.model_wildcards())
+
+    def heldout_of(self, cell: Cell) -> list[str]:
+        """Held-out images for the data-copying test of a real-image cell ([] for procedural data, when C_T is off,
+        or when the class has no images left beside the cell's base and dummy pools)."""
+        n = self.cfg.score.copying_heldout
+        split = cell.dataset.startswith("split:")
+        base = cell.dataset[len("split:"):] if split else cell.dataset
+        if not n or not base.startswith(("cifar:", "folder:")):
+            return []
+        from_base = cell.size * (2 if split else 1) + (cell.ndummy if cell.dummy in ("heldout", "hybrid") else 0)
+        limit = 50000 if base == "cifar:all" else 6000 if base.startswith("cifar:") else None
+        if limit is not None and from_base + n > limit:
+            return []
+        return [path("heldout", dataset=dataset_token(base), size=n, seed=cell.seed)]  # shared by a split's sides
 
     def classifier_of(self, study: str, seed) -> str:
         block = self.cfg.block(study)

@@ -49,6 +49,9 @@ PATHS = {
     "pairs_table": "{study}/pairs.parquet",
     "sweep": "{study}/threshold_sweep.parquet",
     "sweep_figure": "{study}/figures/threshold_sweep.png",
+    "agreement": "{study}/agreement.parquet",
+    "agreement_pairs": "{study}/agreement_pairs.parquet",
+    "dichotomy_table": "{study}/dichotomy.parquet",
     "hyperparameters": "{study}/table1.parquet",
     "hyperparameters_md": "{study}/table1.md",
 }

@@ -1,0 +1,104 @@
+"""GPU choice on a local multi-GPU box, without a GPU: the GPU count is injected, the locks are real.
+
+Each holder is a separate process (flock locks belong to open files, and the kernel frees them when the process
+ends), so the tests cover what matters in a pipeline: distinct GPUs for concurrent jobs, waiting when all are
+held, and reuse of a GPU whose job ended normally or was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from memgen.gpus import LOCK_DIR_ENV, claim_gpu
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
+HOLDER = """
+import os, sys
+from memgen.gpus import claim_gpu
+index = claim_gpu(int(sys.argv[1]), poll_s=0.05, log=lambda m: print(m, flush=True))
+print("claimed", index, os.environ.get("CUDA_VISIBLE_DEVICES"), flush=True)
+sys.stdin.read()  # hold the GPU until the test closes stdin
+"""
+
+
+class Holder:
+    """A process that claims one of ``count`` GPUs and holds it until `release` (or a kill)."""
+
+    def __init__(self, count: int, locks: Path):
+        env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+        env.update({LOCK_DIR_ENV: str(locks), "PYTHONPATH": str(WORKFLOW)})
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(count)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()
+
+    def next_line(self, timeout: float = 30) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def claimed(self) -> tuple[str, str]:
+        """(index, CUDA_VISIBLE_DEVICES) from the 'claimed' line, skipping log lines."""
+        while not (line := self.next_line()).startswith("claimed"):
+            pass
+        _, index, visible = line.split()
+        return index, visible
+
+    def release(self) -> None:
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=30) == 0
+
+    def crash(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+def test_concurrent_jobs_get_distinct_gpus_wait_when_all_are_held_and_reuse_freed_ones(tmp_path):
+    a, b = Holder(2, tmp_path), None
+    holders = [a]
+    try:
+        assert a.claimed() == ("0", "0")
+        b = Holder(2, tmp_path)
+        holders.append(b)
+        assert b.claimed() == ("1", "1")
+        c = Holder(2, tmp_path)  # both held: it says so once and waits
+        holders.append(c)
+        waiting = c.next_line()
+        assert waiting.startswith("all 2 GPUs are held by other memgen jobs") and str(tmp_path) in waiting
+        assert c.lines.empty() and c.proc.poll() is None
+        a.release()  # a normal exit frees GPU 0 ...
+        assert c.claimed() == ("0", "0")
+        b.crash()  # ... and so does a SIGKILL (the kernel drops the lock with the process)
+        d = Holder(2, tmp_path)
+        holders.append(d)
+        assert d.claimed() == ("1", "1")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu0.lock", "gpu1.lock"]
+    finally:
+        for holder in holders:
+            if holder.proc.poll() is None:
+                holder.crash()
+
+
+def test_a_set_cuda_visible_devices_is_left_alone(tmp_path):
+    env = {"CUDA_VISIBLE_DEVICES": "3", LOCK_DIR_ENV: str(tmp_path / "locks")}
+    assert claim_gpu(4, env=env, log=lambda m: None) is None
+    assert env["CUDA_VISIBLE_DEVICES"] == "3"
+    assert not (tmp_path / "locks").exists()  # SLURM chose the GPU: no lock is taken
+
+
+def test_no_gpu_no_claim(tmp_path):
+    env = {LOCK_DIR_ENV: str(tmp_path / "locks")}
+    assert claim_gpu(0, env=env, log=lambda m: None) is None
+    assert "CUDA_VISIBLE_DEVICES" not in env and not (tmp_path / "locks").exists()
+
+
+def test_one_gpu_claimed_in_process_sets_the_variable(tmp_path):
+    env = {LOCK_DIR_ENV: str(tmp_path / "locks")}
+    logged: list[str] = []
+    assert claim_gpu(1, env=env, log=logged.append) == 0
+    assert env["CUDA_VISIBLE_DEVICES"] == "0" and "using GPU 0 of 1" in logged[0]
+    assert (tmp_path / "locks").stat().st_mode & 0o1777 == 0o1777  # shared by every user, like /tmp

@@ -1,0 +1,105 @@
+"""One GPU per memgen job on a local multi-GPU box.
+
+Snakemake never sets ``CUDA_VISIBLE_DEVICES`` for local jobs: ``snakemake --cores all --resources gpu=4`` lets
+four GPU jobs run at once, and each would use GPU 0. So every GPU job claims a GPU that no other memgen job holds:
+the lowest index ``i`` whose lock file ``<lock dir>/gpu<i>.lock`` it can ``flock`` exclusively without blocking.
+The lock is held as long as the process lives and is released by the kernel when it ends, however it ends
+(exit, crash, SIGKILL), so there is nothing to clean up. Under SLURM (or when the user chose a device) the
+variable is already set and nothing happens.
+
+It must run before CUDA is initialised: the CUDA runtime reads ``CUDA_VISIBLE_DEVICES`` once, at its first call
+(``torch.cuda.is_available()`` is such a call), so the GPUs are counted with ``nvidia-smi`` instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, MutableMapping
+
+LOCK_DIR_ENV = "MEMGEN_GPU_LOCK_DIR"
+DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "memgen-gpu-locks"
+_HELD: dict[Path, int] = {}  # lock file -> open descriptor, kept open (and locked) for the process lifetime
+
+
+def count_gpus() -> int:
+    """NVIDIA GPUs on this machine without touching CUDA: ``nvidia-smi -L`` lines, else the entries of
+    /proc/driver/nvidia/gpus, else 0."""
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+            return sum(line.startswith("GPU ") for line in out.splitlines())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    proc = Path("/proc/driver/nvidia/gpus")
+    return len(list(proc.iterdir())) if proc.is_dir() else 0
+
+
+def lock_dir(env: MutableMapping[str, str] = os.environ) -> Path:
+    """The directory of the GPU lock files: ``$MEMGEN_GPU_LOCK_DIR``, else <tmp>/memgen-gpu-locks (shared by
+    every user of the machine: world-writable with the sticky bit, like /tmp)."""
+    path = Path(env.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.chmod(0o1777)
+        except PermissionError:  # made by someone else meanwhile
+            pass
+    return path
+
+
+def try_claim(count: int, directory: Path) -> int | None:
+    """The lowest index in ``range(count)`` whose lock this process could take now (it keeps it), or None when
+    all are held. A lock this process already holds is not taken twice."""
+    for index in range(count):
+        path = directory / f"gpu{index}.lock"
+        if path in _HELD:
+            continue
+        # Read-only is enough for flock, so a lock file created by another user still works.
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _HELD[path] = fd
+        return index
+    return None
+
+
+def claim_gpu(
+    count: int | None = None,
+    *,
+    env: MutableMapping[str, str] = os.environ,
+    poll_s: float = 10.0,
+    log: Callable[[str], None] = print,
+) -> int | None:
+    """Pin this process to one GPU that no other memgen job holds, by setting ``CUDA_VISIBLE_DEVICES``.
+
+    Args:
+        count: GPUs visible to this process (None: `count_gpus()`; tests inject it).
+        env: the environment to read and set (os.environ; tests inject a dict).
+        poll_s: seconds between tries while every GPU is held.
+    Returns: the claimed index, or None when ``CUDA_VISIBLE_DEVICES`` was already set (SLURM sets it for each
+    job; a user may set it by hand) or the machine has no GPU; then nothing is changed.
+    """
+    if env.get("CUDA_VISIBLE_DEVICES") is not None:
+        return None
+    count = count_gpus() if count is None else count
+    if count <= 0:
+        return None
+    directory = lock_dir(env)
+    waited = False
+    while (index := try_claim(count, directory)) is None:
+        if not waited:
+            log(f"all {count} GPUs are held by other memgen jobs (locks in {directory}); waiting for one to be freed")
+            waited = True
+        time.sleep(poll_s)
+    env["CUDA_VISIBLE_DEVICES"] = str(index)
+    log(f"using GPU {index} of {count} (CUDA_VISIBLE_DEVICES={index}; lock {directory / f'gpu{index}.lock'})")
+    return index

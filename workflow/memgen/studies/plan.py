@@ -1,0 +1,91 @@
+"""What a config will cost before it runs: one `memgen.cost.Job` per train, sample and score job of the DAG, each
+job's SLURM time limit and memory (the rules ask `job_estimate`), and the plan per study (`plan_table`).
+
+A model shared by several studies is one training job: a study's rows count every job it needs, the total row
+counts each job once. The closed-form optimal denoiser, the classifier and the tables are not counted (minutes).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from memgen.cost import Job, job_resources, plan_rows
+from memgen.studies import registry
+from memgen.studies.cell import Cell
+from memgen.studies.grid import model_key
+
+STAGES = ("train", "sample", "score")
+
+
+def _device(grid, stage: str) -> str:
+    return "gpu" if getattr(grid.cfg.resources, stage).gpu else "cpu"
+
+
+def train_job(grid, cell: Cell) -> Job:
+    """The training of the model a cell samples (its full run for a snapshot cell)."""
+    return Job("train", cell.width, grid.cfg.image_size, _device(grid, "train"), batch=cell.batch_size,
+               steps=cell.train_steps, train_images=cell.n_train,
+               snapshots=len(grid.snapshot_steps(cell.model_wildcards())))
+
+
+def sample_job(grid, cell: Cell) -> Job:
+    return Job("sample", cell.width, grid.cfg.image_size, _device(grid, "sample"), batch=grid.cfg.sample.batch_size,
+               samples=cell.n_sampled, sample_steps=grid.cfg.sample.steps)
+
+
+def score_job(grid, cell: Cell) -> Job:
+    return Job("score", cell.width, grid.cfg.image_size, _device(grid, "score"), samples=cell.n_sampled,
+               train_images=cell.n_train)
+
+
+def loss_job(grid, study: str) -> Job:
+    """The loss gap of a study: one forward pass per (checkpoint, noise level, training or held-out image)."""
+    block, cells = grid.cfg.block(study), grid.cells(study)
+    passes = len(cells) * block.levels * (cells[0].size + block.heldout)
+    return Job("sample", cells[0].width, grid.cfg.image_size, _device(grid, "sample"), batch=256, samples=passes,
+               sample_steps=1)
+
+
+BUILDERS = {"train": train_job, "sample": sample_job, "score": score_job}
+
+
+def job_estimate(grid, stage: str, wildcards, attempt: int = 1):
+    """`memgen.cost.Estimate` of the job with these wildcards (a cell's sampling or scoring, a model's training, a
+    study's loss gap); a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit
+    resumes from its checkpoint with room to finish."""
+    keys = set(wildcards.keys())
+    if stage == "train":
+        job = train_job(grid, grid.cell_of_model(wildcards))
+    elif "width" in keys:
+        job = BUILDERS[stage](grid, grid.find(wildcards))
+    else:
+        job = loss_job(grid, wildcards["study"])
+    est = job_resources(job)
+    return est._replace(runtime_min=est.runtime_min * attempt)
+
+
+def _jobs(grid, cells: list[Cell]) -> dict[tuple, Job]:
+    """Every train/sample/score job of these cells, keyed so that a model trained once counts once."""
+    jobs = {}
+    for c in cells:
+        jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c)
+        jobs[("sample", c.study, c.name)] = sample_job(grid, c)
+        jobs[("score", c.study, c.name)] = score_job(grid, c)
+    return jobs
+
+
+def plan_table(grid) -> pd.DataFrame:
+    """One row per (study, job kind) of the selected studies and per job kind in total (each job once): jobs,
+    compute hours, GPU-hours, time limits asked, attempts, output GB. Estimates (`memgen.cost`)."""
+    rows = []
+    everything = {}
+    for study in grid.cfg.studies:
+        if registry.get(study).expand is None:  # reads other studies' cells (criterion, optimal) or none (table1)
+            continue
+        jobs = _jobs(grid, grid.cells(study))
+        everything.update(jobs)
+        rows += [{"study": study, **row} for row in plan_rows(jobs.values())]
+    rows += [{"study": "total", **row} for row in plan_rows(everything.values())]
+    table = pd.DataFrame(rows)
+    table["output_gb"] = table["output_gb"].round(3)
+    return table
