@@ -17,7 +17,6 @@ How the search stays exact and cheap (no ``[M, N]`` matrix is ever held):
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 import torch
 
 from memgen.errors import MemgenError
+from memgen.precision import ieee_float32_matmul
 
 PIXEL_SCALE = 255.0
 CANDIDATES = 8  # running top-k kept per sample before exact re-ranking
@@ -65,17 +65,6 @@ def _check_images(samples: np.ndarray, train: np.ndarray) -> None:
         )
 
 
-@contextlib.contextmanager
-def _ieee_float32():
-    """No TF32/bf16 shortcuts inside the float32 matmuls: the rounding bound below assumes IEEE float32."""
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
-
-
 def _exact_row_sums(x: torch.Tensor, max_term: int) -> torch.Tensor:
     """Exact row sums of float32 ``[n, D]`` holding integers in [0, max_term], as float64 ``[n]``.
 
@@ -97,22 +86,27 @@ def _sq_norms(x: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=x.device)
 
 
-def _approx_candidates(a, train, nb32, k, bbuf, pbuf):
-    """Running top-k of ``||b||^2 - 2 a.b`` in float32 over training chunks of ``bbuf.shape[0]`` rows.
+def _approx_candidates(a, train, nb32, k, chunk, scratch):
+    """Running top-k of ``||b||^2 - 2 a.b`` in float32 over training chunks of ``chunk`` rows.
 
-    a: float32 centred ``[m, D]``; nb32: float32 ``[N]`` centred norms; bbuf float32 ``[chunk, D]`` and pbuf
-    float32 (>= m * chunk elements) are reused scratch (fresh large allocations cost page faults on CPU).
+    a: float32 centred ``[m, D]``; train: uint8 ``[N, D]`` (converted chunk by chunk into scratch["b"]) or the
+    resident float32 centred training set; nb32: float32 ``[N]`` centred norms; scratch["p"] float32
+    (>= m * chunk elements) is reused (fresh large allocations cost page faults on CPU). No host synchronisation.
     Returns (values float32, indices int64), both ``[m, k]``, unsorted.
     """
-    m, chunk = a.shape[0], bbuf.shape[0]
+    m = a.shape[0]
     best_v = torch.full((m, k), float("inf"), device=a.device)
     best_i = torch.full((m, k), -1, dtype=torch.int64, device=a.device)
     for s in range(0, train.shape[0], chunk):
-        b = bbuf[: min(chunk, train.shape[0] - s)]
-        b.copy_(train[s : s + b.shape[0]]).sub_(_CENTER)
-        part = pbuf[: m * b.shape[0]].view(m, b.shape[0])
-        torch.addmm(nb32[s : s + b.shape[0]].unsqueeze(0), a, b.T, alpha=-2.0, out=part)
-        v, i = part.topk(min(k, b.shape[0]), dim=1, largest=False, sorted=False)
+        rows = min(chunk, train.shape[0] - s)
+        if train.dtype == torch.uint8:
+            b = scratch["b"][:rows]
+            b.copy_(train[s : s + rows]).sub_(_CENTER)
+        else:
+            b = train[s : s + rows]
+        part = scratch["p"][: m * rows].view(m, rows)
+        torch.addmm(nb32[s : s + rows].unsqueeze(0), a, b.T, alpha=-2.0, out=part)
+        v, i = part.topk(min(k, rows), dim=1, largest=False, sorted=False)
         cat_v, cat_i = torch.cat([best_v, v], 1), torch.cat([best_i, i + s], 1)
         best_v, sel = cat_v.topk(k, dim=1, largest=False, sorted=False)
         best_i = cat_i.gather(1, sel)
@@ -150,7 +144,7 @@ def _exact_search(a_u8: torch.Tensor, train: torch.Tensor, nb64: torch.Tensor, c
 
 
 def _uncertified(d2: torch.Tensor, cand_v: torch.Tensor, na: torch.Tensor, nb_max: float, dim: int) -> torch.Tensor:
-    """Rows whose exact second distance ``d2`` might be beaten by a training image outside the candidates.
+    """Mask (bool ``[m]``) of the rows whose exact second distance ``d2`` might be beaten by a training image outside the candidates.
 
     Every non-candidate j has approx >= the k-th candidate value, so exact d_j >= na + kth - eps, where eps bounds
     |float32(||b||^2 - 2 a.b) - exact| (Higham, Accuracy and Stability, Sec. 3.1): the D + 1 exact terms sum with
@@ -159,34 +153,50 @@ def _uncertified(d2: torch.Tensor, cand_v: torch.Tensor, na: torch.Tensor, nb_ma
     """
     eps = 1.1 * (dim + 8) * _U32 * (na + 2.0 * nb_max) + 1.0
     kth = cand_v.max(1).values.double() + na
-    return (d2.double() >= kth - eps).nonzero().flatten()
+    return d2.double() >= kth - eps
 
 
-def _search_chunk(a_u8, train_t, nb64, k, bufs):
-    """Exact top-2 (dist int64 uint8^2 units, idx int64; ``[m, 2]``) for one sample chunk a_u8 uint8 ``[m, D]``.
+def _search_chunk(a_u8, train, k, chunk, scratch):
+    """Top-2 by exact distance among the candidates of one sample chunk ``a_u8`` uint8 ``[m, D]``.
 
-    Returns (dist, idx, number of rows re-searched exhaustively).
+    Returns (dist int64 uint8^2 units, idx int64, both ``[m, 2]``; uncertified bool ``[m]``), all on the device,
+    with no host synchronisation: rows flagged uncertified are searched exhaustively by the caller.
     """
-    abuf, rbuf, bbuf, pbuf = bufs
-    na = _sq_norms(a_u8, rbuf)
-    a = abuf[: a_u8.shape[0]]
+    na = _sq_norms(a_u8, scratch["r"])
+    a = scratch["a"][: a_u8.shape[0]]
     a.copy_(a_u8).sub_(_CENTER)
-    cand_v, cand_i = _approx_candidates(a, train_t, nb64.float(), k, bbuf, pbuf)
-    d, i = _exact_rerank(a, train_t, cand_i, rbuf)
-    if k == train_t.shape[0]:  # every training image was a candidate: nothing to certify
-        return d, i, 0
-    doubt = _uncertified(d[:, 1], cand_v, na, float(nb64.max()), a.shape[1])
-    if doubt.numel():
-        d[doubt], i[doubt] = _exact_search(a_u8[doubt], train_t, nb64, min(bbuf.shape[0], 2048))
-    return d, i, int(doubt.numel())
+    cand_v, cand_i = _approx_candidates(a, train["search"], train["nb32"], k, chunk, scratch)
+    d, i = _exact_rerank(a, train["u8"], cand_i, scratch["r"])
+    if k == train["u8"].shape[0]:  # every training image was a candidate: nothing to certify
+        return d, i, torch.zeros(a.shape[0], dtype=torch.bool, device=a.device)
+    return d, i, _uncertified(d[:, 1], cand_v, na, train["nb_max"], a.shape[1])
+
+
+# Chunk sizes per device (rows of samples, rows of training images). CPU: the float32 scratch stays ~300 MB at
+# 32x32; larger sample chunks convert each training chunk to float32 fewer times. CUDA: chunks large enough
+# to fill the GPU (a 4096 x 32768 distance block per matmul).
+_DEFAULT_CHUNKS = {"cpu": (4096, 8192), "cuda": (4096, 32768)}
+_RESIDENT_FRACTION = 0.25  # CUDA: keep a float32 copy of the training set if it takes <= this much free memory
+
+
+def _train_on_device(train: np.ndarray, dev: torch.device, scratch: dict) -> dict:
+    """The training set on the device: uint8 rows, exact norms, float32 norms, and the matrix the search reads
+    (on CUDA a resident float32 centred copy when it fits, so that no chunk is converted twice)."""
+    n, dim = train.shape[0], int(np.prod(train.shape[1:]))
+    u8 = _tensor(train.reshape(n, dim), dev)
+    nb64 = _sq_norms(u8, scratch["b"])
+    search = u8
+    if dev.type == "cuda" and n * dim * 4 <= _RESIDENT_FRACTION * torch.cuda.mem_get_info(dev)[0]:
+        search = u8.float().sub_(_CENTER)
+    return {"u8": u8, "nb64": nb64, "nb32": nb64.float(), "nb_max": float(nb64.max()), "search": search}
 
 
 def nearest_two(
     samples: np.ndarray,
     train: np.ndarray,
     device: str | torch.device | None = None,
-    sample_chunk: int = 1024,
-    train_chunk: int = 8192,
+    sample_chunk: int | None = None,
+    train_chunk: int | None = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest and second-nearest training image of every sample, by L2 distance in pixel space.
@@ -194,39 +204,48 @@ def nearest_two(
     samples: uint8 ``[M, H, W, 3]``; train: uint8 ``[N, H, W, 3]`` with N >= 2 and the same H, W.
     Returns ``indices`` int64 ``[M, 2]`` (nearest, second nearest; ties: lower index first) and ``sq_dists``
     float64 ``[M, 2]``: SQUARED L2 distances on the [0, 1] pixel scale (uint8 / 255), exact up to that division.
+    sample_chunk, train_chunk: rows per block (None: 4096 x 8192 on CPU, 4096 x 32768 on CUDA).
     Memory: O(sample_chunk * train_chunk + (sample_chunk + train_chunk) * H*W*3) float32 scratch beside the
-    inputs (on CUDA the uint8 training set is copied to the device once); never ``[M, N]``. The result does not
-    depend on the chunk sizes or the device. ``stats``, when given, receives ``n_exact_fallback``.
+    inputs; never ``[M, N]``. On CUDA the uint8 images are copied to the device once and, when it takes at most
+    a quarter of the free memory, a float32 copy of the training set stays there. Every float32 matmul runs in
+    IEEE float32 whatever precision torch is set to (the certificate assumes it). The result does not depend on
+    the chunk sizes or the device. ``stats``, when given, receives ``n_exact_fallback``.
     """
     _check_images(samples, train)
+    dev = resolve_device(device)
+    default_sc, default_tc = _DEFAULT_CHUNKS["cuda" if dev.type == "cuda" else "cpu"]
+    sample_chunk = default_sc if sample_chunk is None else sample_chunk
+    train_chunk = default_tc if train_chunk is None else train_chunk
     for name, value in (("sample_chunk", sample_chunk), ("train_chunk", train_chunk)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise MemgenError(f"{name} must be a positive integer, got {value!r}")
-    dev = resolve_device(device)
     m, n = samples.shape[0], train.shape[0]
     dim = int(np.prod(train.shape[1:]))
     sc, tc = min(sample_chunk, max(m, 1)), min(train_chunk, n)
-    out_d = np.empty((m, 2), dtype=np.int64)
-    out_i = np.empty((m, 2), dtype=np.int64)
-    n_fallback = 0
-    with torch.no_grad(), _ieee_float32():
-        bufs = (
-            torch.empty((sc, dim), device=dev),  # sample chunk, centred float32
-            torch.empty((sc, dim), device=dev),  # re-ranking / norm scratch
-            torch.empty((tc, dim), device=dev),  # training chunk, centred float32
-            torch.empty(sc * tc, device=dev),  # approximate partial distances
-        )
-        train_t = _tensor(train.reshape(n, dim), dev)
-        nb64 = _sq_norms(train_t, bufs[2])
-        for s in range(0, m, sc):
-            a_u8 = _tensor(samples[s : s + sc].reshape(-1, dim), dev)
-            d, i, n_doubt = _search_chunk(a_u8, train_t, nb64, min(CANDIDATES, n), bufs)
-            out_d[s : s + sc] = d.cpu().numpy()
-            out_i[s : s + sc] = i.cpu().numpy()
-            n_fallback += n_doubt
+    with torch.no_grad(), ieee_float32_matmul():
+        scratch = {
+            "a": torch.empty((sc, dim), device=dev),  # sample chunk, centred float32
+            "r": torch.empty((sc, dim), device=dev),  # re-ranking / norm scratch
+            "b": torch.empty((tc, dim), device=dev),  # training chunk, centred float32
+            "p": torch.empty(sc * tc, device=dev),  # approximate partial distances
+        }
+        train_d = _train_on_device(train, dev, scratch)
+        samples_t = _tensor(samples.reshape(m, dim), dev)
+        out_d = torch.empty((m, 2), dtype=torch.int64, device=dev)
+        out_i = torch.empty((m, 2), dtype=torch.int64, device=dev)
+        doubt = torch.zeros(m, dtype=torch.bool, device=dev)
+        k = min(CANDIDATES, n)
+        for s in range(0, m, sc):  # no host synchronisation inside this loop
+            found = _search_chunk(samples_t[s : s + sc], train_d, k, tc, scratch)
+            out_d[s : s + sc], out_i[s : s + sc], doubt[s : s + sc] = found
+        rows = doubt.nonzero().flatten()
+        for s in range(0, rows.numel(), sc):  # uncertified rows: exhaustive exact search
+            part = rows[s : s + sc]
+            out_d[part], out_i[part] = _exact_search(samples_t[part], train_d["u8"], train_d["nb64"], min(tc, 2048))
+        result_d, result_i = out_d.cpu().numpy(), out_i.cpu().numpy()
     if stats is not None:
-        stats["n_exact_fallback"] = n_fallback
-    return out_i, out_d.astype(np.float64) / PIXEL_SCALE**2
+        stats["n_exact_fallback"] = int(rows.numel())
+    return result_i, result_d.astype(np.float64) / PIXEL_SCALE**2
 
 
 def ratio_criterion(d1, d2, threshold: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
