@@ -156,3 +156,49 @@ def write_result(out: str | Path, result: dict) -> None:
     """The benchmark's result as JSON at ``out`` (atomic, via memgen.io)."""
     io.write_json(out, result)
     print(f"wrote {out}")
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return io.read_json(path)
+    except Exception:  # noqa: BLE001 - a missing or broken file shows as absent in the summary
+        return None
+
+
+def summary_rows(outdir: Path) -> list[dict]:
+    """One line per headline number of the JSON files in ``outdir`` (gpu.sh prints these last)."""
+    rows = []
+    for name in ("bench_train", "bench_train_compile"):
+        for r in (_load(outdir / f"{name}.json") or {}).get("rows", []):
+            extra = f"; compile {r['compile_s']:.0f} s" if r.get("compile_s") is not None else ""
+            rows.append({"benchmark": name, "what": f"b{r['batch']} {r['path']}", "value": r["images_per_s"],
+                         "unit": "img/s", "note": f"x{r['speedup']:.2f}, {r['peak_mem_mib']:.0f} MiB, "
+                         f"MFU {r['mfu_measured']:.0%} of measured{extra}"})
+    for r in (_load(outdir / "bench_sample.json") or {}).get("rows", []):
+        if r["part"] == "loop":
+            rows.append({"benchmark": "bench_sample", "what": r["what"], "value": r["samples_per_s"],
+                         "unit": "samples/s", "note": f"x{r['speedup']:.2f}"})
+        elif r["part"] == "noise":
+            rows.append({"benchmark": "bench_sample", "what": r["what"], "value": r["s"] * 1e3, "unit": "ms",
+                         "note": f"{r['share_of_step']:.1%} of a step"})
+    score = _load(outdir / "bench_score.json")
+    if score:
+        rows.append({"benchmark": "bench_score", "what": f"{score['samples']} x {score['train']} nearest_two",
+                     "value": score["nearest_two_s"], "unit": "s", "note": f"bare GEMM {score['gemm_s']} s: "
+                     f"fraction {score['gemm_fraction']:.2f}, fallbacks {score['n_exact_fallback']}"})
+    for r in (_load(outdir / "bench_dag.json") or {}).get("rows", []):
+        rows.append({"benchmark": "bench_dag", "what": r["what"], "value": r["s"], "unit": "s",
+                     "note": f"target {r['target_s']} s"})
+    table = outdir / "smoke_replicates.parquet"
+    if table.is_file():
+        for r in io.read_parquet(table).to_dict("records"):
+            rows.append({"benchmark": "smoke_dag", "what": f"w{r['width']} n{r['size']} {r['steps']} steps",
+                         "value": r["replicate_fraction"], "unit": "replicates", "note": f"n={r['n_samples']}"})
+    return rows
+
+
+if __name__ == "__main__":  # python benchmarks/benchlib.py summarize OUTDIR
+    if len(sys.argv) != 3 or sys.argv[1] != "summarize":
+        raise SystemExit("usage: benchlib.py summarize OUTDIR")
+    found = summary_rows(Path(sys.argv[2]))
+    print_table(found, ["benchmark", "what", "value", "unit", "note"]) if found else print("no results")
