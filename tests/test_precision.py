@@ -146,3 +146,25 @@ def test_cuda_exact_search_under_tf32(lowest_precision):
     ref_idx, ref_sq = brute_force(samples, train)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sq, ref_sq)
+
+
+@pytest.mark.parametrize("high", [1000, 3])  # 3: most values tied
+def test_two_stage_smallest_k_is_exact(high):
+    """score's grouped top-k (used for training chunks of >= 1024 rows) returns the true k smallest values."""
+    from memgen.score import _smallest_k
+
+    gen = torch.Generator().manual_seed(high)
+    part = torch.randint(0, high, (64, 2048), generator=gen).float()
+    values, cols = _smallest_k(part, 8)
+    assert torch.equal(values.sort(1).values, part.topk(8, dim=1, largest=False).values.sort(1).values)
+    assert torch.equal(part.gather(1, cols), values) and (cols.sort(1).values.diff(dim=1) > 0).all()
+
+
+def test_exact_search_with_large_training_chunks():
+    rng = np.random.default_rng(8)
+    train = rng.integers(0, 4, (3000, 4, 4, 3), dtype=np.uint8)  # many exact ties
+    samples = np.concatenate([add_noise(rng, train[:20], levels=1), rng.integers(0, 4, (20, 4, 4, 3), dtype=np.uint8)])
+    idx, sq = nearest_two(samples, train, device="cpu", sample_chunk=16, train_chunk=2048)
+    ref_idx, ref_sq = brute_force(samples, train)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sq, ref_sq)
