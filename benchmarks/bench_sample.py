@@ -73,6 +73,17 @@ def network_cost(model, diffusion, batch: int, shape: tuple, device: torch.devic
         return timed(lambda: diffusion.p_mean_variance(model, x, t), device, repeats)
 
 
+def step_parts(models: dict, diffusion, batch: int, shape: tuple, device: torch.device, repeats: int) -> list:
+    """Rows of part 1: each noise's draw time and its share of a step of its path; each path's network time."""
+    noise = noise_costs({"PerSampleNoise": PerSampleNoise, "CounterNoise": CounterNoise}, batch, shape, device, repeats)
+    net = {name: network_cost(m, diffusion, batch, shape, device, repeats) for name, m in models.items()}
+    rows = [{"part": "noise", "what": f"{name} draw, batch {batch}", "s": noise[name],
+             "share_of_step": noise[name] / (noise[name] + net[path])}
+            for name, path in (("PerSampleNoise", "plain"), ("CounterNoise", "fast"))]
+    return rows + [{"part": "network", "what": f"{name} p_mean_variance, batch {batch}", "s": net[name]}
+                   for name in net]
+
+
 def sampler(model, diffusion, noise_cls, batch: int, shape: tuple, device: torch.device):
     def run():
         noise = noise_cls(0, range(batch), shape, device=device)
@@ -94,7 +105,7 @@ def cross_device_check(device: torch.device, shape: tuple) -> dict:
             "normals_max_abs_diff_cpu": float((z_cpu - z_dev).abs().max())}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
     parser.add_argument("--width", type=int, default=32)
@@ -107,7 +118,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/out/bench_sample.json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -118,28 +133,20 @@ def main() -> None:
     size, fast_batch = config["image_size"], args.fast_batch or args.batch
     shape = (3, size, size)
     ucfg = unet_config(config, args.width, num_classes=0)
-    fast = dataclasses.replace(resolve_fast_path(device, "auto", flops=unet_flops(ucfg, fast_batch, backward=False),
-                                                  compile=False), fused_adamw=False)  # no optimizer here
+    flops = unet_flops(ucfg, fast_batch, backward=False)
+    fast = dataclasses.replace(resolve_fast_path(device, "auto", flops=flops, compile=False), fused_adamw=False)
     diffusion = checkpoint.build_diffusion_for(config).respaced(str(args.steps))
-    models = {"plain": build_model(config, args.width, device, PLAIN), "fast": build_model(config, args.width, device, fast)}
+    models = {name: build_model(config, args.width, device, path) for name, path in (("plain", PLAIN), ("fast", fast))}
     result = {"benchmark": "sample", **environment(device), "preset": args.preset, "width": args.width,
               "image_size": size, "steps": args.steps, "fast_path": fast.describe(), "rows": []}
-
-    noise = noise_costs({"PerSampleNoise": PerSampleNoise, "CounterNoise": CounterNoise}, fast_batch, shape, device,
-                        args.repeats)
-    net = {name: network_cost(m, diffusion, fast_batch, shape, device, args.repeats) for name, m in models.items()}
-    for noise_name, path in (("PerSampleNoise", "plain"), ("CounterNoise", "fast")):
-        result["rows"].append({"part": "noise", "what": f"{noise_name} draw, batch {fast_batch}",
-                               "s": noise[noise_name], "share_of_step": noise[noise_name] / (noise[noise_name] + net[path])})
-    for name in models:
-        result["rows"].append({"part": "network", "what": f"{name} p_mean_variance, batch {fast_batch}", "s": net[name]})
-
+    result["rows"] += step_parts(models, diffusion, fast_batch, shape, device, args.repeats)
+    batches = {"plain": args.batch, "fast": fast_batch}
     loops = {"plain": sampler(models["plain"], diffusion, PerSampleNoise, args.batch, shape, device),
              "fast": sampler(models["fast"], diffusion, CounterNoise, fast_batch, shape, device)}
     for run in loops.values():
         run()  # warm-up
     per_loop = interleaved(loops, device, args.rounds, 1)
-    for name, batch in (("plain", args.batch), ("fast", fast_batch)):
+    for name, batch in batches.items():
         rate = batch / per_loop[name]
         result["rows"].append({"part": "loop", "what": f"{name} ({fast.describe() if name == 'fast' else 'fp32'}), "
                                f"batch {batch}", "s": per_loop[name], "samples_per_s": rate,

@@ -1,16 +1,16 @@
 """Benchmark memgen.score.nearest_two against a naive float64 reference on random uint8 images.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/bench_score.py --samples 2000 --train 10000 --image-size 32 \
+    PYTHONPATH=workflow .venv/bin/python benchmarks/bench_score.py --samples 2000 --train 10000 --image-size 32 \
         --out benchmarks/out/bench_score.json
 
 Reports wall time, throughput (sample-train pairs per second), peak RSS (resource.getrusage; Linux reports KiB)
-and, when CUDA is used, peak GPU memory. Measured in the same run: a bare float32 GEMM of the same shapes
-([M, D] x [D, N] in IEEE float32 through torch, in column blocks of --train-chunk into one reused buffer, so that
-its memory stays bounded like the search's); ``gemm_fraction`` = GEMM time / search time (1 = the search costs
-no more than its distance GEMM; the goal on CPU is >= 1/1.2). The reference (full [M, N] float64 distance matrix with numpy, exact
-because every term is an integer below 2^53) runs only when M * N <= --reference-max-pairs, and the two results
-are compared bit for bit.
+and, when CUDA is used, peak GPU memory. Measured in the same run, alternating with the search (--repeats times,
+minimum kept): a bare GEMM of the same shapes ([M, D] x [D, N] in IEEE float32 through torch, in column blocks of
+--train-chunk into one reused buffer, so that its memory stays bounded like the search's); ``gemm_fraction`` =
+GEMM time / search time (1: the search costs no more than its distance GEMM; the goal on CPU is >= 1/1.2).
+The reference (full [M, N] float64 distance matrix with numpy, exact because every term is an integer below 2^53)
+runs only when M * N <= --reference-max-pairs, and the two results are compared bit for bit.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ first step, which compiles, is reported as ``compile_s`` and kept out of the ste
 Reported per variant: seconds per step (median of interleaved rounds), images/s, peak memory (CUDA allocator
 peak; on CPU the process RSS, which includes the variants built before it), and model FLOPs utilisation:
 FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, attention;
-the forward counted on the meta device, x3 for forward + backward: `memgen.precision.unet_flops`) over the step time, against a matmul measured in this run in the variant's precision
-and, where known, the datasheet peak.
+the forward counted on the meta device, x3 for forward + backward: `memgen.precision.unet_flops`) over the step
+time, against a matmul measured in this run in the variant's precision and, where known, the datasheet peak.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def runner(step: TrainStep, data: list[tuple]):
     return run
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="model/diffusion config")
     parser.add_argument("--width", type=int, default=32)
@@ -91,7 +91,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/out/bench_train.json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -174,8 +174,9 @@ def summary_rows(outdir: Path) -> list[dict]:
     for name in ("bench_train", "bench_train_compile"):
         for r in (_load(outdir / f"{name}.json") or {}).get("rows", []):
             extra = f"; compile {r['compile_s']:.0f} s" if r.get("compile_s") is not None else ""
+            speedup = f"x{r['speedup']:.2f}" if r.get("speedup") else "-"
             rows.append({"benchmark": name, "what": f"b{r['batch']} {r['path']}", "value": r["images_per_s"],
-                         "unit": "img/s", "note": f"x{r['speedup']:.2f}, {r['peak_mem_mib']:.0f} MiB, "
+                         "unit": "img/s", "note": f"{speedup}, {r['peak_mem_mib']:.0f} MiB, "
                          f"MFU {r['mfu_measured']:.0%} of measured{extra}"})
     for r in (_load(outdir / "bench_sample.json") or {}).get("rows", []):
         if r["part"] == "loop":

@@ -124,6 +124,14 @@ def test_repeated_calls_are_bit_identical_and_seeds_differ():
     assert xa.shape == (6, 3, 4, 4) and xa.dtype == torch.float32
 
 
+def test_draws_computed_ahead_equal_draws_computed_alone():
+    noise = CounterNoise(2, [3, 1], (3, 4, 4))  # small: draws come in blocks of 16
+    assert noise._block == 16
+    got = [noise.initial()] + [noise(i) for i in range(40)]  # crosses two block boundaries
+    for draw, z in enumerate(got):
+        assert torch.equal(z.reshape(2, -1), counter_normal(run_key(2), torch.tensor([3, 1]), draw, 48))
+
+
 def test_shape_not_a_multiple_of_four():
     z = counter_normal(run_key(0), torch.arange(3), 0, 7)
     assert z.shape == (3, 7)

@@ -162,7 +162,7 @@ def _exact_search(a_u8: torch.Tensor, train: torch.Tensor, nb64: torch.Tensor, c
 
 
 def _uncertified(d2: torch.Tensor, cand_v: torch.Tensor, na: torch.Tensor, nb_max: float, dim: int) -> torch.Tensor:
-    """Mask (bool ``[m]``) of the rows whose exact second distance ``d2`` might be beaten by a training image outside the candidates.
+    """Mask (bool ``[m]``) of the rows whose exact second distance ``d2`` might be beaten outside the candidates.
 
     Every non-candidate j has approx >= the k-th candidate value, so exact d_j >= na + kth - eps, where eps bounds
     |float32(||b||^2 - 2 a.b) - exact| (Higham, Accuracy and Stability, Sec. 3.1): the D + 1 exact terms sum with

@@ -92,24 +92,38 @@ def _box_muller(a: Tensor, b: Tensor, out: Tensor) -> None:
     out[..., 1].copy_(angle.sin_().mul_(radius))
 
 
-def counter_normal(key: Sequence[int], indices: Tensor, draw: int, numel: int) -> Tensor:
-    """Standard normals float32 ``[B, numel]``: row b is draw ``draw`` of sample ``indices[b]`` (int64 [B])."""
+def counter_normals(key: Sequence[int], indices: Tensor, first_draw: int, draws: int, numel: int) -> Tensor:
+    """Standard normals float32 ``[draws, B, numel]``: [s, b] is draw ``first_draw + s`` of sample ``indices[b]``
+    (int64 [B]). One Philox pass covers all the draws: a pure function of (key, sample, draw, element)."""
     quads = -(-numel // 4)
-    q = torch.arange(quads, device=indices.device, dtype=torch.int64).unsqueeze(0)
-    k = indices.to(torch.int64).unsqueeze(1)
-    d = torch.full((1, 1), int(draw), dtype=torch.int64, device=indices.device)
+    dev = indices.device
+    q = torch.arange(quads, device=dev, dtype=torch.int64).view(1, 1, quads)
+    k = indices.to(torch.int64).view(1, -1, 1)
+    d = torch.arange(first_draw, first_draw + draws, device=dev, dtype=torch.int64).view(draws, 1, 1)
     w0, w1, w2, w3 = philox4x32((q, d, k & MASK32, k >> 32), key)
-    out = torch.empty(len(indices), quads, 4, dtype=torch.float32, device=indices.device)
+    out = torch.empty(draws, len(indices), quads, 4, dtype=torch.float32, device=dev)
     _box_muller(w0, w1, out[..., 0:2])
     _box_muller(w2, w3, out[..., 2:4])
-    return out.reshape(len(indices), 4 * quads)[:, :numel]
+    return out.view(draws, len(indices), 4 * quads)[..., :numel]
+
+
+def counter_normal(key: Sequence[int], indices: Tensor, draw: int, numel: int) -> Tensor:
+    """Standard normals float32 ``[B, numel]``: row b is draw ``draw`` of sample ``indices[b]`` (int64 [B])."""
+    return counter_normals(key, indices, draw, 1, numel)[0]
+
+
+# Draws computed ahead in one pass (fewer, larger tensor ops: per-op overhead dominates small batches), capped so
+# that a block holds at most this many numbers (its int64 Philox words then stay in a core's L2 cache).
+_BLOCK_NUMBERS = 1 << 16
+_MAX_BLOCK = 16
 
 
 class CounterNoise:
     """Drop-in for `PerSampleNoise` (same calls, same order checks) that draws on ``device`` with Philox.
 
     Sample ``indices[b]`` gets x_T from ``initial()`` (draw 0) and the noise of reverse step i from ``self(i)``
-    (draw i + 1), each standard normal of shape ``shape_chw``, stacked to [B, C, H, W] in ``dtype``.
+    (draw i + 1), each standard normal of shape ``shape_chw``, stacked to [B, C, H, W] in ``dtype``. For small
+    batches step noise is computed up to 16 draws ahead in one pass (at most 2^16 numbers); values do not change.
     """
 
     def __init__(self, seed: int, indices: Sequence[int] | Tensor | np.ndarray, shape_chw: Sequence[int],
@@ -124,14 +138,20 @@ class CounterNoise:
         self.device, self.dtype = torch.device(device), dtype
         self._indices = torch.tensor(index_list, dtype=torch.int64, device=self.device)
         self._next_step: int | None = None  # None until initial() has been drawn
+        numel = math.prod(self.shape_chw)
+        self._block = max(1, min(_MAX_BLOCK, _BLOCK_NUMBERS // (len(index_list) * numel)))
+        self._cache: tuple[int, Tensor] | None = None  # (first draw, [draws, B, numel])
 
     def _draw(self, draw: int) -> Tensor:
         _check_device(self.device)
-        numel = math.prod(self.shape_chw)
         if self._indices.device != self.device:
-            self._indices = self._indices.to(self.device)
-        z = counter_normal(self.key, self._indices, draw, numel)
-        return z.reshape(len(self._indices), *self.shape_chw).to(self.dtype)
+            self._indices, self._cache = self._indices.to(self.device), None
+        first, block = self._cache if self._cache is not None else (-1, None)
+        if block is None or not first <= draw < first + len(block):
+            count = 1 if draw == 0 else self._block  # x_T alone: a loop may stop after it
+            block = counter_normals(self.key, self._indices, draw, count, math.prod(self.shape_chw))
+            self._cache, first = (draw, block), draw
+        return block[draw - first].reshape(len(self._indices), *self.shape_chw).to(self.dtype)
 
     def initial(self, shape_chw: Sequence[int] | None = None, device: torch.device | str | None = None) -> Tensor:
         """x_T [B, C, H, W], standard normal. ``shape_chw`` if given must equal the constructed one;
