@@ -36,8 +36,8 @@ class FastPath:
 
     precision: "fp32" or "bf16" (autocast of the network forward; GroupNorm32 and the losses stay float32).
     channels_last: NHWC activations and conv weights. compile: ``torch.compile`` of the network forward
-    (eager fallback if compilation fails). fused_adamw: one fused AdamW kernel (else foreach on CUDA, the
-    default single-tensor loop on CPU when the whole path is plain).
+    (eager fallback if compilation fails). fused_adamw: one fused AdamW kernel (else torch's default: foreach on
+    CUDA, the single-tensor loop on CPU).
     """
 
     precision: str = "fp32"
