@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from memgen.errors import MemgenError
-from memgen.score import nearest_two, ratio_criterion, score_samples
+from memgen.nearest import nearest_two
+from memgen.score import ratio_criterion, score_samples
 
 
 def brute_force(samples, train):

@@ -38,6 +38,7 @@ class STREAM(IntEnum):
     CLASSIFIER_BATCH = 22  # ... its batches
     CLASSIFIER_INIT = 33  # ... its initial weights
     LOSS_GAP_NOISE = 404  # common random numbers of the train vs held-out loss gap
+    SAMPLE_NOISE = 0x6E6F6973  # "nois": the Philox key of the sampling noise (memgen.diffusion.noise)
     SPLIT_B = 0x73706C62  # "splb": appended to the training streams of a model trained on a split's second side
     # spawned streams of the data generators and pools
     MONDRIAN = 1

@@ -1,8 +1,10 @@
 """Sampling: one loop serving a trained UNet (a checkpoint's EMA weights) and the closed-form optimal denoiser.
 
 Respaced ancestral sampling (improved-diffusion's respacing). Sample ``i`` draws its initial noise and every
-step's noise from its own generator seeded by ``(seed, i)`` (`memgen.diffusion.PerSampleNoise`), so a given seed
-gives the same samples whatever the batch size. For a class-conditional model ``num_samples`` samples are drawn
+step's noise from a counter-based generator keyed by the seed and counting (i, step, element)
+(`memgen.diffusion.noise.CounterNoise`), so a given seed gives the same samples whatever the batch size, and the
+noise is drawn on the device. The UNet runs under the precision asked for (`memgen.precision`: bf16 autocast
+where the device computes it natively and it pays, the sampler's arithmetic in float32). For a class-conditional model ``num_samples`` samples are drawn
 for each requested class, in class order; labels come only from the classes the model was trained on.
 
 With the same seed, steps and classes, sample i of a trained model and sample i of the optimal denoiser start
@@ -66,19 +68,29 @@ def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: in
 
 def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: int = 256,
            classes: Sequence[int] | None = None, device: str = "auto", weights: str = "ema",
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw samples from a checkpoint. Returns (images uint8 [M,H,W,3], labels int64 [M])."""
+           precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Draw samples from a checkpoint. Returns (images uint8 [M,H,W,3], labels int64 [M]).
+
+    precision: "fp32", "bf16" or "auto" for the UNet's forward (`memgen.precision.resolve_fast_path`)."""
+    from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
+
     check_int("--num-samples", num_samples, 1)
     check_int("--batch-size", batch_size, 1)
     dev = resolve_device(device)
     model = checkpoint.build_model(ckpt, weights).to(dev).eval()
+    batch = min(batch_size, num_samples)
+    fast = resolve_fast_path(dev, precision, flops=unet_flops(model.config, batch, backward=False), compile=False)
+    if fast.channels_last:
+        model.to(memory_format=torch.channels_last)
+    net = model if fast == PLAIN else FastForward(model, fast, dev.type)
+    LOG.info(f"sampling {num_samples} per class, {steps} steps, batch {batch_size}, precision {fast.describe()}")
     T = ckpt["config"]["diffusion"]["steps"]
     if not 1 <= steps <= T:
         raise MemgenError(f"--steps {steps}: must be between 1 and the model's diffusion steps T={T}")
     diffusion = checkpoint.build_diffusion_for(ckpt["config"]).respaced(str(steps))
     labels = plan_labels(ckpt["num_classes"], num_samples, classes)
     size = ckpt["unet"]["image_size"]
-    images = draw(model, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch_size,
+    images = draw(net, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch_size,
                   shape_chw=(3, size, size), device=dev)
     return images, labels
 

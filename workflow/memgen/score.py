@@ -1,217 +1,18 @@
-"""Replicate detection: exact nearest-two search in pixel space and the ratio criterion.
+"""Replicate detection: the ratio criterion of Yoon et al. 2023 on the exact nearest two training images.
 
-Yoon et al. 2023, Sec. 3.1 "Criterion for replicate detection": for a generated sample W, find X1, X2 in the
-training set S with the smallest and second-smallest L2 distance ||W - X|| and mark W as a replicate iff
-||W - X1|| / ||W - X2|| < 1/3 (the ratio criterion, validated visually in their Appendix D).
-
-Units: images are uint8 ``[.., H, W, 3]``; distances are reported on the [0, 1] pixel scale (uint8 / 255).
-``nearest_two`` returns SQUARED L2 distances; ``score_samples`` reports plain L2 (its ``nn1_dist``/``nn2_dist``).
-
-How the search stays exact and cheap (no ``[M, N]`` matrix is ever held):
-1. per sample chunk, a running top-k (k = min(8, N)) of candidates is kept across training chunks, ranked by
-   float32 matmul distances ``||b||^2 - 2 a.b`` (``||a||^2`` is constant per row) on pixels centred at 128;
-2. the candidates are re-ranked with exact integer distances; ties go to the lower training index;
-3. a rigorous float32 rounding bound certifies that no non-candidate can beat the exact second distance; a sample
-   that cannot be certified (many near-identical training images) is searched again with exact float64 matmuls.
+Sec. 3.1 "Criterion for replicate detection": for a generated sample W, find X1, X2 in the training set S with
+the smallest and second-smallest L2 distance ||W - X|| (`memgen.nearest.nearest_two`, exact) and mark W as a
+replicate iff ||W - X1|| / ||W - X2|| < 1/3 (the ratio criterion, validated visually in their Appendix D).
+``score_samples`` reports plain L2 distances on the [0, 1] pixel scale (its ``nn1_dist``/``nn2_dist``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-
 import numpy as np
 import pandas as pd
-import torch
 
 from memgen.errors import MemgenError
-from memgen.runtime import check_int, resolve_device
-
-PIXEL_SCALE = 255.0
-CANDIDATES = 8  # running top-k kept per sample before exact re-ranking
-_U32 = 2.0**-24  # unit roundoff of float32
-_CENTER = 128  # pixels are centred before the float32 matmul: smaller magnitudes, smaller rounding error
-
-
-def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Zero-copy view on CPU (read-only inputs are only read), a copy on CUDA."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not writable.*")
-        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
-
-
-def _check_images(samples: np.ndarray, train: np.ndarray) -> None:
-    for name, arr in (("samples", samples), ("train", train)):
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-            desc = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise MemgenError(f"{name} must be uint8 [N,H,W,3], got {desc}")
-    if samples.shape[1:] != train.shape[1:] or train.shape[0] < 2:
-        raise MemgenError(
-            f"samples {samples.shape} and train {train.shape} must share H,W,3 and train needs >= 2 images"
-        )
-
-
-@contextlib.contextmanager
-def _ieee_float32():
-    """No TF32/bf16 shortcuts inside the float32 matmuls: the rounding bound below assumes IEEE float32."""
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
-
-
-def _exact_row_sums(x: torch.Tensor, max_term: int) -> torch.Tensor:
-    """Exact row sums of float32 ``[n, D]`` holding integers in [0, max_term], as float64 ``[n]``.
-
-    Blocks of g columns with g * max_term <= 2^24 sum exactly in float32 whatever the order; the few block sums
-    are then added in float64. (Summing the whole row in float64 directly is ~30x slower on CPU.)
-    """
-    dim = x.shape[1]
-    g = max(d for d in range(1, min(dim, 2**24 // max_term) + 1) if dim % d == 0)
-    return x.view(x.shape[0], dim // g, g).sum(2).double().sum(1)
-
-
-def _sq_norms(x: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
-    """Exact ``sum((x - 128)^2)`` per row of uint8 ``[n, D]`` as float64 ``[n]``; buf: float32 ``[r, D]`` scratch."""
-    out = []
-    for s in range(0, x.shape[0], buf.shape[0]):
-        b = buf[: min(buf.shape[0], x.shape[0] - s)]
-        b.copy_(x[s : s + b.shape[0]]).sub_(_CENTER).square_()
-        out.append(_exact_row_sums(b, _CENTER**2))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=x.device)
-
-
-def _approx_candidates(a, train, nb32, k, bbuf, pbuf):
-    """Running top-k of ``||b||^2 - 2 a.b`` in float32 over training chunks of ``bbuf.shape[0]`` rows.
-
-    a: float32 centred ``[m, D]``; nb32: float32 ``[N]`` centred norms; bbuf float32 ``[chunk, D]`` and pbuf
-    float32 (>= m * chunk elements) are reused scratch (fresh large allocations cost page faults on CPU).
-    Returns (values float32, indices int64), both ``[m, k]``, unsorted.
-    """
-    m, chunk = a.shape[0], bbuf.shape[0]
-    best_v = torch.full((m, k), float("inf"), device=a.device)
-    best_i = torch.full((m, k), -1, dtype=torch.int64, device=a.device)
-    for s in range(0, train.shape[0], chunk):
-        b = bbuf[: min(chunk, train.shape[0] - s)]
-        b.copy_(train[s : s + b.shape[0]]).sub_(_CENTER)
-        part = pbuf[: m * b.shape[0]].view(m, b.shape[0])
-        torch.addmm(nb32[s : s + b.shape[0]].unsqueeze(0), a, b.T, alpha=-2.0, out=part)
-        v, i = part.topk(min(k, b.shape[0]), dim=1, largest=False, sorted=False)
-        cat_v, cat_i = torch.cat([best_v, v], 1), torch.cat([best_i, i + s], 1)
-        best_v, sel = cat_v.topk(k, dim=1, largest=False, sorted=False)
-        best_i = cat_i.gather(1, sel)
-    return best_v, best_i
-
-
-def _exact_rerank(a: torch.Tensor, train: torch.Tensor, cand: torch.Tensor, rbuf: torch.Tensor):
-    """Exact squared distances (uint8^2 units) to the candidates; returns the best two (dist, idx) int64 ``[m, 2]``.
-
-    a: float32 centred ``[m, D]``; cand: int64 ``[m, k]``; rbuf: float32 ``[>= m, D]`` scratch.
-    The ordering key ``dist * N + index`` is unique, so ties go to the lower training index.
-    """
-    n, (m, k) = train.shape[0], cand.shape
-    r = rbuf[:m]
-    cols = []
-    for j in range(k):
-        r.copy_(train[cand[:, j]]).sub_(_CENTER).sub_(a).square_()
-        cols.append(_exact_row_sums(r, 255**2))
-    key = (torch.stack(cols, 1).round().long() * n + cand).sort(dim=1).values[:, :2]
-    return key // n, key % n
-
-
-def _exact_search(a_u8: torch.Tensor, train: torch.Tensor, nb64: torch.Tensor, chunk: int):
-    """Exhaustive exact top-2 with float64 matmuls (integer-valued, < 2^53, hence exact); returns (dist, idx)."""
-    n = train.shape[0]
-    a = a_u8.double() - _CENTER
-    na = (a * a).sum(1, keepdim=True)
-    best = torch.full((a.shape[0], 2), torch.iinfo(torch.int64).max, dtype=torch.int64, device=a.device)
-    for s in range(0, n, chunk):
-        b = train[s : s + chunk].double() - _CENTER
-        d = (na + nb64[s : s + chunk].unsqueeze(0) - 2.0 * (a @ b.T)).round().long()
-        idx = torch.arange(s, s + b.shape[0], device=a.device)
-        best = torch.cat([best, d * n + idx], 1).topk(2, dim=1, largest=False, sorted=True).values
-    return best // n, best % n
-
-
-def _uncertified(d2: torch.Tensor, cand_v: torch.Tensor, na: torch.Tensor, nb_max: float, dim: int) -> torch.Tensor:
-    """Rows whose exact second distance ``d2`` might be beaten by a training image outside the candidates.
-
-    Every non-candidate j has approx >= the k-th candidate value, so exact d_j >= na + kth - eps, where eps bounds
-    |float32(||b||^2 - 2 a.b) - exact| (Higham, Accuracy and Stability, Sec. 3.1): the D + 1 exact terms sum with
-    error <= gamma_{D+1} (nb + 2 sum|a_i b_i|) <= gamma_{D+1} (na + 2 nb) in any summation order (split-K, FMA),
-    since 2 sum|a_i b_i| <= na + nb; plus u nb for rounding nb to float32. Inflated by 10% and one unit.
-    """
-    eps = 1.1 * (dim + 8) * _U32 * (na + 2.0 * nb_max) + 1.0
-    kth = cand_v.max(1).values.double() + na
-    return (d2.double() >= kth - eps).nonzero().flatten()
-
-
-def _search_chunk(a_u8, train_t, nb64, k, bufs):
-    """Exact top-2 (dist int64 uint8^2 units, idx int64; ``[m, 2]``) for one sample chunk a_u8 uint8 ``[m, D]``.
-
-    Returns (dist, idx, number of rows re-searched exhaustively).
-    """
-    abuf, rbuf, bbuf, pbuf = bufs
-    na = _sq_norms(a_u8, rbuf)
-    a = abuf[: a_u8.shape[0]]
-    a.copy_(a_u8).sub_(_CENTER)
-    cand_v, cand_i = _approx_candidates(a, train_t, nb64.float(), k, bbuf, pbuf)
-    d, i = _exact_rerank(a, train_t, cand_i, rbuf)
-    if k == train_t.shape[0]:  # every training image was a candidate: nothing to certify
-        return d, i, 0
-    doubt = _uncertified(d[:, 1], cand_v, na, float(nb64.max()), a.shape[1])
-    if doubt.numel():
-        d[doubt], i[doubt] = _exact_search(a_u8[doubt], train_t, nb64, min(bbuf.shape[0], 2048))
-    return d, i, int(doubt.numel())
-
-
-def nearest_two(
-    samples: np.ndarray,
-    train: np.ndarray,
-    device: str | torch.device | None = None,
-    sample_chunk: int = 1024,
-    train_chunk: int = 8192,
-    stats: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact nearest and second-nearest training image of every sample, by L2 distance in pixel space.
-
-    samples: uint8 ``[M, H, W, 3]``; train: uint8 ``[N, H, W, 3]`` with N >= 2 and the same H, W.
-    Returns ``indices`` int64 ``[M, 2]`` (nearest, second nearest; ties: lower index first) and ``sq_dists``
-    float64 ``[M, 2]``: SQUARED L2 distances on the [0, 1] pixel scale (uint8 / 255), exact up to that division.
-    Memory: O(sample_chunk * train_chunk + (sample_chunk + train_chunk) * H*W*3) float32 scratch beside the
-    inputs (on CUDA the uint8 training set is copied to the device once); never ``[M, N]``. The result does not
-    depend on the chunk sizes or the device. ``stats``, when given, receives ``n_exact_fallback``.
-    """
-    _check_images(samples, train)
-    check_int("sample_chunk", sample_chunk, 1)
-    check_int("train_chunk", train_chunk, 1)
-    dev = resolve_device(device)
-    m, n = samples.shape[0], train.shape[0]
-    dim = int(np.prod(train.shape[1:]))
-    sc, tc = min(sample_chunk, max(m, 1)), min(train_chunk, n)
-    out_d = np.empty((m, 2), dtype=np.int64)
-    out_i = np.empty((m, 2), dtype=np.int64)
-    n_fallback = 0
-    with torch.no_grad(), _ieee_float32():
-        bufs = (
-            torch.empty((sc, dim), device=dev),  # sample chunk, centred float32
-            torch.empty((sc, dim), device=dev),  # re-ranking / norm scratch
-            torch.empty((tc, dim), device=dev),  # training chunk, centred float32
-            torch.empty(sc * tc, device=dev),  # approximate partial distances
-        )
-        train_t = _tensor(train.reshape(n, dim), dev)
-        nb64 = _sq_norms(train_t, bufs[2])
-        for s in range(0, m, sc):
-            a_u8 = _tensor(samples[s : s + sc].reshape(-1, dim), dev)
-            d, i, n_doubt = _search_chunk(a_u8, train_t, nb64, min(CANDIDATES, n), bufs)
-            out_d[s : s + sc] = d.cpu().numpy()
-            out_i[s : s + sc] = i.cpu().numpy()
-            n_fallback += n_doubt
-    if stats is not None:
-        stats["n_exact_fallback"] = n_fallback
-    return out_i, out_d.astype(np.float64) / PIXEL_SCALE**2
+from memgen.nearest import check_pair, nearest_two
 
 
 def ratio_criterion(d1, d2, threshold: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +59,7 @@ def score_samples(
     Columns: sample_index, label, nn1_index, nn1_dist, nn2_index, nn2_dist, nn1_label (int64); ratio (float64);
     is_replicate (bool). Distances are plain L2 on the [0, 1] pixel scale.
     """
-    _check_images(samples, train)
+    check_pair(samples, train)
     s_lab = _labels(sample_labels, samples.shape[0], "sample_labels")
     t_lab = _labels(train_labels, train.shape[0], "train_labels")
     ratio_criterion(0.0, 1.0, threshold)  # validate the threshold before the (long) search

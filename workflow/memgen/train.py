@@ -27,7 +27,9 @@ import torch
 
 from memgen import checkpoint, io
 from memgen.errors import MemgenError
+from memgen.precision import resolve_fast_path, unet_flops
 from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
+from memgen.step import TrainStep
 
 LOG = logging.getLogger("memgen")
 
@@ -221,8 +223,12 @@ def train(
     ema = UNet(ucfg).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     diffusion = checkpoint.build_diffusion(config.diffusion)
+    fast = resolve_fast_path(dev, tc.precision, flops=unet_flops(ucfg, tc.batch_size, backward=True),
+                             compile=tc.compile)
+    trainer = TrainStep(model, ema, diffusion, lr=tc.lr, weight_decay=tc.weight_decay, ema_rate=tc.ema_rate,
+                        device=dev, fast=fast, log=log)  # AdamW as improved-diffusion; fast path: memgen.precision
+    opt = trainer.optimizer
     rows: list[dict] = []
     step, window_state = 0, None
     if state.exists():
@@ -243,11 +249,10 @@ def train(
     x_all = to_model_scale(images, dev)
     y_all = torch.from_numpy(labels.astype(np.int64)).to(dev)
     stream = BatchStream(n, tc.batch_size, seed, salt)
-    model_params = [p for p in model.parameters()]
-    ema_params = [p for p in ema.parameters()]
-    n_params = sum(p.numel() for p in model_params)
+    n_params = sum(p.numel() for p in model.parameters())
     log(f"training width={width} seed={seed} N={n} classes={num_labels} conditional={conditional} "
-        f"params={n_params} device={dev} threads={torch.get_num_threads()} steps={tc.steps} batch={tc.batch_size} "
+        f"params={n_params} device={dev} threads={torch.get_num_threads()} precision={fast.describe()} "
+        f"steps={tc.steps} batch={tc.batch_size} "
         f"epochs/image={tc.steps * tc.batch_size / n:.1f} presentations per label="
         f"{[round(tc.steps * tc.batch_size * c / n) for c in np.bincount(labels.astype(np.int64)).tolist()]}")
 
@@ -266,14 +271,8 @@ def train(
         x0, y = x_all[idx], (y_all[idx] if conditional else None)
         t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t
         noise = torch.randn_like(x0)
-        # 2. Hybrid (or simple) loss, one AdamW step, EMA update.
-        losses = diffusion.training_losses(model, x0, t, y=y, noise=noise)
-        loss = losses["loss"].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_params, model_params, 1.0 - tc.ema_rate)
+        # 2. Hybrid (or simple) loss, one AdamW step, EMA update (memgen.step: no host synchronisation).
+        losses = trainer(x0, t, noise, y)
         step += 1
         window.add(losses, t)
         # 3. Progress line and loss-log row; checkpoint every K steps (atomic, so a kill never corrupts it).

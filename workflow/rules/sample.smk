@@ -16,6 +16,7 @@ rule sample:
         checkpoint=cell_checkpoint,
         steps=CFG.sample.steps,
         batch_size=CFG.sample.batch_size,
+        precision=CFG.sample.precision,
         device=device_for("sample"),
     threads: stage_threads("sample")
     resources:
@@ -25,7 +26,7 @@ rule sample:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {params.checkpoint}"
         " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
-        " --batch-size {params.batch_size} --device {params.device} --threads {threads}"
+        " --batch-size {params.batch_size} --precision {params.precision} --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"
 
 

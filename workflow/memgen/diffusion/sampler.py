@@ -126,7 +126,11 @@ def sample_seeded(
     clip_denoised: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
-    """Samples ``indices`` of run ``seed``, [B, C, H, W] on ``device``: ``p_sample_loop`` fed by ``PerSampleNoise``."""
-    noise = PerSampleNoise(seed, indices, shape_chw, device=device)
+    """Samples ``indices`` of run ``seed``, [B, C, H, W] on ``device``: ``p_sample_loop`` fed by the counter-based
+    noise of `memgen.diffusion.noise.CounterNoise` (Philox keyed by the seed, counting sample index, step and
+    element: sample i is the same whatever its batch, drawn on the device in one pass per step)."""
+    from memgen.diffusion.noise import CounterNoise
+
+    noise = CounterNoise(seed, indices, shape_chw, device=device)
     x_T = noise.initial()
     return p_sample_loop(diffusion, model, x_T, noise, y=y, clip_denoised=clip_denoised, progress=progress)

@@ -9,7 +9,7 @@ Per pair (``pair_agreement``):
   pixels and channels), as in the paper's figures; 0 when either image is constant.
 - ``pair_dist``: L2 distance between the two samples ([0, 1] pixel scale).
 - ``train_dist_a`` / ``train_dist_b``: L2 distance from the A-sample / B-sample to its nearest training image in
-  A u B (exact, ``memgen.score.nearest_two``).
+  A u B (exact, ``memgen.nearest.nearest_two``).
 - ``is_same`` (the ratio idea of Yoon et al. applied to the pair): ``pair_dist < threshold * min(train_dist_a,
   train_dist_b)``, threshold 1/3: the two samples are three times closer to each other than either is to any
   training image. Strict, so a pair that both copy one training image exactly is not "same".
@@ -26,7 +26,8 @@ from scipy.stats import binom
 from memgen.analysis.aggregate import wilson_interval
 from memgen.errors import MemgenError
 from memgen.runtime import check_images
-from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
+from memgen.nearest import PIXEL_SCALE, nearest_two
+from memgen.score import ratio_criterion
 
 SAME_THRESHOLD = 1 / 3  # Yoon et al.'s ratio, applied to (pair distance) / (distance to the training sets)
 CONFIDENCE = 0.95

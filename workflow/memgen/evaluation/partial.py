@@ -2,7 +2,7 @@
 novel.
 
 Both criteria apply Yoon et al.'s ratio test (``d1 / d2 < 1/3``, ``memgen.score.ratio_criterion``) to a piece of
-the image instead of the whole, with the exact search of ``memgen.score.nearest_two`` (memory bounded by its
+the image instead of the whole, with the exact search of ``memgen.nearest.nearest_two`` (memory bounded by its
 chunks; the pieces are copied out one group at a time, never an ``[M, N]`` matrix).
 
 - Mondrian, per component (``mondrian_partial_copies``):
@@ -27,7 +27,8 @@ import pandas as pd
 from memgen.errors import MemgenError
 from memgen.runtime import check_images
 from memgen.evaluation.mondrian import fit_mondrian, mondrian_geometry, quadrant_colours
-from memgen.score import PIXEL_SCALE, nearest_two, ratio_criterion
+from memgen.nearest import PIXEL_SCALE, nearest_two
+from memgen.score import ratio_criterion
 
 RATIO_THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion, applied to each piece
 TILE_GRID = 4  # tiles per side: 4 x 4 tiles of 8 x 8 pixels at 32 x 32, 4 x 4 pixels at 16 x 16

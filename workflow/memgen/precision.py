@@ -1,0 +1,234 @@
+"""Numeric precision: the fast path a device supports, a network forward under it, and IEEE float32 matmuls.
+
+A `FastPath` names the speed-ups of a training or sampling run: bf16 autocast of the network (GroupNorm and the
+loss stay float32), channels_last activations, ``torch.compile`` and fused AdamW. `resolve_fast_path` turns a
+request ("fp32", "bf16", "auto") into the FastPath this device supports; "fp32" is the plain path, bit-identical
+to the loop of `memgen.train`. `FastForward` wraps a network so that autocast and the memory format stay inside
+it: callers (the diffusion losses, the sampler) see float32 in and float32 out.
+
+`ieee_float32_matmul` pins every float32 matmul backend to IEEE float32 for a block: TF32 (CUDA) and the
+bf16/TF32 modes of oneDNN on CPUs with AMX (``torch.backends.mkldnn.matmul.fp32_precision``, or the legacy
+``torch.set_float32_matmul_precision("medium")``, which makes a CPU float32 matmul round its inputs to bf16:
+relative error 2e-3 instead of 4e-7 measured here) would silently break error bounds derived for float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from memgen.errors import MemgenError
+
+PRECISIONS = ("fp32", "bf16")
+REQUESTS = ("auto", "fp32", "bf16")
+# The matmul backends whose float32 mode can be lowered (torch >= 2.9 names; older torch has the legacy flags).
+_MATMUL_BACKENDS = ("cuda.matmul", "mkldnn.matmul")
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """The speed-ups of one run. The default is the plain path (float32 eager, default AdamW).
+
+    precision: "fp32" or "bf16" (autocast of the network forward; GroupNorm32 and the losses stay float32).
+    channels_last: NHWC activations and conv weights. compile: ``torch.compile`` of the network forward
+    (eager fallback if compilation fails). fused_adamw: one fused AdamW kernel (else torch's default: foreach on
+    CUDA, the single-tensor loop on CPU).
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    fused_adamw: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise MemgenError(f"precision={self.precision!r}: must be one of {', '.join(PRECISIONS)}")
+
+    def describe(self) -> str:
+        flags = [name for name in ("channels_last", "compile", "fused_adamw") if getattr(self, name)]
+        return "+".join([self.precision, *flags])
+
+
+PLAIN = FastPath()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where it is absent, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_bf16() -> bool:
+    """True if this CPU computes bf16 natively: AMX-BF16 tiles or AVX512-BF16 dot products (oneDNN uses both)."""
+    capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AMX" on some builds, "AVX2", "DEFAULT"
+    return capability.startswith("AMX") or bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def device_supports_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return cpu_has_bf16()
+    return False
+
+
+# Below this many FLOPs per network call bf16 autocast does not pay on CPU: its casts cost as much as the
+# matmuls save. Measured with benchmarks/bench_train.py on a 2-core Xeon with AMX, one thread (README.md there):
+# a train step of 0.19 GFLOP ran at 0.995x the fp32 speed in bf16, 0.75 GFLOP at 1.02x, 1.5 GFLOP at 1.17x,
+# 3 GFLOP at 1.23-1.35x, 24 GFLOP at 1.9x, UNet-128 at 32x32 batch 8 (400 GFLOP) at 2.2-2.4x.
+CPU_BF16_MIN_FLOPS = 1e9
+
+
+def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "auto", *,
+                      flops: float | None = None, compile: bool | None = None) -> FastPath:
+    """The FastPath for a device and a request.
+
+    requested: "fp32" (the plain path, bit-identical to memgen.train's step), "bf16" (bf16 autocast and the
+    device's other speed-ups; refused where the device has no native bf16), "auto" (bf16 where it pays, else
+    float32 with the speed-ups that keep float32), or a FastPath (checked and returned).
+    flops: FLOPs of one network call as run (a train step's forward + backward, see `unet_flops`); on CPU
+    "auto" picks bf16 only from CPU_BF16_MIN_FLOPS up (None: assume it is large).
+    compile: None = the choice's default (on CUDA, never on CPU, where compiling the UNet takes longer than
+    the demo's trainings), True/False to force it.
+
+    "auto" on a CPU: channels_last (faster on CPU at every size measured, 1.02-1.25x in fp32) and fused AdamW,
+    bf16 with AMX/AVX512-BF16 above the threshold. On CUDA: bf16 where ``torch.cuda.is_bf16_supported()``,
+    fused AdamW, compile; channels_last off (CUDA GroupNorm returns NCHW from an NHWC input, pytorch #111824,
+    so eager NHWC pays a conversion per norm: benchmarks/gpu.sh measures both).
+    """
+    device = torch.device(device)
+    if isinstance(requested, FastPath):
+        if requested.precision == "bf16" and not device_supports_bf16(device):
+            raise MemgenError(f"precision=bf16: device {device} has no native bf16 (use fp32 or auto)")
+        return requested
+    if requested not in REQUESTS:
+        raise MemgenError(f"precision={requested!r}: must be one of {', '.join(REQUESTS)}")
+    if requested == "fp32":
+        return dataclasses.replace(PLAIN, compile=bool(compile))
+    bf16 = device_supports_bf16(device)
+    if requested == "bf16" and not bf16:
+        raise MemgenError(f"precision=bf16: device {device} has no native bf16 (use fp32 or auto)")
+    cuda = device.type == "cuda"
+    if requested == "auto" and not cuda and flops is not None and flops < CPU_BF16_MIN_FLOPS:
+        bf16 = False
+    return FastPath("bf16" if bf16 else "fp32", channels_last=not cuda,
+                    compile=cuda if compile is None else compile, fused_adamw=fused_adamw_supported(device))
+
+
+@functools.lru_cache(maxsize=64)
+def unet_flops(unet_cfg, batch: int, backward: bool) -> float:
+    """FLOPs of one UNet forward (x3 with ``backward``: the backward pass costs twice the forward) of ``batch``
+    images, counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no memory, < 1 s)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from memgen.model import UNet
+
+    size = unet_cfg.image_size
+    with torch.device("meta"):
+        net = UNet(unet_cfg)
+        x, t = torch.empty(1, unet_cfg.in_channels, size, size), torch.zeros(1)
+        y = torch.zeros(1, dtype=torch.long) if unet_cfg.num_classes else None
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(x, t, y)
+    return float(counter.get_total_flops()) * batch * (3 if backward else 1)
+
+
+def fused_adamw_supported(device: torch.device) -> bool:
+    """Fused AdamW exists for CUDA and (torch >= 2.4) CPU tensors."""
+    try:
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+    except ImportError:
+        return device.type == "cuda"
+    return device.type in _get_fused_kernels_supported_devices()
+
+
+def make_adamw(params, device: torch.device, fast: FastPath, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, fused where asked and supported; otherwise torch's default (foreach on CUDA, the single-tensor
+    loop on CPU), which is what `memgen.train` builds: the plain path stays bit-identical to it."""
+    fused = fast.fused_adamw and fused_adamw_supported(torch.device(device))
+    return torch.optim.AdamW(list(params), lr=lr, weight_decay=weight_decay, **({"fused": True} if fused else {}))
+
+
+class FastForward(nn.Module):
+    """``net(x, t, y)`` under a FastPath: float32 [B, C, H, W] in, float32 contiguous [B, C', H, W] out.
+
+    With bf16 the forward runs under ``torch.autocast(dtype=bfloat16)`` (GroupNorm32 normalises in float32)
+    and its output is cast to float32, so whatever the caller computes from it (the hybrid loss, the reverse
+    step) runs in float32 outside autocast. With channels_last the input is converted to NHWC (the net's conv
+    weights must be converted once by the caller: ``net.to(memory_format=torch.channels_last)``).
+    """
+
+    def __init__(self, net: nn.Module, fast: FastPath, device_type: str):
+        super().__init__()
+        self.net, self.fast, self.device_type = net, fast, device_type
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.fast.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.fast.precision == "bf16":
+            with torch.autocast(self.device_type, dtype=torch.bfloat16):
+                out = self.net(x, t, y)
+        else:
+            out = self.net(x, t, y)
+        return out.float().contiguous()
+
+
+def _backend(path: str):
+    obj = torch.backends
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if hasattr(obj, "fp32_precision") else None
+
+
+@contextlib.contextmanager
+def ieee_float32_matmul():
+    """Every float32 matmul inside the block is IEEE float32 (no TF32, no bf16 passes); state restored after.
+
+    torch >= 2.9: sets ``fp32_precision = "ieee"`` on the CUDA and oneDNN matmul backends (reading those
+    attributes gives the effective mode, whichever API set it). Older torch: the legacy flags
+    ``torch.backends.cuda.matmul.allow_tf32`` and ``torch.set_float32_matmul_precision("highest")``.
+    """
+    backends = [b for b in (_backend(p) for p in _MATMUL_BACKENDS) if b is not None]
+    if backends:
+        saved = [b.fp32_precision for b in backends]
+        try:
+            for b in backends:
+                b.fp32_precision = "ieee"
+            yield
+        finally:
+            for b, value in zip(backends, saved):
+                b.fp32_precision = value
+        return
+    old_precision, old_tf32 = torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old_tf32
+        torch.set_float32_matmul_precision(old_precision)
+
+
+def lowest_float32_matmul_precision() -> None:
+    """Set every float32 matmul backend to its fastest, least precise mode (for tests of the guard above)."""
+    torch.set_float32_matmul_precision("medium")  # the legacy API: TF32 on CUDA, bf16 on oneDNN CPUs
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    for path, mode in (("cuda.matmul", "tf32"), ("mkldnn.matmul", "bf16")):
+        backend = _backend(path)
+        if backend is not None:
+            backend.fp32_precision = mode

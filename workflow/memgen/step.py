@@ -1,0 +1,89 @@
+"""One optimization step of the diffusion model: hybrid loss, backward, AdamW, EMA; plain or fast.
+
+`TrainStep` owns the optimizer and holds the plain model and its EMA copy (what a checkpoint stores: their
+state dicts never carry ``torch.compile``'s ``_orig_mod.`` prefix). A call takes the step's random draws
+(x0, t, noise; dropout draws from the global generator) and returns the per-sample losses as device tensors:
+nothing in it waits for the device, so the caller reads losses back only when it logs.
+
+On the plain path (``FastPath()``) a step is the inner step of `memgen.train` operation for operation, so the
+results are bit-identical to it (tests/test_step.py). The fast path (see `memgen.precision`) runs the network
+forward under bf16 autocast with channels_last and ``torch.compile``, while the loss terms are computed in
+float32 from the network output cast to float32 (Improved DDPM's L_vb holds logs of small variances, which bf16
+would round); AdamW is fused. Compilation is lazy: if the first compiled step raises, one line is logged, the
+random state is put back and the step runs eagerly from then on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from memgen.precision import PLAIN, FastForward, FastPath, make_adamw
+
+
+class TrainStep:
+    """Step ``x0 [B, C, H, W]`` (float32 in [-1, 1]), ``t [B]`` int64, ``noise`` like x0, ``y [B]`` int64 | None.
+
+    model, ema: the plain UNet and its EMA copy (same architecture, on ``device``); diffusion: the training
+    `GaussianDiffusion`; lr, weight_decay: AdamW's; ema_rate: EMA decay (ema <- ema + (1 - rate)(model - ema)).
+    Attributes for checkpointing: ``model``, ``ema``, ``optimizer`` (load state into them to resume).
+    """
+
+    def __init__(self, model: nn.Module, ema: nn.Module, diffusion, *, lr: float, weight_decay: float,
+                 ema_rate: float, device: torch.device | str, fast: FastPath = PLAIN,
+                 log: Callable[[str], None] = print):
+        self.device, self.fast, self.log = torch.device(device), fast, log
+        self.model, self.ema, self.diffusion, self.ema_rate = model, ema, diffusion, float(ema_rate)
+        if fast.channels_last:  # conv weights NHWC; the EMA too, so the foreach lerp sees matching strides
+            model.to(memory_format=torch.channels_last)
+            ema.to(memory_format=torch.channels_last)
+        self.optimizer = make_adamw(model.parameters(), self.device, fast, lr, weight_decay)
+        self._model_params = list(model.parameters())
+        self._ema_params = list(ema.parameters())
+        self._eager = model if fast == PLAIN else FastForward(model, fast, self.device.type)
+        self._net = self._eager
+        self._compile_pending = fast.compile
+        if fast.compile:
+            self._net = torch.compile(self._eager, dynamic=False)
+
+    def _forward_backward(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        losses = self.diffusion.training_losses(self._net, x0, t, y=y, noise=noise)
+        loss = losses["loss"].mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return losses
+
+    def _first_compiled(self, x0, t, noise, y) -> dict[str, Tensor]:
+        """The first compiled step; on any compile error fall back to eager with the random state restored."""
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        try:
+            return self._forward_backward(x0, t, noise, y)
+        except Exception as err:  # noqa: BLE001 - any failure of the compiler means: run eagerly
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            self.log(f"torch.compile failed ({type(err).__name__}: {first}); running eager")
+            self._net = self._eager
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+            return self._forward_backward(x0, t, noise, y)
+        finally:
+            self._compile_pending = False
+
+    @property
+    def compiled(self) -> bool:
+        """True while the step runs through ``torch.compile`` (False after a fallback)."""
+        return self._net is not self._eager
+
+    def __call__(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """One step; returns ``loss``, ``mse``, ``vb`` (per sample, [B], detached, float32, on the device)."""
+        if self._compile_pending:
+            losses = self._first_compiled(x0, t, noise, y)
+        else:
+            losses = self._forward_backward(x0, t, noise, y)
+        self.optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema_params, self._model_params, 1.0 - self.ema_rate)
+        return {name: value.detach() for name, value in losses.items()}
