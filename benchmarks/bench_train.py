@@ -8,8 +8,9 @@ Usage (from the repository root; CPU demo size, then the paper's UNet-128):
 Each variant is a `memgen.step.TrainStep` on its own copy of the same initial weights, fed the same batches
 (pre-drawn: the timing is the step, not the data pipeline). Variants: ``plain`` (FastPath(): fp32 eager, default
 AdamW, what memgen.train runs), ``fast`` (``resolve_fast_path(device, "auto")``), and for exploration ``bf16``,
-``bf16-cl`` (bf16 + channels_last), ``fused`` (fp32 + fused AdamW) and ``compile`` (fast + torch.compile; its
-first step, which compiles, is reported as ``compile_s`` and kept out of the steady-state time).
+``bf16-cl`` (bf16 + channels_last), ``fused`` (fp32 + fused AdamW), ``compile`` (fast + torch.compile) and
+``compile-graphs`` (the same in mode reduce-overhead, CUDA graphs); a compiled variant's first step, which
+compiles, is reported as ``compile_s`` and kept out of the steady-state time.
 Reported per variant: seconds per step (median of interleaved rounds), images/s, peak memory (CUDA allocator
 peak; on CPU the process RSS, which includes the variants built before it), and model FLOPs utilisation:
 FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, attention;
@@ -41,6 +42,7 @@ def variant_path(name: str, device: torch.device, flops: float) -> FastPath:
     fast = resolve_fast_path(device, "auto", flops=flops, compile=False)
     table = {
         "plain": PLAIN, "fast": fast, "compile": FastPath(fast.precision, fast.channels_last, True, fast.fused_adamw),
+        "compile-graphs": FastPath(fast.precision, fast.channels_last, True, fast.fused_adamw, "reduce-overhead"),
         "bf16": FastPath("bf16", False, False, True), "bf16-cl": FastPath("bf16", True, False, True),
         "fused": FastPath("fp32", False, False, True), "cl": FastPath("fp32", True, False, False),
     }
@@ -84,7 +86,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None, help="default: the preset's")
     parser.add_argument("--batch", type=int, nargs="+", default=[64])
-    parser.add_argument("--variants", default="plain,fast", help="comma list: plain,fast,compile,bf16,bf16-cl,fused")
+    parser.add_argument("--variants", default="plain,fast", help="comma list: plain,fast,compile,compile-graphs,bf16,bf16-cl,fused")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")

@@ -151,5 +151,5 @@ export WIDTHS WIDTH_TRAIN WIDTH_SAMPLE DEVFLAGS="${DEV[*]}"
 step bench_widths 150 bash -c "$(declare -f widths); widths"
 if [ $CPU_SMOKE -eq 0 ]; then  # compiling takes minutes on CPU; on the GPU machine it gets what is left
   step bench_train_compile 400 "$PY" benchmarks/bench_train.py --preset paper --width 128 --batch 128 \
-    --variants plain,compile --rounds 3 --steps 5 "${DEV[@]}" --out "$OUT/bench_train_compile.json"
+    --variants plain,compile-graphs --rounds 3 --steps 5 "${DEV[@]}" --out "$OUT/bench_train_compile.json"
 fi

@@ -191,9 +191,16 @@ def read_config_source(source: str | Path | dict | None) -> dict:
     return raw
 
 
-def load_config(source: str | Path | dict | None) -> Config:
-    """Read (`read_config_source`), validate and freeze a config; ``None`` gives the all-defaults config."""
-    return Config.from_dict(validate_config(read_config_source(source)))
+def load_config(source: str | Path | dict | None, training_only: bool = False) -> Config:
+    """Read (`read_config_source`), validate and freeze a config; ``None`` gives the all-defaults config.
+
+    ``training_only``: the source is a training spec (what the train rule passes: image_size, model, diffusion,
+    train), so no study is selected unless it says so: the studies' grids, whose widths need not suit this
+    model, are not checked."""
+    raw = read_config_source(source)
+    if training_only:
+        raw.setdefault("studies", [])
+    return Config.from_dict(validate_config(raw))
 
 
 # ---------------------------------------------------------------------------------------------- frozen sections

@@ -43,6 +43,7 @@ class FastPath:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode; "reduce-overhead" replays CUDA graphs
     fused_adamw: bool = False
 
     def __post_init__(self) -> None:
@@ -51,6 +52,8 @@ class FastPath:
 
     def describe(self) -> str:
         flags = [name for name in ("channels_last", "compile", "fused_adamw") if getattr(self, name)]
+        if self.compile and self.compile_mode != "default":
+            flags[flags.index("compile")] = f"compile({self.compile_mode})"
         return "+".join([self.precision, *flags])
 
 
@@ -92,7 +95,7 @@ CPU_BF16_MIN_FLOPS = 1e9
 
 
 def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "auto", *,
-                      flops: float | None = None, compile: bool | None = None) -> FastPath:
+                      flops: float | None = None, compile: bool | str | None = None) -> FastPath:
     """The FastPath for a device and a request.
 
     requested: "fp32" (the plain path, bit-identical to memgen.train's step), "bf16" (bf16 autocast and the
@@ -100,7 +103,9 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
     float32 with the speed-ups that keep float32), or a FastPath (checked and returned).
     flops: FLOPs of one network call as run (a train step's forward + backward, see `unet_flops`); on CPU
     "auto" picks bf16 only from CPU_BF16_MIN_FLOPS up (None: assume it is large).
-    compile: None = the choice's default (on CUDA, never on CPU, where compiling the UNet takes longer than
+    compile: None or "auto" = the choice's default (on CUDA with CUDA graphs, mode "reduce-overhead": measured
+    on one H100, a UNet-128 step of batch 128 took 0.099 s in fp32 eager, 0.084 s in bf16 eager, 0.061 s compiled
+    and 0.045 s compiled with CUDA graphs; never on CPU, where compiling the UNet takes longer than
     the demo's trainings), True/False to force it.
 
     "auto" on a CPU: channels_last (faster on CPU at every size measured, 1.02-1.25x in fp32) and fused AdamW,
@@ -115,8 +120,10 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
         return requested
     if requested not in REQUESTS:
         raise MemgenError(f"precision={requested!r}: must be one of {', '.join(REQUESTS)}")
+    mode = compile if isinstance(compile, str) and compile not in ("auto", "off") else None
+    compile = {"auto": None, "off": False}.get(compile, True) if isinstance(compile, str) else compile
     if requested == "fp32":
-        return dataclasses.replace(PLAIN, compile=bool(compile))
+        return dataclasses.replace(PLAIN, compile=bool(compile), compile_mode=mode or "default")
     bf16 = device_supports_bf16(device)
     if requested == "bf16" and not bf16:
         raise MemgenError(f"precision=bf16: device {device} has no native bf16 (use fp32 or auto)")
@@ -124,7 +131,8 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
     if requested == "auto" and not cuda and flops is not None and flops < CPU_BF16_MIN_FLOPS:
         bf16 = False
     return FastPath("bf16" if bf16 else "fp32", channels_last=not cuda,
-                    compile=cuda if compile is None else compile, fused_adamw=fused_adamw_supported(device))
+                    compile=cuda if compile is None else compile, fused_adamw=fused_adamw_supported(device),
+                    compile_mode=mode or ("reduce-overhead" if cuda else "default"))
 
 
 @functools.lru_cache(maxsize=64)

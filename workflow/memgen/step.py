@@ -46,7 +46,7 @@ class TrainStep:
         self._net = self._eager
         self._compile_pending = fast.compile
         if fast.compile:
-            self._net = torch.compile(self._eager, dynamic=False)
+            self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode)
 
     def _forward_backward(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         losses = self.diffusion.training_losses(self._net, x0, t, y=y, noise=noise)

@@ -13,7 +13,7 @@ def cmd_train(args) -> None:
     from memgen.errors import MemgenError
 
     images, labels = io.load_images_npz(args.data)  # data and card are checked before torch is imported
-    config = load_config(args.config)
+    config = load_config(args.config, training_only=True)
     card = {}
     if args.card:
         card = io.read_json(args.card)
@@ -53,7 +53,7 @@ def cmd_sample_optimal(args) -> None:
     from memgen.sample import sample_optimal
 
     prepare(args)
-    config = load_config(args.config)
+    config = load_config(args.config, training_only=True)
     train, labels = io.load_images_npz(args.train)
     images, out_labels = sample_optimal(train, labels, config.diffusion, num_samples=args.num_samples,
                                         steps=args.steps, seed=args.seed, batch_size=args.batch_size,
