@@ -25,7 +25,7 @@ def test_paper_parameter_counts():
 
 def test_unet256_500k_asks_for_more_than_unet64():
     small, big = (job_resources(with_(PAPER_TRAIN, width=w)) for w in (64, 256))
-    assert big.seconds > 2 * small.seconds  # measured on an H100: 0.217 s vs the 0.1 s launch-bound step
+    assert big.seconds > 1.4 * small.seconds  # measured on an H100, bf16 eager: 0.154 s vs the 0.101 s launch-bound step
     assert big.runtime_min > small.runtime_min and big.mem_mb > small.mem_mb
     cpu_small, cpu_big = (job_resources(with_(PAPER_TRAIN, width=w, device="cpu")) for w in (64, 256))
     assert cpu_big.seconds > 8 * cpu_small.seconds  # ~ width^1.7 on a CPU

@@ -13,12 +13,13 @@ CPU rates are measured (one thread, batch 8, so per-image overhead included):
   per step of 8; 0.34 / 1.10 s per forward of 8);
 - widths 16 and 32: timed beside width 64 in one process and scaled to its 1.23 s / 0.34 s (ratios 0.246 and
   0.433 train, 0.343 and 0.528 eval); width 256 eval extrapolated with the train ratio 256/128 (3.54).
-GPU rates are MEASURED on one H100 80GB (torch 2.11, fp32 with cuDNN's default TF32 convolutions), seeds' UNet
-at 32x32: a training step of batch 128 took 0.107 / 0.101 / 0.107 / 0.217 s at widths 32 / 64 / 128 / 256 (and
-about 0.1 s at batch 32 too): below width 256 a step is bound by kernel launches, not arithmetic, so a GPU step
-costs max(STEP_FLOOR_S, batch x rate), with the per-image rate measured at width 256 (1.70 ms) and scaled by
-width^2 (the arithmetic) below it. A forward pass of 500 images took 0.047 / 0.061 / 0.112 / 0.233 s; the exact
-search ran 2.1e9 pairs/s at 32x32 (2,000 x 20,000 images).
+GPU rates are MEASURED on one H100 80GB (torch 2.11, benchmarks/gpu.sh, benchmarks/results/h100-2026-11-26): the
+seeds' UNet at 32x32 on the bf16 eager path (memgen's "fast" path without compile; the default compiles with CUDA
+graphs and is faster still, 0.045 s per UNet-128 step of batch 128 against 0.084 s eager, so these rates make safe
+time limits). A training step of batch 128 took 0.101 / 0.084 / 0.154 s at widths 64 / 128 / 256 (UNet-128 at batch
+256: 0.142 s): below width 256 a step is bound by kernel launches, so a GPU step costs max(STEP_FLOOR_S, batch x
+rate). A sampling forward (p_mean_variance) of 256 images took 0.034 / 0.052 (512: 0.103) / 0.108 s; the exact
+search ran 10k x 50k images at 32x32 in 0.093 s (5.3e9 pairs/s).
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ KINDS = ("train", "sample", "score")
 DEVICES = ("cpu", "gpu")
 # Seconds per image per training step (forward + backward + AdamW), seeds' UNet at 32x32, by width.
 TRAIN_S = {"cpu": {16: 0.0378, 32: 0.0666, 64: 0.154, 128: 0.471, 256: 1.669},  # one thread, batch 8
-           "gpu": {64: 1.06e-4, 128: 4.25e-4, 256: 1.70e-3}}  # H100: 256 measured, below it width^2-scaled
+           "gpu": {64: 1.4e-4, 128: 5.5e-4, 256: 1.2e-3}}  # H100, bf16 eager (128 at batch 256); 64: launch-bound
+# (its 0.101 s step is STEP_FLOOR_S), its rate width^2-scaled from 128
 # Seconds per image per network evaluation without gradients (one per respaced sampling step).
 EVAL_S = {"cpu": {16: 0.0146, 32: 0.0224, 64: 0.0425, 128: 0.1375, 256: 0.487},  # 256: extrapolated
-          "gpu": {32: 9.3e-5, 64: 1.23e-4, 128: 2.25e-4, 256: 4.66e-4}}  # H100, batches of 500
+          "gpu": {64: 1.31e-4, 128: 2.0e-4, 256: 4.2e-4}}  # H100, bf16 eager, batches of 256 (128: 512)
 # The least one training step / one batched forward takes (kernel launches; ~0 on a CPU).
 STEP_FLOOR_S = {"cpu": 0.0, "gpu": 0.10}
-EVAL_FLOOR_S = {"cpu": 0.0, "gpu": 0.045}
+EVAL_FLOOR_S = {"cpu": 0.0, "gpu": 0.03}
 # Seconds per (sample, training image, pixel value) of the exact nearest-two search: 8.7M pairs/s at 32x32 on one
-# busy CPU thread (benchmarks/bench_score.py --samples 1000 --train 4000 --image-size 32), 2.1e9 on an H100.
-PAIR_S = {"cpu": 4.0e-11, "gpu": 1.6e-13}
+# busy CPU thread (benchmarks/bench_score.py --samples 1000 --train 4000 --image-size 32), 5.3e9 on an H100.
+PAIR_S = {"cpu": 4.0e-11, "gpu": 6.1e-14}
 STARTUP_S = {"cpu": 60.0, "gpu": 180.0}  # interpreter, torch (and CUDA) start, data and checkpoint loading
 BASE_MB = {"cpu": 1000, "gpu": 4000}  # host memory of a process with torch (and the CUDA libraries) loaded
 # Training activations per image at 32x32 (peak RSS of one step / batch, measured at widths 16/32/64):
