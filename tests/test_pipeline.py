@@ -146,3 +146,45 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     report = snakemake(repo_root, tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "report.html").stat().st_size > 100_000
+
+
+def _planned(repo_root, workdir, configfile, *args) -> list[tuple[str, str]]:
+    """(rule, first output) of every job `snakemake -n` plans."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(workdir), "-n", *args,
+           "--configfile", str(configfile)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs, rule = [], None
+    for line in proc.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("output:"):
+            jobs.append((rule, line.split(":", 1)[1].split(",")[0].strip()))
+            rule = None
+        elif rule and line.strip().startswith("jobid:") and rule in ("all", "capacity"):
+            jobs.append((rule, ""))
+            rule = None
+    return jobs
+
+
+def test_changing_one_cell_reruns_only_that_cell_and_its_aggregates(finished_run):
+    """Sizes [2, 6] -> [2, 7]: the n7 cell's jobs and the tables and figures that read it; nothing of n2."""
+    repo_root, workdir, _ = finished_run
+    cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    cfg["capacity"]["sizes"] = [2, 7]
+    (workdir / "tiny7.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = _planned(repo_root, workdir, workdir / "tiny7.yaml")
+    rules = sorted(r for r, _ in jobs)
+    assert rules == sorted(["materialize", "train", "sample", "score", "aggregate", "figure", "capacity_estimates",
+                            "all"]), jobs
+    cells = [out for r, out in jobs if r in ("materialize", "train", "sample", "score")]
+    assert all("n7-" in out for out in cells) and not any("n2-" in out for out in cells), cells
+
+
+def test_one_cell_is_built_by_its_path(finished_run, tmp_path):
+    repo_root, workdir, _ = finished_run
+    summary = "results/capacity/w16-n6-none0-it40-b8-uncond-s0/summary.parquet"
+    assert [r for r, _ in _planned(repo_root, workdir, workdir / "tiny.yaml", summary, "-f")] == ["score"]
+    (tmp_path / "tiny.yaml").write_text((workdir / "tiny.yaml").read_text())  # a fresh directory: the cell's chain
+    chain = sorted(r for r, _ in _planned(repo_root, tmp_path, tmp_path / "tiny.yaml", summary))
+    assert chain == ["materialize", "sample", "score", "train"]

@@ -79,6 +79,11 @@ def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
             instance[key] = copy.deepcopy(sub["default"])
         if isinstance(instance.get(key), dict) and sub.get("type") == "object":
             _fill_defaults(instance[key], sub, root)
+        items = _resolve(sub.get("items", {}), root)
+        if isinstance(instance.get(key), list) and items.get("type") == "object":  # objects listed in an array
+            for item in instance[key]:
+                if isinstance(item, dict):
+                    _fill_defaults(item, items, root)
 
 
 def _schema_error_line(err: jsonschema.ValidationError) -> str:
@@ -122,48 +127,17 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
         raise MemgenError(
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"
         )
+    from memgen.data.cifar import check_cifar_counts
     from memgen.model.config import UNetConfig
 
     for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
-        _check_cifar_counts(name, config[name], counts=name in config["studies"])
+        check_cifar_counts(name, config[name], counts=name in config["studies"])
     for name in config["studies"]:
         for width in config[name].get("widths", []):
             try:
                 UNetConfig(image_size=config["image_size"], width=width, **_unet_fields(config["model"])).validate()
             except MemgenError as err:
                 raise MemgenError(f"{name}.widths: width {width}: {err}") from None
-
-
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_PER_CLASS, CIFAR10_TRAIN = 6000, 50000  # train + test images per class; images in the training split
-
-
-def _images_needed(block: dict) -> int:
-    """The most base-dataset images one cell of a study draws (training set + pools cut from the base)."""
-    from_base = {"heldout", "hybrid"}
-    if "sizes" in block:
-        return max(block["sizes"])
-    if "totals" in block:
-        return max(block["totals"]) - block["minority_size"]
-    extra = 0
-    ndummy = block.get("ndummy", 0)
-    if block.get("dummy") in from_base or from_base & set(block.get("kinds", [])):
-        extra = max(ndummy) if isinstance(ndummy, list) else ndummy
-    return block.get("size", 0) + extra + block.get("heldout", 0)
-
-
-def _check_cifar_counts(name: str, block: dict, counts: bool) -> None:
-    dataset = block.get("dataset", "")
-    if not dataset.startswith("cifar:"):
-        return
-    cls = dataset[len("cifar:"):]
-    if cls != "all" and cls not in CIFAR10_CLASSES:
-        raise MemgenError(f"{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
-                          f"{', '.join(CIFAR10_CLASSES)})")
-    limit = CIFAR10_TRAIN if cls == "all" else CIFAR10_PER_CLASS
-    need = _images_needed(block)
-    if counts and need > limit:
-        raise MemgenError(f"{name}: asks for {need} images of {dataset}, which has {limit}")
 
 
 def read_config_source(source: str | Path | dict | None) -> dict:

@@ -239,3 +239,21 @@ def agreement_grid(wildcards):
 
 def dichotomy_inputs(wildcards):
     return results(GRID.scored_tables())
+
+
+def import_source(wildcards):
+    """The file of a model trained elsewhere (external study)."""
+    return GRID.import_args(wildcards)[0]
+
+
+def import_flags(wildcards):
+    return GRID.import_args(wildcards)[1]
+
+
+def cell_loss_inputs(wildcards):
+    return {k: results(v)[0] for k, v in GRID.cell_loss_inputs(wildcards).items()}
+
+
+def cell_loss_levels(wildcards):
+    cell = GRID.find(wildcards)
+    return next(m["levels"] for m in CFG.block(cell.study).models if m["checkpoint"] == cell.checkpoint)

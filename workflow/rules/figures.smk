@@ -59,3 +59,18 @@ rule criterion_pairs:
         "python -m memgen criterion-pairs --samples {input.samples} --train {input.train} --scores {input.scores}"
         " --threshold {params.threshold} --thresholds {params.thresholds} --out {output.figure}"
         " --table {output.table} --sweep {output.sweep} --sweep-figure {output.sweep_figure} > {log} 2>&1"
+
+
+rule cell_loss_figure:
+    input:
+        table=out("cell_losses"),
+    output:
+        figure=report(out("cell_loss_figure"), caption="../report/figures.rst", category="{study}"),
+    log:
+        log_path("cell_loss_figure"),
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen figure loss_gap --table {input.table} --out {output.figure} > {log} 2>&1"

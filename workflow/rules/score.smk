@@ -93,3 +93,24 @@ rule agreement:
         " --train-a {input.train_a} --train-b {input.train_b} --scores-a {input.scores_a}"
         " --scores-b {input.scores_b} {params.grid} --out {output.table}"
         " --pairs {output.pairs} > {log} 2>&1"
+
+
+rule loss_by_level_cell:
+    input:
+        unpack(cell_loss_inputs),
+    output:
+        table=out("cell_losses"),
+    log:
+        log_path("cell_losses"),
+    params:
+        levels=cell_loss_levels,
+        device=device_for("sample"),
+    threads: stage_threads("sample")
+    resources:
+        **optimal_resources("sample"),
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {input.model} --levels {params.levels}"
+        " --train {input.train} --heldout {input.heldout} --device {params.device} --threads {threads}"
+        " --out {output.table} > {log} 2>&1"

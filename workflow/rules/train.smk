@@ -52,3 +52,20 @@ rule train_classifier:
         "OMP_NUM_THREADS={threads} python -m memgen train-classifier --a {input.base} --b {input.dummy}"
         " --name-a {wildcards.dataset} --name-b {wildcards.dummy} --seed {wildcards.seed} --threads {threads}"
         " --out {output.model} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule import_model:
+    input:
+        checkpoint=import_source,
+    output:
+        model=out("imported"),
+    log:
+        log_path("imported"),
+    params:
+        flags=import_flags,
+    resources:
+        **SMALL_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m memgen import-checkpoint {input.checkpoint:q} {params.flags} --out {output.model} > {log} 2>&1"

@@ -10,17 +10,22 @@ import argparse
 from pathlib import Path
 
 from memgen.cli.common import LOG
+from memgen.interop.facts import SOURCES
 
-SOURCES = ("improved-diffusion",)
 
 
 def cmd_import_checkpoint(args: argparse.Namespace) -> None:
-    from memgen import io
+    from memgen import checkpoint, io
     from memgen.errors import MemgenError
     from memgen.interop.convert import import_improved_diffusion
 
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise MemgenError(f"--out {args.out}: is the input file; write the memgen checkpoint elsewhere")
+    if args.source == "memgen":  # checked (format, weights) and copied, so the DAG owns its input
+        ckpt = checkpoint.load(args.checkpoint)
+        io.torch_save(args.out, ckpt)
+        LOG.info(f"{args.checkpoint}: memgen checkpoint, width {ckpt['width']}, step {ckpt['step']}; wrote {args.out}")
+        return
     ckpt, lines = import_improved_diffusion(
         args.checkpoint, image_size=args.image_size, num_heads=args.num_heads, norm_groups=args.norm_groups,
         dropout=args.dropout, diffusion_steps=args.diffusion_steps, noise_schedule=args.noise_schedule,
@@ -37,7 +42,8 @@ def register(sub) -> None:
         "import-checkpoint", help="convert an openai/improved-diffusion model*.pt / ema_*.pt into a memgen checkpoint",
         description="The architecture is read from the state dict's shapes; the flags give what shapes cannot "
                     "tell (defaults: the reference's model_and_diffusion_defaults).")
-    s.add_argument("--from", dest="source", required=True, choices=SOURCES, help="the code base that wrote CKPT")
+    s.add_argument("--from", dest="source", required=True, choices=SOURCES,
+                   help="the code base that wrote CKPT (memgen: checked and copied)")
     s.add_argument("checkpoint", metavar="CKPT", help="a bare state dict (torch.save(model.state_dict()))")
     s.add_argument("--out", required=True, help="memgen checkpoint to write (.pt)")
     s.add_argument("--image-size", type=int, default=None,

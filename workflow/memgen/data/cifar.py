@@ -175,3 +175,37 @@ def cifar_class_pools_with_positions(
     what = f"cifar:{class_name}"
     return disjoint_pools(members, n_base, dict(n_heldout_pools), seed, (STREAM.CIFAR_POOLS, label), what,
                           "the class")
+
+
+# -- config checks ---------------------------------------------------------------------------------------------
+CIFAR10_PER_CLASS, CIFAR10_TRAIN = 6000, 50000  # train + test images per class; images in the training split
+
+
+def _images_needed(block: dict) -> int:
+    """The most base-dataset images one cell of a study draws (training set + pools cut from the base)."""
+    from_base = {"heldout", "hybrid"}
+    if "sizes" in block:
+        return max(block["sizes"])
+    if "totals" in block:
+        return max(block["totals"]) - block["minority_size"]
+    extra = 0
+    ndummy = block.get("ndummy", 0)
+    if block.get("dummy") in from_base or from_base & set(block.get("kinds", [])):
+        extra = max(ndummy) if isinstance(ndummy, list) else ndummy
+    return block.get("size", 0) + extra + block.get("heldout", 0)
+
+
+def check_cifar_counts(name: str, block: dict, counts: bool) -> None:
+    """Config check of a study block: a CIFAR-10 class must exist, and (``counts``: the study is selected) the
+    block must not draw more images than the class has."""
+    dataset = block.get("dataset", "")
+    if not dataset.startswith("cifar:"):
+        return
+    cls = dataset[len("cifar:"):]
+    if cls != "all" and cls not in CIFAR10_CLASSES:
+        raise MemgenError(f"{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
+                          f"{', '.join(CIFAR10_CLASSES)})")
+    limit = CIFAR10_TRAIN if cls == "all" else CIFAR10_PER_CLASS
+    need = _images_needed(block)
+    if counts and need > limit:
+        raise MemgenError(f"{name}: asks for {need} images of {dataset}, which has {limit}")

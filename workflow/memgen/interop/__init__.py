@@ -2,5 +2,6 @@
 
 `improved_diffusion` reads the architecture of an openai/improved-diffusion UNet from its state dict's shapes
 (pure: key -> shape in, `Architecture` out); `convert` loads such a file safely and writes the memgen
-checkpoint; `cli` is the ``import-checkpoint`` subcommand.
+checkpoint; `facts` reads what the study grid needs of a checkpoint (width, step, conditional); the
+``import-checkpoint`` subcommand is in `memgen.cli.interop`.
 """

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 
 def epochs_per_image(steps: int, batch_size: int, n_train: int) -> float:
-    """Passes over each training image after ``steps`` steps (uniform sampling): steps * batch / images."""
-    return steps * batch_size / n_train
+    """Passes over each training image after ``steps`` steps (uniform sampling): steps * batch / images; NaN when
+    the batch is not known (a model trained elsewhere, batch 0)."""
+    return steps * batch_size / n_train if batch_size else float("nan")
 
 
 def presentations(epochs: float, n_images: int) -> float:
@@ -42,6 +43,9 @@ class Cell:
     sample_classes: tuple[int, ...] | None = None  # None: every trained class
     exposure: str = "equal_steps"  # or "matched": steps scaled so base images are seen as often as without dummies
     train_steps: int = 0  # the run's step budget; 0 = steps
+    checkpoint: str = ""  # a model trained elsewhere (the external study): its file, imported instead of trained
+    source: str = ""  # ... and the code base that wrote it (memgen.interop.facts.SOURCES)
+    heldout: int = 0  # held-out images for a per-cell loss gap (the external study); 0 = none
 
     def __post_init__(self) -> None:
         if not self.train_steps:

@@ -93,6 +93,26 @@ def snapshots(name: str, block, cfg) -> list[Cell]:
             for w in block.widths for s in cfg.seeds for step in sorted(block.snapshots)]
 
 
+def external(name: str, block, cfg) -> list[Cell]:
+    """One cell per listed checkpoint: its width, step and conditioning read from the file (`memgen.interop.facts`),
+    its training set from the entry; sampled from every trained class."""
+    from memgen.errors import MemgenError
+    from memgen.interop.facts import checkpoint_facts
+
+    cells = []
+    for m in block.models:
+        facts = checkpoint_facts(m["checkpoint"], m["source"])
+        cells.append(Cell(name, m["dataset"], facts["width"], m["size"], "none", 0, facts["step"], m["batch_size"],
+                          facts["conditional"], m["seed"], _num_samples(cfg, block), checkpoint=m["checkpoint"],
+                          source=m["source"], heldout=m["heldout"]))
+    names = [c.name for c in cells]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise MemgenError(f"{name}.models: two checkpoints make the cell {twice} (same width, size, step and seed); "
+                          "give them different seeds")
+    return cells
+
+
 def disjoint_split(name: str, block, cfg) -> list[Cell]:
     """Side B of each disjoint-split pair: per capacity cell of the listed widths and sizes, a model of the same
     width, step budget and seed trained on ``split:<dataset>`` (a set of the same size disjoint from the capacity

@@ -133,6 +133,7 @@ class Grid:
         if rec.expand is not None:
             if rec.galleries:
                 out += self.cell_paths(study, "gallery")
+            out += [path(kind, **c.wildcards()) for c in self.cells(study) if c.heldout for kind in rec.cell_outputs]
         for kind in rec.outputs:
             if rec.per_training_set:
                 out += [path(kind, **wc) for wc in self.training_sets(study)]
@@ -176,14 +177,35 @@ class Grid:
         return out + [path(k, study=s) for s in self.cfg.studies for k in registry.get(s).outputs if k == "agreement"]
 
     def model_of(self, cell: Cell) -> str:
-        """The checkpoint file a cell samples: its model, or a snapshot of its full run."""
+        """The checkpoint file a cell samples: its model, a snapshot of its full run, or an imported one."""
+        if cell.checkpoint:
+            return path("imported", **cell.model_wildcards())
         if cell.is_snapshot:
             return f"{path('snapshots', **cell.model_wildcards())}/step{cell.steps:07d}.pt"
         return path("model", **cell.model_wildcards())
 
     def model_dependency(self, cell: Cell) -> str:
-        """What a cell's sampling waits for: the model, or the snapshot directory of its full run."""
+        """What a cell's sampling waits for: the model, the snapshot directory of its full run, or the import."""
+        if cell.checkpoint:
+            return path("imported", **cell.model_wildcards())
         return path("snapshots" if cell.is_snapshot else "model", **cell.model_wildcards())
+
+    def import_args(self, wildcards) -> tuple[str, str]:
+        """(checkpoint file, import-checkpoint flags) of the model trained elsewhere that these wildcards name."""
+        cell = self.cell_of_model(wildcards)
+        m = next(m for m in self.cfg.block(cell.study).models if m["checkpoint"] == cell.checkpoint)
+        flags = (f"--from {m['source']} --image-size {self.cfg.image_size} --num-heads {m['num_heads']}"
+                 f" --norm-groups {m['norm_groups']} --diffusion-steps {m['diffusion_steps']}"
+                 f" --noise-schedule {m['noise_schedule']}")
+        if m["class_names"]:
+            flags += " --class-names " + " ".join(m["class_names"])
+        return m["checkpoint"], flags
+
+    def cell_loss_inputs(self, wildcards) -> dict:
+        """A model's checkpoint, training set and held-out images of the same source (the external study)."""
+        cell = self.find(wildcards)
+        return {"model": self.model_of(cell), "train": path("data", **cell.model_wildcards()),
+                "heldout": path("heldout", dataset=cell.dataset_token, size=cell.heldout, seed=cell.seed)}
 
     def loss_inputs(self, study: str) -> dict:
         """Checkpoints (snapshot dirs and models) of a loss-gap study, its training sets and held-out sets."""

@@ -24,6 +24,7 @@ PATHS = {
     "classifier_data": "data/{dataset}/classifier-{dummy}-n{size}-s{seed}/{side}.npz",
     # models
     "model": f"{MODEL}/model.pt",
+    "imported": f"{MODEL}/imported.pt",  # a model trained elsewhere, imported (external study)
     "loss_log": f"{MODEL}/loss.parquet",
     "snapshots": f"{MODEL}/snapshots",
     "classifier": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.pt",
@@ -35,6 +36,8 @@ PATHS = {
     "summary": f"{{study}}/{CELL}/summary.parquet",
     "gallery": f"{{study}}/{CELL}/gallery.png",
     "gallery_table": f"{{study}}/{CELL}/gallery.parquet",
+    "cell_losses": f"{{study}}/{CELL}/losses.parquet",  # the loss gap of one model (external study)
+    "cell_loss_figure": f"{{study}}/{CELL}/loss_gap.png",
     # per training set
     "opt_samples": f"{SET}/samples.npz",
     "opt_scores": f"{SET}/scores.parquet",

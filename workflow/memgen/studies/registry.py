@@ -37,6 +37,7 @@ class Study:
     source: the study whose cells this one reads instead of its own (the optimal denoiser and the criterion
         read the capacity grid).
     per_training_set: ``outputs`` are made once per distinct training set of the source study's cells.
+    cell_outputs: path kinds made per cell that has held-out images (``Cell.heldout``): the loss gap of a model.
     """
 
     name: str
@@ -48,6 +49,7 @@ class Study:
     outputs: tuple[str, ...] = ()
     source: str | None = None
     per_training_set: bool = False
+    cell_outputs: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Study] = {}
@@ -81,6 +83,8 @@ for _study in (
           figures=("dummy_kinds",)),
     Study("loss_gap", "Train vs held-out loss per noise level over training (Kaiser & Kollmann)", expand.snapshots,
           figures=("onset", "loss_gap"), outputs=("losses",)),
+    Study("external", "Checkpoints trained elsewhere, audited with every measure (bring your own model)",
+          expand.external, galleries=True, cell_outputs=("cell_losses", "cell_loss_figure")),
     Study("disjoint_split", "Two models on disjoint training sets, sampled from the same noise (Kadkhodaie et al.)",
           expand.disjoint_split, figures=("agreement",), outputs=("agreement",)),
     Study("dichotomy", "Memorized vs generalizing fraction of every scored cell (Yoon et al.'s dichotomy)",
