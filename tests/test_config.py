@@ -81,7 +81,7 @@ def test_snakemake_dry_run_stops_on_misspelt_key(tmp_path, repo_root):
     assert proc.returncode != 0
     lines = [l for l in proc.stderr.splitlines() if "stepz" in l]
     assert lines == ["memgen: config error: train.stepz: unknown key (allowed: batch_size, checkpoint_every, "
-                     "ema_rate, log_every, lr, steps, weight_decay)"]
+                     "compile, ema_rate, log_every, lr, precision, steps, weight_decay)"]
     assert not (tmp_path / "results").exists()
 
 

@@ -133,7 +133,7 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
     for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
         check_cifar_counts(name, config[name], counts=name in config["studies"])
     for name in config["studies"]:
-        for width in config[name].get("widths", []):
+        for width in config[name].get("widths") or []:
             try:
                 UNetConfig(image_size=config["image_size"], width=width, **_unet_fields(config["model"])).validate()
             except MemgenError as err:

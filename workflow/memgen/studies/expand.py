@@ -121,9 +121,11 @@ def disjoint_split(name: str, block, cfg) -> list[Cell]:
     from memgen.errors import MemgenError
 
     grid = cfg.block("capacity")
-    missing = sorted(set(block.widths) - set(grid.widths)) or sorted(set(block.sizes) - set(grid.sizes))
+    widths = block.widths or (min(grid.widths),)
+    sizes = block.sizes or grid.sizes
+    missing = sorted(set(widths) - set(grid.widths)) or sorted(set(sizes) - set(grid.sizes))
     if missing:
         raise MemgenError(f"{name}: widths/sizes {missing} are not in the capacity grid, whose models are side A")
     return [Cell(name, f"split:{c.dataset}", c.width, c.size, "none", 0, c.steps, c.batch_size, False, c.seed,
                  c.num_samples)
-            for c in capacity("capacity", grid, cfg) if c.width in block.widths and c.size in block.sizes]
+            for c in capacity("capacity", grid, cfg) if c.width in widths and c.size in sizes]
