@@ -7,8 +7,6 @@ counts each job once. The closed-form optimal denoiser, the classifier and the t
 
 from __future__ import annotations
 
-import pandas as pd
-
 from memgen.cost import Job, job_resources, plan_rows
 from memgen.studies import registry
 from memgen.studies.cell import Cell
@@ -74,9 +72,12 @@ def _jobs(grid, cells: list[Cell]) -> dict[tuple, Job]:
     return jobs
 
 
-def plan_table(grid) -> pd.DataFrame:
+def plan_table(grid):
     """One row per (study, job kind) of the selected studies and per job kind in total (each job once): jobs,
-    compute hours, GPU-hours, time limits asked, attempts, output GB. Estimates (`memgen.cost`)."""
+    compute hours, GPU-hours, time limits asked, attempts, output GB: a pandas DataFrame of estimates
+    (`memgen.cost`). pandas is imported here only: the Snakefile imports this module for the job estimates."""
+    import pandas as pd
+
     rows = []
     everything = {}
     for study in grid.cfg.studies:
