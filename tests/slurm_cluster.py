@@ -138,7 +138,8 @@ class Cluster:
         """os.environ with SLURM_CONF set and this Python's bin directory (the venv) first on PATH: jobs are
         submitted with --export=ALL and re-run the submitting interpreter."""
         path = f"{self.root / 'bin'}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}:{SBIN_PATH}"
-        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path, **extra}
+        # MARK travels into every job (--export=ALL), so stop() can find the jobs' processes however they end
+        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path, MARK: str(self.root), **extra}
 
     def run(self, *cmd: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=timeout)
@@ -250,7 +251,8 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             raise Unavailable(f"{cmd[0]} is not installed")
         self.outs[name] = self.root / (log or f"{name}.out")
         out = open(self.outs[name], "w")
-        self.procs[name] = subprocess.Popen([binary, *cmd[1:]], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+        env = {k: v for k, v in self.env().items() if k != MARK}  # daemons are not jobs: stop() ends them in order
+        self.procs[name] = subprocess.Popen([binary, *cmd[1:]], env=env, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
 
@@ -283,6 +285,7 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
                     self.run("scancel", "--full", *live)
             except (subprocess.SubprocessError, OSError):
                 pass
+        _kill_marked(str(self.root), grace=15)  # the jobs' processes, before their daemons go
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
@@ -293,4 +296,37 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+        _kill_marked(str(self.root), grace=0)  # whatever a dying slurmd left behind (a job step's snakemake)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+MARK = "MEMGEN_SLURM_TEST"  # environment variable naming the cluster a process belongs to
+
+
+def _marked(root: str) -> list[int]:
+    """PIDs (not this process) whose environment carries MARK=root: the processes of this cluster's jobs."""
+    needle = f"{MARK}={root}".encode() + b"\0"
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes():
+                out.append(int(proc.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return out
+
+
+def _kill_marked(root: str, grace: float) -> None:
+    """SIGTERM the cluster's job processes, wait up to ``grace`` seconds, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0)):
+        pids = _marked(root)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline and _marked(root):
+            time.sleep(0.5)
