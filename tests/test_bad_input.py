@@ -161,6 +161,8 @@ CASES: dict[int, tuple[str, object, str]] = {
     55: ("smk", {"studies": ["dummy_kinds"], "dummy_kinds.dataset": "cifar:automobile", "dummy_kinds.size": 2000,
                  "dummy_kinds.kinds": ["heldout"], "dummy_kinds.ndummy": [4500]}, "dummy_kinds"),
     56: ("smk", {"dummies_cifar.dataset": "cifar:car"}, "cifar:car"),
+    64: ("smk", {"studies": ["capacity", "disjoint_split"], "capacity.dataset": "cifar:automobile",
+                 "capacity.sizes": [4000]}, "disjoint_split.sizes"),
     57: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/nocifar"], "inputs/nocifar"),
     58: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/cifar_partial"],
          "inputs/cifar_partial"),

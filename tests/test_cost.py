@@ -104,3 +104,27 @@ def test_plan_rows_sum_gpu_hours_disk_and_attempts():
 def test_bad_jobs_are_one_line_errors(job, match):
     with pytest.raises(MemgenError, match=match):
         job_resources(job)
+
+
+def test_plan_counts_the_configs_own_unet():
+    """`memgen plan` prices each model at its exact parameter count (meta device): the paper preset's UNet-128 is
+    the reference's 52,546,438; the demo's one-res-block 16x16 UNets are far smaller than the seeds' UNet at the
+    same width, so their estimates drop below the seeds'-UNet time limits the rules ask for."""
+    from pathlib import Path
+
+    from memgen.config import load_config
+    from memgen.studies import Grid
+    from memgen.studies.plan import _jobs, plan_table, unet_parameters
+
+    paper = load_config(Path(__file__).resolve().parents[1] / "workflow" / "presets" / "paper.yaml")
+    assert unet_parameters(paper, 128) == 52_546_438
+    demo = load_config({"studies": ["capacity"]})
+    grid = Grid(demo)
+    assert unet_parameters(demo, 32) < unet_params(32) / 2
+    cells = grid.cells("capacity")
+    exact = plan_rows(_jobs(grid, cells, {w: unet_parameters(demo, w) for w in (16, 32)}).values())
+    seeds = plan_rows(_jobs(grid, cells).values())
+    assert exact[0]["compute_hours"] < seeds[0]["compute_hours"] / 2
+    table = plan_table(grid)
+    total = table[(table.study == "total") & (table.kind == "train")].iloc[0]
+    assert total["compute_hours"] == pytest.approx(exact[0]["compute_hours"])

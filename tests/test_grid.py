@@ -32,6 +32,7 @@ def test_paper_preset_plans_the_seeds_grids(paper):
         "classes": 2,  # 5k and 8k in total, 100 Random Ink (Figure 7)
         "dummy_kinds": 1 + 4 * 3,  # baseline + {gm, hybrid, heldout, shapes} x {1,2,4}k (the report)
         "loss_gap": 5,  # one run evaluated at 5 snapshots (the last is its full budget)
+        "disjoint_split": 2 * 6,  # UNet-64/128 x {0.5..16}k, each on a set disjoint from its capacity twin's
     }
     cap = grid.cells("capacity")
     assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}

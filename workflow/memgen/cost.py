@@ -7,7 +7,8 @@ GPU-hours and the disk their outputs take. Pure functions: numbers in, numbers (
 The rates are per image of the seeds' UNet (improved-diffusion at 32x32: channel_mult (1,2,2,2), 3 res blocks,
 attention at 16 and 8, learned sigma, hybrid loss; parameters ~ 13.16M x (width/64)^2), interpolated in log-log
 over width, scaled by (image_size/32)^2 and, given a job's exact parameter count, by its ratio to the seeds' UNet
-at that width (the CPU demo's 16x16 UNets, 1 res block, then come out ~2x above their measured speed: safe).
+at that width. `memgen plan` passes the exact count (counted on the meta device); the rules' time limits do not (the
+Snakefile does not import torch), so a smaller model than the seeds' UNet gets a generous limit.
 CPU rates are measured (one thread, batch 8, so per-image overhead included):
 - widths 64/128/256 train and 64/128 eval: /work/shared/reference/anchors.md 0.6 and 1.8 (1.23 / 3.77 / 13.35 s
   per step of 8; 0.34 / 1.10 s per forward of 8);

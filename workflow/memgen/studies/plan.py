@@ -19,16 +19,17 @@ def _device(grid, stage: str) -> str:
     return "gpu" if getattr(grid.cfg.resources, stage).gpu else "cpu"
 
 
-def train_job(grid, cell: Cell) -> Job:
-    """The training of the model a cell samples (its full run for a snapshot cell)."""
+def train_job(grid, cell: Cell, params: int | None = None) -> Job:
+    """The training of the model a cell samples (its full run for a snapshot cell). ``params``: the model's exact
+    parameter count (None: the seeds' UNet at that width, which over-estimates a smaller model: safe limits)."""
     return Job("train", cell.width, grid.cfg.image_size, _device(grid, "train"), batch=cell.batch_size,
                steps=cell.train_steps, train_images=cell.n_train,
-               snapshots=len(grid.snapshot_steps(cell.model_wildcards())))
+               snapshots=len(grid.snapshot_steps(cell.model_wildcards())), params=params)
 
 
-def sample_job(grid, cell: Cell) -> Job:
+def sample_job(grid, cell: Cell, params: int | None = None) -> Job:
     return Job("sample", cell.width, grid.cfg.image_size, _device(grid, "sample"), batch=grid.cfg.sample.batch_size,
-               samples=cell.n_sampled, sample_steps=grid.cfg.sample.steps)
+               samples=cell.n_sampled, sample_steps=grid.cfg.sample.steps, params=params)
 
 
 def score_job(grid, cell: Cell) -> Job:
@@ -62,12 +63,25 @@ def job_estimate(grid, stage: str, wildcards, attempt: int = 1):
     return est._replace(runtime_min=est.runtime_min * attempt)
 
 
-def _jobs(grid, cells: list[Cell]) -> dict[tuple, Job]:
-    """Every train/sample/score job of these cells, keyed so that a model trained once counts once."""
+def unet_parameters(cfg, width: int) -> int:
+    """Parameters of the config's unconditional UNet at one width, counted on the meta device (no memory, no
+    weights initialised; the class embedding of a conditional model adds a few rows only)."""
+    import torch
+
+    from memgen.model import UNet, count_parameters
+
+    with torch.device("meta"):
+        return count_parameters(UNet(cfg.unet(width, num_classes=0)))
+
+
+def _jobs(grid, cells: list[Cell], params: dict[int, int] | None = None) -> dict[tuple, Job]:
+    """Every train/sample/score job of these cells, keyed so that a model trained once counts once. ``params``:
+    width -> exact parameter count (the rules leave it out: the Snakefile does not import torch)."""
     jobs = {}
     for c in cells:
-        jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c)
-        jobs[("sample", c.study, c.name)] = sample_job(grid, c)
+        n = params.get(c.width) if params and not c.source else None  # an imported model is not cfg's UNet
+        jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c, n)
+        jobs[("sample", c.study, c.name)] = sample_job(grid, c, n)
         jobs[("score", c.study, c.name)] = score_job(grid, c)
     return jobs
 
@@ -80,10 +94,11 @@ def plan_table(grid):
 
     rows = []
     everything = {}
-    for study in grid.cfg.studies:
-        if registry.get(study).expand is None:  # reads other studies' cells (criterion, optimal) or none (table1)
-            continue
-        jobs = _jobs(grid, grid.cells(study))
+    studies = [s for s in grid.cfg.studies if registry.get(s).expand is not None]  # criterion, optimal, table1:
+    widths = {c.width for s in studies for c in grid.cells(s) if not c.source}  # they read other studies' cells
+    params = {w: unet_parameters(grid.cfg, w) for w in widths}
+    for study in studies:
+        jobs = _jobs(grid, grid.cells(study), params)
         everything.update(jobs)
         rows += [{"study": study, **row} for row in plan_rows(jobs.values())]
     rows += [{"study": "total", **row} for row in plan_rows(everything.values())]
