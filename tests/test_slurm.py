@@ -7,12 +7,14 @@ scancels mid-run (SIGTERM to its processes) wrote its checkpoint at the step in 
 Snakemake's retry and ended bit-identical to the local model.
 
 Skipped, with one line, where no cluster can be had (not root, no apt-get, no plugin, a daemon that does not
-start); on a Debian machine where we are root (CI), it installs slurm + munge with apt-get and runs.
+start); on a Debian machine where we are root (CI), it installs slurm + munge with apt-get and runs. With
+MEMGEN_REQUIRE_SLURM=1 (set by .ci/run) a cluster that cannot be had fails the tests instead of skipping them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -62,9 +64,16 @@ def chosen_executor(cwd: Path, *args: str) -> str:
     return re.search(r"executor: (\S+)", proc.stdout).group(1)
 
 
+def unavailable(reason: str) -> None:
+    """Skip, or fail where the cluster is required (CI: MEMGEN_REQUIRE_SLURM=1)."""
+    if os.environ.get("MEMGEN_REQUIRE_SLURM") == "1":
+        pytest.fail(f"MEMGEN_REQUIRE_SLURM=1 but {reason}")
+    pytest.skip(reason)
+
+
 def needs_plugin() -> None:
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
+        unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
 
 
 def test_a_plain_run_never_selects_the_slurm_executor(tmp_path):
@@ -133,7 +142,7 @@ def cluster():
         c = Cluster(gpus=2)
         started = c.start()
     except Unavailable as err:
-        pytest.skip(f"no SLURM test: {err}")
+        unavailable(f"no SLURM test: {err}")
     c.timings = {"install_s": installed, "start_s": started, "fixture_s": time.monotonic() - t0}
     yield c
     c.stop()
