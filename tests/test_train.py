@@ -14,6 +14,7 @@ from memgen import checkpoint, io
 from memgen.config import load_config
 from memgen.data import build_training_set
 from memgen.errors import MemgenError
+from memgen.precision import cpu_has_bf16
 from memgen.sample import plan_labels, sample
 from memgen.train import BatchStream, train
 from tiny import tiny
@@ -73,9 +74,13 @@ def test_train_writes_checkpoint_and_loss_log(tmp_path, data):
     assert not _equal_states(ckpt["model"], ckpt["ema"])
 
 
-def test_interrupted_run_resumes_bit_identically(tmp_path, data):
+@pytest.mark.parametrize("precision", ["auto", "bf16"])
+def test_interrupted_run_resumes_bit_identically(tmp_path, data, precision):
+    """On both numeric paths: auto (fp32 at this size) and bf16 autocast (where the CPU computes bf16)."""
+    if precision == "bf16" and not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16")
     images, labels = data
-    cfg = tiny_config()
+    cfg = tiny_config(precision=precision)
     ref = train(cfg, images, labels, width=16, seed=1, out=tmp_path / "ref.pt", loss_log=tmp_path / "ref.parquet",
                 device="cpu", log=lambda m: None)
 
@@ -91,6 +96,7 @@ def test_interrupted_run_resumes_bit_identically(tmp_path, data):
     got = train(cfg, images, labels, width=16, seed=1, out=tmp_path / "run.pt", loss_log=tmp_path / "run.parquet",
                 device="cpu", log=lines.append)
     assert any("resumed from" in l and "step 20/30" in l for l in lines)
+    assert any(f"precision={'bf16' if precision == 'bf16' else 'fp32'}" in l for l in lines)  # the path it ran
     assert _equal_states(ref["model"], got["model"])
     assert _equal_states(ref["ema"], got["ema"])
     assert all(torch.equal(a, b) for a, b in zip(_opt_tensors(ref["optimizer"]), _opt_tensors(got["optimizer"])))
