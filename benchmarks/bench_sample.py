@@ -21,17 +21,15 @@ import dataclasses
 import time
 
 import torch
-from benchlib import environment, interleaved, print_table, timed, write_result
+from benchlib import PRESETS, environment, interleaved, model_setup, print_table, timed, write_result
 
 from memgen import checkpoint
-from memgen.config import Config, read_config_source, validate_config
+from memgen.config import Config
 from memgen.diffusion import PerSampleNoise, p_sample_loop
 from memgen.diffusion.noise import CounterNoise, counter_normal, philox4x32, run_key
 from memgen.model import UNet
 from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
-from memgen.runtime import resolve_device
 
-PRESETS = {"demo": "config.yaml", "paper": "workflow/presets/paper.yaml"}
 
 
 def build_model(config: dict, width: int, device: torch.device, fast) -> torch.nn.Module:
@@ -124,12 +122,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    config = validate_config(read_config_source(PRESETS[args.preset]))
-    if args.image_size:
-        config["image_size"] = args.image_size
+    device, config = model_setup(args)
     size, fast_batch = config["image_size"], args.fast_batch or args.batch
     shape = (3, size, size)
     ucfg = Config.from_dict(config).unet(args.width, num_classes=0)

@@ -25,17 +25,15 @@ import copy
 import time
 
 import torch
-from benchlib import (PeakMemory, datasheet_peak, environment, interleaved, measured_matmul_peak, print_table,
-                      sync, timed, write_result)
+from benchlib import (PRESETS, PeakMemory, datasheet_peak, environment, interleaved, measured_matmul_peak,
+                      model_setup, print_table, sync, timed, write_result)
 
 from memgen import checkpoint
-from memgen.config import Config, read_config_source, validate_config
+from memgen.config import Config
 from memgen.model import UNet
 from memgen.precision import PLAIN, FastPath, resolve_fast_path, unet_flops
 from memgen.step import TrainStep
-from memgen.runtime import resolve_device
 
-PRESETS = {"demo": "config.yaml", "paper": "workflow/presets/paper.yaml"}
 
 
 def variant_path(name: str, device: torch.device, flops: float) -> FastPath:
@@ -99,12 +97,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    config = validate_config(read_config_source(PRESETS[args.preset]))
-    if args.image_size:
-        config["image_size"] = args.image_size
+    device, config = model_setup(args)
     names = args.variants.split(",")
     ucfg = Config.from_dict(config).unet(args.width, num_classes=0)
     flops = {batch: unet_flops(ucfg, batch, backward=True) for batch in args.batch}

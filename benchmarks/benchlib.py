@@ -32,6 +32,23 @@ DATASHEET_PEAK = {
 }
 
 
+PRESETS = {"demo": "config.yaml", "paper": "workflow/presets/paper.yaml"}
+
+
+def model_setup(args) -> tuple[torch.device, dict]:
+    """What the model benchmarks share: torch threads, the device, and the preset's validated config (its image
+    size replaced by ``args.image_size`` when given)."""
+    from memgen.config import read_config_source, validate_config
+    from memgen.runtime import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = validate_config(read_config_source(PRESETS[args.preset]))
+    if args.image_size:
+        config["image_size"] = args.image_size
+    return resolve_device(args.device), config
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
