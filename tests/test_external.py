@@ -46,6 +46,21 @@ def test_the_grid_reads_the_checkpoint(reference_file):
     assert cell.name == "w16-n6-none0-it200-b0-uncond-s0"
 
 
+def test_heldout_beyond_the_source_is_refused(reference_file, tmp_path):
+    """A folder of 8 images that trained the model on 6 leaves 2 held out: asking for 6 would hand training images
+    to the loss gap as held-out ones."""
+    from PIL import Image
+
+    for i in range(8):
+        Image.new("RGB", (8, 8), (30 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    config = audit_config(reference_file)
+    config["external"]["models"][0]["dataset"] = f"folder:{tmp_path}"
+    with pytest.raises(MemgenError, match=r"external.models\[0\]: size 6 \+ heldout 6 images of folder:.*has 8"):
+        Grid(load_config(config)).cells("external")
+    config["external"]["models"][0]["heldout"] = 2
+    assert Grid(load_config(config)).cells("external")[0].heldout == 2
+
+
 def test_a_missing_checkpoint_is_one_line(tmp_path):
     with pytest.raises(MemgenError, match="missing.pt: checkpoint not found"):
         Grid(load_config(audit_config(tmp_path / "missing.pt"))).cells("external")

@@ -98,3 +98,28 @@ def test_dataset_tokens_are_path_safe():
     assert dataset_token("mondrian") == "mondrian"
     tok = dataset_token("folder:/data/my images")
     assert tok.startswith("folder-") and "/" not in tok and " " not in tok
+
+
+def test_heldout_images_never_reach_the_training_slots(tmp_path):
+    """C_T's held-out images are cut from the far end of the base's pool: a cell gets them only when its training
+    set (both sides of a split) and they fit in the pool together; an image folder is counted at plan time."""
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(40):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(folder / f"{i:02d}.png")
+    cfg = load_config({"studies": ["capacity", "disjoint_split"], "image_size": 8,
+                       "model": {"channel_mult": [1, 2], "num_res_blocks": 1, "norm_groups": 8},
+                       "capacity": {"dataset": f"folder:{folder}", "widths": [16], "sizes": [4, 16]},
+                       "score": {"copying_heldout": 10}})
+    grid = Grid(cfg)
+    cap = {c.size: grid.heldout_of(c) for c in grid.cells("capacity")}
+    split = {c.size: grid.heldout_of(c) for c in grid.cells("disjoint_split")}
+    assert cap[4] and cap[16] and split[4]  # 16 + 10 <= 40; a split of 4: 8 + 10
+    assert split[16] == []  # 2 x 16 + 10 = 42 > 40 images: no C_T rather than held-out training images
+    assert cap[4] == split[4]  # both sides of a split share their held-out set
+    cars = load_config({"studies": ["dummy_kinds"], "dummy_kinds": {"dataset": "cifar:automobile", "size": 2000,
+                                                                   "kinds": ["heldout"], "ndummy": [4000]}})
+    g = Grid(cars)
+    assert {c.ndummy: bool(g.heldout_of(c)) for c in g.cells("dummy_kinds")} == {0: True, 4000: False}

@@ -181,6 +181,21 @@ def cifar_class_pools_with_positions(
 CIFAR10_PER_CLASS, CIFAR10_TRAIN = 6000, 50000  # train + test images per class; images in the training split
 
 
+def pool_size(base: str) -> int | None:
+    """Images a real-image base holds (cifar:all the 50,000 of the training split, cifar:<class> 6,000,
+    folder:<dir> its files); None for a procedural kind, which draws as many as asked. Disjoint pools (training
+    set, held-out images, a split's second side) must fit in it together."""
+    if base == "cifar:" + ALL:
+        return CIFAR10_TRAIN
+    if base.startswith("cifar:"):
+        return CIFAR10_PER_CLASS
+    if base.startswith("folder:"):
+        from memgen.data.folder import image_files
+
+        return len(image_files(base[len("folder:"):]))
+    return None
+
+
 def _images_needed(block: dict) -> int:
     """The most base-dataset images one cell of a study draws (training set + pools cut from the base)."""
     from_base = {"heldout", "hybrid"}
@@ -217,7 +232,7 @@ def check_cifar_split(capacity: dict, split: dict) -> None:
     dataset = capacity.get("dataset", "")
     if not dataset.startswith("cifar:"):
         return
-    limit = CIFAR10_TRAIN if dataset == "cifar:all" else CIFAR10_PER_CLASS
+    limit = pool_size(dataset)
     largest = max(split.get("sizes") or capacity["sizes"])
     if 2 * largest > limit:
         raise MemgenError(f"disjoint_split.sizes: {largest} needs 2 x {largest} distinct images of {dataset}, "

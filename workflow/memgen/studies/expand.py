@@ -99,8 +99,14 @@ def external(name: str, block, cfg) -> list[Cell]:
     from memgen.errors import MemgenError
     from memgen.interop.facts import checkpoint_facts
 
+    from memgen.data.cifar import pool_size
+
     cells = []
-    for m in block.models:
+    for i, m in enumerate(block.models):
+        limit = pool_size(m["dataset"]) if m["heldout"] else None
+        if limit is not None and m["size"] + m["heldout"] > limit:  # held-out images would be training images
+            raise MemgenError(f"{name}.models[{i}]: size {m['size']} + heldout {m['heldout']} images of "
+                              f"{m['dataset']}, which has {limit}: lower heldout (0 = no loss gap)")
         facts = checkpoint_facts(m["checkpoint"], m["source"])
         cells.append(Cell(name, m["dataset"], facts["width"], m["size"], "none", 0, facts["step"], m["batch_size"],
                           facts["conditional"], m["seed"], _num_samples(cfg, block), checkpoint=m["checkpoint"],

@@ -231,9 +231,11 @@ class Grid:
         base = cell.dataset[len("split:"):] if split else cell.dataset
         if not n or not base.startswith(("cifar:", "folder:")):
             return []
+        from memgen.data.cifar import pool_size
+
         from_base = cell.size * (2 if split else 1) + (cell.ndummy if cell.dummy in ("heldout", "hybrid") else 0)
-        limit = 50000 if base == "cifar:all" else 6000 if base.startswith("cifar:") else None
-        if limit is not None and from_base + n > limit:
+        limit = pool_size(base)  # held-out images are cut from the far end of the pool: they must not reach
+        if limit is not None and from_base + n > limit:  # the training set's slots at its start
             return []
         return [path("heldout", dataset=dataset_token(base), size=n, seed=cell.seed)]  # shared by a split's sides
 
