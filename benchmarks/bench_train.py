@@ -43,6 +43,7 @@ def variant_path(name: str, device: torch.device, flops: float) -> FastPath:
         "compile-graphs": FastPath(fast.precision, fast.channels_last, True, fast.fused_adamw, "reduce-overhead"),
         "bf16": FastPath("bf16", False, False, True), "bf16-cl": FastPath("bf16", True, False, True),
         "fused": FastPath("fp32", False, False, True), "cl": FastPath("fp32", True, False, False),
+        "cl-fused": FastPath("fp32", True, False, True),
     }
     return table[name]
 
@@ -84,7 +85,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None, help="default: the preset's")
     parser.add_argument("--batch", type=int, nargs="+", default=[64])
-    parser.add_argument("--variants", default="plain,fast", help="comma list: plain,fast,compile,compile-graphs,bf16,bf16-cl,fused")
+    parser.add_argument("--variants", default="plain,fast", help="comma list: plain,fast,compile,compile-graphs,bf16,bf16-cl,fused,cl,cl-fused")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")

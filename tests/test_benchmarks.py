@@ -85,3 +85,20 @@ def test_gpu_smoke_config_is_valid_and_the_paper_model():
     assert config.studies == ("capacity",) and config.block("capacity").widths == (128,)
     assert config.sample.num_samples == 64 and config.block("capacity").dataset == "mondrian"
     assert all(getattr(config.resources, stage).gpu == 1 for stage in ("train", "sample", "score"))
+
+
+def test_budget_table_rows_at_a_tiny_size(tmp_path):
+    """bench_budget.py at the smallest width the paper model allows (32: 32 norm groups), batch 2: one row per
+    (width, train/sample, plain/fast), each a positive time at the requested batch."""
+    out = tmp_path / "budget.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "workflow")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_budget.py"), "--widths", "32",
+                           "--train-batch", "2", "--sample-batch", "2", "--rounds", "1", "--threads", "1",
+                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = pd.DataFrame(json.loads(out.read_text())["rows"])
+    assert sorted(zip(rows["what"], rows["variant"])) == [("sample", "fast"), ("sample", "plain"),
+                                                          ("train", "fast"), ("train", "plain")]
+    assert (rows["width"] == 32).all() and (rows["batch"] == 2).all()
+    assert (rows["s_per_1k"] > 0).all() and rows["s_per_1k"].notna().all()
+    assert set(rows.loc[rows["variant"] == "plain", "path"]) == {"fp32"}

@@ -1,0 +1,88 @@
+"""The budget table: seconds per 1k training steps and per 1k samples (per sampling step) at the paper's widths.
+
+Usage (from the repository root; on a shared CPU with OMP_NUM_THREADS=1):
+    PYTHONPATH=workflow .venv/bin/python benchmarks/bench_budget.py --out benchmarks/out/bench_budget.json
+    ... --widths 64 128 256 --train-batch 8 --sample-batch 8 --device cuda   (on a GPU: --train-batch 128 ...)
+
+For each width it runs ``bench_train.py`` (plain fp32 eager vs memgen's fast path, interleaved) and
+``bench_sample.py`` (the plain vs the fast sampling loop) in child processes of the paper preset (32x32, Table 1's
+UNet), and converts their medians to seconds per 1,000 training steps at the measured batch and seconds per 1,000
+samples per respaced sampling step (a sampling run of S steps costs S times that). Nothing is extrapolated across
+batch sizes: the batch is a column. `memgen.cost` holds the rates the planner uses (`python -m memgen plan`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import ROOT, environment, print_table, write_result
+
+import torch
+
+
+def child(script: str, args: list[str], out: Path) -> dict:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), *args, "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+    if done.returncode != 0:
+        sys.exit(f"bench_budget: {' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
+    return json.loads(out.read_text())
+
+
+def rows_for_width(width: int, args: argparse.Namespace, tmp: Path) -> list[dict]:
+    common = ["--preset", "paper", "--width", str(width), "--device", args.device]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    train = child("bench_train.py", [*common, "--batch", str(args.train_batch), "--variants", "plain,fast",
+                                     "--rounds", str(args.rounds), "--steps", "1", "--warmup", "1"],
+                  tmp / f"train_w{width}.json")
+    sample = child("bench_sample.py", [*common, "--batch", str(args.sample_batch), "--steps", str(args.sample_steps),
+                                       "--rounds", str(args.rounds), "--repeats", "1"], tmp / f"sample_w{width}.json")
+    rows = []
+    for r in train["rows"]:
+        rows.append({"width": width, "what": "train", "variant": r["variant"], "path": r["path"],
+                     "batch": r["batch"], "s_per_1k": 1000 * r["s_per_step"]})
+    for r in sample["rows"]:
+        if r["part"] != "loop":
+            continue
+        variant, batch = r["what"].split(" ", 1)[0], int(r["what"].rsplit(" ", 1)[1])
+        path = r["what"].split("(", 1)[1].split(")", 1)[0]  # "fast (bf16+channels_last), batch 8"
+        rows.append({"width": width, "what": "sample", "variant": variant, "path": path,
+                     "batch": batch, "s_per_1k": 1000 / (r["samples_per_s"] * sample["steps"])})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--train-batch", type=int, default=8)
+    parser.add_argument("--sample-batch", type=int, default=8)
+    parser.add_argument("--sample-steps", type=int, default=2, help="respaced steps per timed sampling loop")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per benchmark")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default="benchmarks/out/bench_budget.json")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [row for w in args.widths for row in rows_for_width(w, args, Path(tmp))]
+    from memgen.runtime import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = {"benchmark": "budget", **environment(resolve_device(args.device)), "rows": rows,
+              "units": "train: s per 1,000 steps at `batch`; sample: s per 1,000 samples per sampling step"}
+    print_table(rows, ["width", "what", "variant", "path", "batch", "s_per_1k"])
+    write_result(args.out, result)
+    print(f"bench_budget: {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
