@@ -19,7 +19,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from memgen.analysis.aggregate import wilson_interval
-from memgen.analysis.plotting import _legend_right, _require, save_png_atomic
+from memgen.analysis.plotting import _legend_right, _log_size_axis, _require, save_png_atomic
 from memgen.evaluation.agreement import summarize_agreement
 
 GRID_KEYS = ["width", "size", "seed"]
@@ -125,8 +125,8 @@ def dichotomy_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
 
 def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates: pd.DataFrame | None = None) -> None:
     """Two panels on one x axis (training images, log): (a) the disjoint-split agreement (median similarity with its
-    interval, the same-image fraction and the same-image-and-both-novel fraction) per width; (b) the replicate fraction of side A (the capacity cells) and
-    side B per width. ``replicates``: the replicate tables of both sides (``study``, ``width``, ``size``)."""
+    interval, the same-image fraction and the same-image-and-both-novel fraction) per width; (b) the replicate
+    fraction of side A (the capacity cells) and side B per width. ``replicates``: the replicate tables of both sides (``study``, ``width``, ``size``)."""
     _require(table, ["width", "size", "median_similarity", "median_ci_low", "median_ci_high", "frac_same"],
              "agreement table")
     widths = sorted(table["width"].unique())
@@ -154,9 +154,8 @@ def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicate
                            linestyle="-" if s == "A" else "--", label=f"width {w}, side {s}")
         for ax, title in ((left, "(a) agreement of two models trained on disjoint sets"),
                           (right, "(b) replicates among each model's samples")):
-            ax.set_xscale("log")
+            _log_size_axis(ax, table["size"], "training images per model (log scale)")
             ax.set_ylim(-0.05, 1.05)
-            ax.set_xlabel("training images per model (log scale)")
             ax.set_title(title, fontsize=10)
             ax.legend(fontsize="small")
         left.set_ylabel("similarity / fraction of pairs")
