@@ -202,13 +202,10 @@ def summary_rows(outdir: Path) -> list[dict]:
         elif r["part"] == "noise":
             rows.append({"benchmark": "bench_sample", "what": r["what"], "value": r["s"] * 1e3, "unit": "ms",
                          "note": f"{r['share_of_step']:.1%} of a step"})
-    for r in (_load(outdir / "bench_widths.json") or {}).get("rows", []):
-        if r["benchmark"] == "train":
-            rows.append({"benchmark": "bench_widths", "what": f"w{r['width']} b{r['batch']} {r['path']}",
-                         "value": r["images_per_s"], "unit": "img/s", "note": f"MFU {r['mfu_measured']:.0%}"})
-        elif r.get("part") == "loop":
-            rows.append({"benchmark": "bench_widths", "what": f"w{r['width']} {r['what']}",
-                         "value": r["samples_per_s"], "unit": "samples/s", "note": ""})
+    for r in (_load(outdir / "bench_budget.json") or {}).get("rows", []):
+        unit = "s per 1k steps" if r["what"] == "train" else "s per 1k samples x steps"
+        rows.append({"benchmark": "bench_budget", "what": f"w{r['width']} {r['what']} b{r['batch']} {r['path']}",
+                     "value": r["s_per_1k"], "unit": unit, "note": r["variant"]})
     score = _load(outdir / "bench_score.json")
     if score:
         rows.append({"benchmark": "bench_score", "what": f"{score['samples']} x {score['train']} nearest_two",

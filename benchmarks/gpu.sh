@@ -9,11 +9,12 @@
 # path (pytest -k cuda) -> bench_score (10k samples x 50k images, 32x32) -> bench_sample (UNet-128, batch 256 vs
 # 512) -> the smoke DAG (benchmarks/gpu-smoke.yaml: UNet-128, T=4000, 300 steps, 64 samples, scored) -> bench_dag
 # (dry run of the paper preset; no-op rerun of the smoke DAG) -> bench_train (UNet-128 at batch 128 and 256:
-# plain fp32 vs bf16 vs bf16 + channels_last) -> bench_widths (UNet-64 and -256: a train step, plain vs fast, and
-# a sampling loop) -> bench_train with torch.compile at batch 128 (compile time apart).
+# plain fp32 vs bf16 vs bf16 + channels_last) -> bench_budget (UNet-64 and -256: a train step and a sampling loop,
+# plain vs fast, as seconds per 1k steps / samples) -> bench_train with torch.compile at batch 128 (compile time
+# apart).
 # Every step is checked: a failed or timed-out step does not stop the later ones (device time is scarce), but the
 # script exits 1 and its last line names every failed step. Outputs (8 files, all small) in OUTDIR: gpu.log (this
-# whole output), bench_{score,sample,dag,train,widths,train_compile}.json, smoke_replicates.parquet.
+# whole output), bench_{score,sample,dag,train,budget,train_compile}.json, smoke_replicates.parquet.
 # The device image has no snakemake (and no jsonschema): when they are missing, the wheels that
 # benchmarks/gpu_wheels.sh downloaded into .whl/ (carry it) are installed into /tmp/site.
 set -euo pipefail
@@ -87,9 +88,8 @@ if [ $CPU_SMOKE -eq 1 ]; then
   SCORE=(--samples 200 --train 1000 --image-size 16 --repeats 1)
   SAMPLE=(--preset demo --width 16 --image-size 8 --batch 16 --steps 3 --rounds 1 --repeats 2)
   TRAIN=(--preset demo --width 16 --image-size 8 --batch 8 --variants plain,fast --rounds 2 --steps 2)
-  WIDTHS="16 32"
-  WIDTH_TRAIN="--preset demo --image-size 8 --batch 8 --variants plain,fast --rounds 1 --steps 1"
-  WIDTH_SAMPLE="--preset demo --image-size 8 --batch 16 --steps 2 --rounds 1 --repeats 1"
+  BUDGET_ARGS=(--preset demo --image-size 8 --widths 16 32 --train-batch 8 --sample-batch 16 --sample-steps 2
+               --rounds 1)
   CORES=2
 else
   "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
@@ -97,9 +97,8 @@ else
   SCORE=(--samples 10000 --train 50000 --image-size 32 --repeats 3 --reference-max-pairs 0)
   SAMPLE=(--preset paper --width 128 --batch 256 --fast-batch 512 --steps 20 --rounds 2)
   TRAIN=(--preset paper --width 128 --batch 128 256 --variants plain,fast,bf16-cl --rounds 5 --steps 5)
-  WIDTHS="64 256"
-  WIDTH_TRAIN="--preset paper --batch 128 --variants plain,fast --rounds 3 --steps 3"
-  WIDTH_SAMPLE="--preset paper --batch 256 --steps 10 --rounds 1 --repeats 3"
+  BUDGET_ARGS=(--preset paper --widths 64 256 --train-batch 128 --train-steps 3 --sample-batch 256 --sample-steps 10
+               --rounds 3 --repeats 3)
   CORES=16
   step pytest-cuda 100 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/test_noise.py tests/test_precision.py \
     tests/test_score.py tests/test_step.py
@@ -122,33 +121,13 @@ smoke_dag() {  # run in `bash -c` under timeout: uses only exported variables
   tail -n 2 "$(find "$WORK/results-smoke/logs/capacity" -name samples.log | head -n 1)"
 }
 
-widths() {  # the budget table's other widths: a train step (plain vs fast) and a sampling loop (fast) each
-  set -euo pipefail
-  local w
-  for w in $WIDTHS; do
-    "$PY" benchmarks/bench_train.py $WIDTH_TRAIN --width "$w" --out "$WORK/train_w$w.json" $DEVFLAGS
-    "$PY" benchmarks/bench_sample.py $WIDTH_SAMPLE --width "$w" --out "$WORK/sample_w$w.json" $DEVFLAGS
-  done
-  "$PY" - "$OUT/bench_widths.json" "$WORK" $WIDTHS <<'PYEND'
-import json, sys
-out, work, widths = sys.argv[1], sys.argv[2], sys.argv[3:]
-rows = []
-for w in widths:
-    for kind in ("train", "sample"):
-        data = json.load(open(f"{work}/{kind}_w{w}.json"))
-        rows += [{**r, "width": int(w), "benchmark": kind} for r in data["rows"]]
-json.dump({"benchmark": "widths", "rows": rows}, open(out, "w"), indent=1)
-print(f"wrote {out}: {len(rows)} rows")
-PYEND
-}
 export PY WORK OUT CORES SMOKE_CONFIGS
 step smoke_dag 300 bash -c "$(declare -f smoke_dag); smoke_dag"
 # shellcheck disable=SC2086
 step bench_dag 60 "$PY" benchmarks/bench_dag.py --workdir "$WORK" --configfile $SMOKE_CONFIGS --repeats 2 \
   --out "$OUT/bench_dag.json"
 step bench_train 180 "$PY" benchmarks/bench_train.py "${TRAIN[@]}" "${DEV[@]}" --out "$OUT/bench_train.json"
-export WIDTHS WIDTH_TRAIN WIDTH_SAMPLE DEVFLAGS="${DEV[*]}"
-step bench_widths 150 bash -c "$(declare -f widths); widths"
+step bench_budget 150 "$PY" benchmarks/bench_budget.py "${BUDGET_ARGS[@]}" "${DEV[@]}" --out "$OUT/bench_budget.json"
 if [ $CPU_SMOKE -eq 0 ]; then  # compiling takes minutes on CPU; on the GPU machine it gets what is left
   step bench_train_compile 400 "$PY" benchmarks/bench_train.py --preset paper --width 128 --batch 128 \
     --variants plain,compile-graphs --rounds 3 --steps 5 "${DEV[@]}" --out "$OUT/bench_train_compile.json"

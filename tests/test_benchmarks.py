@@ -36,7 +36,7 @@ def test_cpu_smoke_passes_every_step_and_ends_with_the_summary(cpu_smoke):
     lines = proc.stdout.strip().splitlines()
     assert lines[-1] == "gpu.sh: OK, every step passed"
     summary = proc.stdout[proc.stdout.rindex("== summary"):]
-    for name in ("bench_train", "bench_sample", "bench_score", "bench_dag", "smoke_dag", "bench_widths"):
+    for name in ("bench_train", "bench_sample", "bench_score", "bench_dag", "smoke_dag", "bench_budget"):
         assert name in summary, name
     assert (out / "gpu.log").read_text().strip().splitlines()[-1] == lines[-1]
 
@@ -45,7 +45,7 @@ def test_cpu_smoke_writes_small_result_files(cpu_smoke):
     out, _ = cpu_smoke
     files = {p.name for p in out.iterdir()}
     assert files == {"gpu.log", "bench_score.json", "bench_sample.json", "bench_dag.json", "bench_train.json",
-                     "bench_widths.json", "smoke_replicates.parquet"}
+                     "bench_budget.json", "smoke_replicates.parquet"}
     assert all((out / f).stat().st_size < 1_000_000 for f in files)
     train = json.loads((out / "bench_train.json").read_text())
     assert [r["variant"] for r in train["rows"]] == ["plain", "fast"]
@@ -59,8 +59,9 @@ def test_cpu_smoke_writes_small_result_files(cpu_smoke):
     table = pd.read_parquet(out / "smoke_replicates.parquet")
     assert len(table) == 1 and table["n_samples"].iloc[0] == 16
     assert "steps/s" in (out / "gpu.log").read_text()  # the smoke training's log lines
-    widths = json.loads((out / "bench_widths.json").read_text())
-    assert {(r["width"], r["benchmark"]) for r in widths["rows"]} == {(w, k) for w in (16, 32) for k in ("train", "sample")}
+    budget = json.loads((out / "bench_budget.json").read_text())
+    assert {(r["width"], r["what"]) for r in budget["rows"]} == {(w, k) for w in (16, 32) for k in ("train", "sample")}
+    assert set(budget["runs"]) == {f"{k}_w{w}" for w in (16, 32) for k in ("train", "sample")}
 
 
 def test_out_of_budget_fails_loudly(tmp_path):
