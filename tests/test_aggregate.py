@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.aggregate import SUMMARY_COLUMNS, summarize_scores, wilson_interval
+from memgen.analysis.aggregate import SUMMARY_COLUMNS, summarize_scores
+from memgen.stats import wilson_interval
 from memgen.analysis.figures import capacity_figure, ratio_histogram
 from memgen.errors import MemgenError
 
@@ -124,7 +125,7 @@ def test_ratio_histogram_writes_png(tmp_path):
 
 
 def test_wilson_endpoints_are_exact_at_zero_and_all():
-    from memgen.analysis.aggregate import wilson_interval
+    from memgen.stats import wilson_interval
 
     lo, hi = wilson_interval(np.array([0, 7]), np.array([24, 7]))
     assert lo[0] == 0.0 and hi[1] == 1.0

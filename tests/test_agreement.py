@@ -6,7 +6,8 @@ import pytest
 
 from eval_images import add_gaussian_noise, smooth_fields
 from memgen.errors import MemgenError
-from memgen.evaluation.agreement import (SUMMARY_COLUMNS, median_interval, pair_agreement, pair_similarity,
+from memgen.stats import median_interval
+from memgen.evaluation.agreement import (SUMMARY_COLUMNS, pair_agreement, pair_similarity,
                                          summarize_agreement)
 
 S, M = 16, 300

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from memgen.analysis import figures, study_figures
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 
 

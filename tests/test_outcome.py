@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 from memgen.evaluation.outcome import (FRACTION_COLUMNS, OUTCOMES_WITH_RULE, OUTCOMES_WITHOUT_RULE, outcome_fractions,
                                        outcomes, wide_fractions)

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
-
-Z95 = 1.959963984540054  # two-sided 95% standard-normal quantile
+from memgen.stats import wilson_interval
 
 SUMMARY_COLUMNS = [
     "label",
@@ -27,33 +26,6 @@ SUMMARY_COLUMNS = [
     "median_ratio",
 ]
 _SCORE_COLUMNS = ("label", "nn1_index", "ratio", "is_replicate")
-
-
-def wilson_interval(k, n, z: float = Z95):
-    """Wilson score interval for a binomial proportion k/n (Wilson 1927), vectorized.
-
-    k, n: counts (scalars or arrays of one shape), 0 <= k <= n. Returns (lo, hi) within [0, 1]; n == 0 gives
-    (nan, nan). Scalars in, floats out; arrays in, float64 arrays out.
-    """
-    k_arr = np.asarray(k, dtype=np.float64)
-    n_arr = np.asarray(n, dtype=np.float64)
-    if k_arr.shape != n_arr.shape:
-        raise MemgenError(f"k {k_arr.shape} and n {n_arr.shape} must have the same shape")
-    if not (np.all(k_arr >= 0) and np.all(k_arr <= n_arr)):
-        raise MemgenError("counts must satisfy 0 <= k <= n")
-    if not (np.isfinite(z) and z > 0):
-        raise MemgenError(f"z must be a positive number, got {z!r}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k_arr / n_arr
-        z2n = z * z / n_arr
-        center = (p + z2n / 2.0) / (1.0 + z2n)
-        half = z * np.sqrt(p * (1.0 - p) / n_arr + z2n / (4.0 * n_arr)) / (1.0 + z2n)
-        # The endpoints are exactly 0 at k = 0 and exactly 1 at k = n (rounding would leave ~1e-17 otherwise).
-        lo = np.where(n_arr > 0, np.where(k_arr == 0, 0.0, np.clip(center - half, 0.0, 1.0)), np.nan)
-        hi = np.where(n_arr > 0, np.where(k_arr == n_arr, 1.0, np.clip(center + half, 0.0, 1.0)), np.nan)
-    if lo.ndim == 0:
-        return float(lo), float(hi)
-    return lo, hi
 
 
 def _check_scores(scores: pd.DataFrame, train_labels) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.analysis.plotting import _legend_right, _log_size_axis, _require, save_png_atomic
 from memgen.evaluation.agreement import summarize_agreement
 

@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.analysis.plotting import _require, _threshold_label, save_png_atomic
 from memgen.errors import MemgenError
 from memgen.runtime import check_int

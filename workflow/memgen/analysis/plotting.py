@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 
 DPI = 150

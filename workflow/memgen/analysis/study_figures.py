@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.analysis.plotting import (
     CAPACITY_THRESHOLD_PCT,
     RATE,

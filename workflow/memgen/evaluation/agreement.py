@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
-from memgen.analysis.aggregate import wilson_interval
 from memgen.errors import MemgenError
 from memgen.runtime import check_images
 from memgen.nearest import PIXEL_SCALE, nearest_two
 from memgen.score import ratio_criterion
+from memgen.stats import median_interval, wilson_interval
 
 SAME_THRESHOLD = 1 / 3  # Yoon et al.'s ratio, applied to (pair distance) / (distance to the training sets)
-CONFIDENCE = 0.95
 PAIR_CHUNK = 1024  # pairs per float64 block
 SUMMARY_COLUMNS = ["n_pairs", "median_similarity", "median_ci_low", "median_ci_high", "n_same", "frac_same",
                    "same_ci_low", "same_ci_high", "median_pair_dist"]
@@ -87,24 +85,6 @@ def pair_agreement(samples_a: np.ndarray, samples_b: np.ndarray, train_a: np.nda
     return pd.DataFrame({"pair_index": np.arange(len(samples_a), dtype=np.int64), "similarity": sim,
                          "pair_dist": dist, "train_dist_a": da, "train_dist_b": db,
                          "is_same": dist < float(threshold) * np.minimum(da, db)})
-
-
-def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(median, low, high): the sample median and the distribution-free interval ``[x_(j), x_(n-j+1)]`` of the
-    order statistics, j the largest rank with ``P(Binomial(n, 1/2) <= j - 1) <= (1 - confidence) / 2``, so the
-    coverage is at least ``confidence`` for any continuous distribution. (nan, nan) bounds when n is too small
-    (n < 6 at 95%); NaN values are dropped first."""
-    x = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
-    x = x[~np.isnan(x)]
-    n = x.size
-    if n == 0:
-        return float("nan"), float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    k = int(binom.ppf(alpha, n, 0.5))  # smallest k with P(B <= k) >= alpha
-    j = k + 1 if binom.cdf(k, n, 0.5) <= alpha else k
-    if j < 1:
-        return float(np.median(x)), float("nan"), float("nan")
-    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def _summary_row(group: pd.DataFrame) -> dict:

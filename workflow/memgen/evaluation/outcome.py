@@ -3,7 +3,7 @@
 Precedence: replicate (whole-image ratio criterion, ``memgen.score``) > partial copy (``evaluation.partial``) >
 novel and valid (``evaluation.validity``) > invalid. Kinds without a validity rule give three outcomes:
 replicate, partial copy, novel. Per label, every outcome's count, fraction and 95% Wilson interval
-(``memgen.analysis.aggregate.wilson_interval``); the fractions of one label sum to one.
+(``memgen.stats.wilson_interval``); the fractions of one label sum to one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from memgen.analysis.aggregate import wilson_interval
+from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 
 REPLICATE = "replicate"
