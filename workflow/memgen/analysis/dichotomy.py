@@ -18,35 +18,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.stats import wilson_interval
-from memgen.analysis.plotting import _legend_right, _log_size_axis, _require, save_png_atomic
-from memgen.evaluation.agreement import summarize_agreement
+from memgen.analysis.plotting import as_frame, legend_right, log_size_axis, require, save_png_atomic
 
-GRID_KEYS = ["width", "size", "seed"]
+GRID_KEYS = ["width", "size", "seed"]  # what names a pair of disjoint-split models
 NEAR_LINE, NEAR_ORIGIN, ABOVE = 0.25, 0.25, 1.25  # |x + y - 1| <= 0.25: on the line; x + y < 0.25; x + y > 1.25
 REGIONS = ("memorizing", "generalizing", "transition", "neither", "both (contradicts the dichotomy)", "between")
-
-
-NOVEL = ("novel_valid", "novel")  # outcomes of a sample that copies nothing (and is valid, where a rule exists)
-
-
-def agreement_tables(pairs: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary per width, size and seed, all pairs): ``pairs`` are `memgen.evaluation.agreement.pair_agreement`
-    tables carrying the grid columns ``width``, ``size``, ``seed`` and, when both sides were assessed, each
-    sample's ``outcome_a`` / ``outcome_b``. Beside the agreement of all pairs, ``frac_same_novel`` (with its
-    Wilson interval): pairs that are the same image while neither sample copies anything (and both are valid,
-    where a rule exists). It separates generalization from failed training: two untrained models, whose output
-    layers start at zero, turn the same noise into the same image too."""
-    table = pd.concat(pairs, ignore_index=True)
-    summary = summarize_agreement(table, by=GRID_KEYS)
-    if {"outcome_a", "outcome_b"} <= set(table.columns):
-        novel = table["is_same"] & table["outcome_a"].isin(NOVEL) & table["outcome_b"].isin(NOVEL)
-        counts = novel.groupby([table[k] for k in GRID_KEYS]).agg(["sum", "count"]).reset_index()
-        lo, hi = wilson_interval(counts["sum"].to_numpy(), counts["count"].to_numpy())
-        counts = counts.assign(frac_same_novel=counts["sum"] / counts["count"], same_novel_ci_low=lo,
-                               same_novel_ci_high=hi).drop(columns=["sum", "count"])
-        summary = summary.merge(counts, on=GRID_KEYS, how="left")
-    return summary, table
 
 
 def region(x: float, y: float) -> str:
@@ -61,12 +37,13 @@ def region(x: float, y: float) -> str:
     return REGIONS[3] if total < NEAR_ORIGIN else REGIONS[5]
 
 
-def dichotomy_table(tables: list[pd.DataFrame], agreement: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per scored cell x label of the replicate tables (``memorized_fraction``, ``generalizing_fraction``
-    from `memgen.evaluation.assess`): study, cell columns, n_train, x, y, y_measure (valid / agreement / none),
-    region. ``agreement``: the disjoint-split summary; it gives y to capacity cells without a validity rule."""
-    rows = pd.concat(tables, ignore_index=True)
-    _require(rows, ["study", "width", "size", "seed", "label", "memorized_fraction"], "replicate tables")
+def dichotomy_table(replicates, agreement: pd.DataFrame | None = None, paired_study: str | None = None) -> pd.DataFrame:
+    """One row per scored cell x label of the replicate tables (one DataFrame or a list: ``memorized_fraction``,
+    ``generalizing_fraction`` from `memgen.evaluation.assess`): study, cell columns, n_train, x, y, y_measure
+    (valid / agreement / none), region. ``agreement``: the disjoint-split summary (per width, size, seed); it gives
+    y to the cells of ``paired_study`` (side A of the splits) that have no validity rule."""
+    rows = as_frame(replicates)
+    require(rows, ["study", "width", "size", "seed", "label", "memorized_fraction"], "replicate tables")
     keep = [c for c in ("study", "dataset", "width", "size", "dummy", "ndummy", "steps", "exposure", "seed",
                         "label", "n_train", "n_samples") if c in rows.columns]
     out = rows[keep].copy()
@@ -76,7 +53,7 @@ def dichotomy_table(tables: list[pd.DataFrame], agreement: pd.DataFrame | None =
     if agreement is not None and not agreement.empty:
         col = "frac_same_novel" if "frac_same_novel" in agreement else "frac_same"
         twin = out.merge(agreement[GRID_KEYS + [col]], on=GRID_KEYS, how="left")[col].to_numpy()
-        use = out["y"].isna().to_numpy() & (out["study"] == "capacity").to_numpy() & ~np.isnan(twin)
+        use = out["y"].isna().to_numpy() & (out["study"] == paired_study).to_numpy() & ~np.isnan(twin)
         out.loc[use, "y"], out.loc[use, "y_measure"] = twin[use], "agreement"
     drawn = out["y"].notna()
     out["region"] = [region(x, y) if ok else "undefined" for x, y, ok in zip(out["x"], out["y"], drawn)]
@@ -92,7 +69,7 @@ def summary_line(table: pd.DataFrame) -> str:
 def dichotomy_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
     """Memorized fraction (x) vs generalizing fraction (y), one point per cell x label, coloured by study, sized
     by the training-set size; the line x + y = 1 and the bands of `region`; the region counts in the title."""
-    _require(table, ["study", "x", "y", "region"], "dichotomy table")
+    require(table, ["study", "x", "y", "region"], "dichotomy table")
     data = table[table["y"].notna()].copy()
     size_col = "n_train" if "n_train" in data.columns else "size"
     studies = sorted(data["study"].unique())
@@ -119,15 +96,17 @@ def dichotomy_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
         ax.set_ylabel("generalizing: novel and valid samples\n(or same-image pairs with a disjoint-split twin)")
         ax.set_title(f"Memorize or generalize: one point per cell (size ~ training images)\n{summary_line(table)}",
                      fontsize=9)
-        _legend_right(ax, title="study")
+        legend_right(ax, title="study")
         save_png_atomic(fig, out_path)
 
 
-def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates: pd.DataFrame | None = None) -> None:
+def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates=None) -> None:
     """Two panels on one x axis (training images, log): (a) the disjoint-split agreement (median similarity with its
     interval, the same-image fraction and the same-image-and-both-novel fraction) per width; (b) the replicate
-    fraction of side A (the capacity cells) and side B per width. ``replicates``: the replicate tables of both sides (``study``, ``width``, ``size``)."""
-    _require(table, ["width", "size", "median_similarity", "median_ci_low", "median_ci_high", "frac_same"],
+    fraction of side A and side B per width. ``replicates``: the replicate tables of both sides (one DataFrame or a
+    list; ``dataset``, ``width``, ``size``, ``replicate_fraction``)."""
+    replicates = as_frame(replicates)
+    require(table, ["width", "size", "median_similarity", "median_ci_low", "median_ci_high", "frac_same"],
              "agreement table")
     widths = sorted(table["width"].unique())
     palette = dict(zip(widths, sns.color_palette("colorblind", len(widths))))
@@ -154,7 +133,7 @@ def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicate
                            linestyle="-" if s == "A" else "--", label=f"width {w}, side {s}")
         for ax, title in ((left, "(a) agreement of two models trained on disjoint sets"),
                           (right, "(b) replicates among each model's samples")):
-            _log_size_axis(ax, table["size"], "training images per model (log scale)")
+            log_size_axis(ax, table["size"], "training images per model (log scale)")
             ax.set_ylim(-0.05, 1.05)
             ax.set_title(title, fontsize=10)
             ax.legend(fontsize="small")

@@ -224,16 +224,3 @@ def check_cifar_counts(name: str, block: dict, counts: bool) -> None:
     need = _images_needed(block)
     if counts and need > limit:
         raise MemgenError(f"{name}: asks for {need} images of {dataset}, which has {limit}")
-
-
-def check_cifar_split(capacity: dict, split: dict) -> None:
-    """Config check of disjoint_split on a CIFAR-10 capacity grid: the two sides of a split of size n are 2n
-    distinct images of the class (permutation slots [0, n) and [n, 2n))."""
-    dataset = capacity.get("dataset", "")
-    if not dataset.startswith("cifar:"):
-        return
-    limit = pool_size(dataset)
-    largest = max(split.get("sizes") or capacity["sizes"])
-    if 2 * largest > limit:
-        raise MemgenError(f"disjoint_split.sizes: {largest} needs 2 x {largest} distinct images of {dataset}, "
-                          f"which has {limit}")

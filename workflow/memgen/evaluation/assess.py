@@ -34,23 +34,24 @@ def label_kinds(card: dict) -> dict[int, tuple[str, int | None]]:
     return {int(label): (str(kind), seeds.get(int(label))) for label, kind in card.get("class_names", {}).items()}
 
 
-def _partial(kind: str, samples: np.ndarray, train: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+def _partial(kind: str, samples: np.ndarray, train: np.ndarray, threshold: float,
+             device) -> tuple[np.ndarray, np.ndarray]:
     """(is_partial bool [M], source index into ``train`` int64 [M], -1 for none) for one label's samples."""
     none = np.zeros(len(samples), dtype=bool), np.full(len(samples), -1, dtype=np.int64)
     if len(samples) == 0 or len(train) < 2:
         return none
     if kind == "mondrian":
-        table = mondrian_partial_copies(samples, train, device=device)
+        table = mondrian_partial_copies(samples, train, threshold=threshold, device=device)
         source = np.where(table["is_cross_copy"], table["cross_nn_index"], table["colour_nn_index"])
         return table["is_partial"].to_numpy(), np.where(table["is_partial"], source, -1).astype(np.int64)
     if kind.startswith(REAL_PREFIXES):
-        table = tile_partial_copies(samples, train, device=device)
+        table = tile_partial_copies(samples, train, threshold=threshold, device=device)
         return table["is_partial"].to_numpy(), table["tile_nn_index"].to_numpy(dtype=np.int64)
     return none
 
 
-def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict,
-           device=None) -> pd.DataFrame:
+def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict, *,
+           threshold: float, device=None) -> pd.DataFrame:
     """``scores`` (one row per sample, from `memgen.score.score_samples`) with the other side added: ``is_partial``
     (bool), ``partial_source`` (training index of the copied piece, -1), ``is_valid`` (nullable boolean: NA when
     the label's kind has no rule) and ``outcome`` (replicate, partial_copy, novel_valid, invalid or novel).
@@ -68,7 +69,7 @@ def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_l
         rows = np.flatnonzero(labels == label)
         kind, seed = kinds.get(int(label), ("", None))
         members = np.flatnonzero(train_labels == label)
-        part, src = _partial(kind, samples[rows], train[members], device)
+        part, src = _partial(kind, samples[rows], train[members], threshold, device)
         is_partial[rows], source[rows] = part, np.where(src >= 0, members[np.maximum(src, 0)], -1)
         ok = validity(kind, samples[rows], seed=seed) if has_rule(kind) else None
         if ok is not None:
