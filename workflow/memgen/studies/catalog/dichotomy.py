@@ -16,17 +16,12 @@ def scored_tables(grid, study: str) -> dict:
     return tables
 
 
-def paired(grid, study: str) -> dict:
-    """The study whose cells are side A of the disjoint splits (the agreement gives their y)."""
-    return {"paired_study": disjoint_split.PARTNER}
-
-
 def table(grid, study: str) -> dict:
     return {"table": path("table", study=study, table="dichotomy")}
 
 
 STUDY = register(Study(
     "dichotomy", "Memorized vs generalizing fraction of every scored cell (Yoon et al.'s dichotomy)",
-    tables=(Table("dichotomy", "memgen.analysis.dichotomy:dichotomy_table", scored_tables, paired),),
+    tables=(Table("dichotomy", "memgen.analysis.dichotomy:dichotomy_table", scored_tables),),
     figures=(Plot("dichotomy", "memgen.analysis.dichotomy:dichotomy_figure", table),),
 ))
