@@ -128,14 +128,14 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"
         )
     from memgen.data.cifar import check_cifar_counts, check_cifar_split
-    from memgen.data.cifar_counts import check_archive_counts
+    from memgen.data.source_counts import check_source_counts
     from memgen.model.config import UNetConfig
 
     for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
         check_cifar_counts(name, config[name], counts=name in config["studies"])
     if "disjoint_split" in config["studies"]:
         check_cifar_split(config["capacity"], config["disjoint_split"])
-    check_archive_counts(config)  # the same counts against the archive in data.cifar_root, as it is
+    check_source_counts(config)  # the same counts against the CIFAR-10 archive and image folders as they are
     for name in config["studies"]:
         for width in config[name].get("widths") or []:
             try:

@@ -1,9 +1,13 @@
-"""CIFAR-10 counts checked when the DAG is planned, against the archive in ``data.cifar_root`` as it is.
+"""What the real-image sources hold, checked when the DAG is planned: the CIFAR-10 archive in ``data.cifar_root``
+as it is, and image folders.
 
 `memgen.data.cifar.check_cifar_counts` checks a study against the real data set's constants (6,000 images per class,
-50,000 in the training split). An archive may hold fewer (a subset, a rebuilt copy): then a job drawing from it
-would stop at run time, after other jobs started. `check_archive_counts` reads the archive's labels once at plan
-time and checks every selected study's draws and the held-out set of ``score.copying_heldout`` against them.
+50,000 in the training split). An archive may hold fewer (a subset, a rebuilt copy), and a folder holds what it
+holds: a job drawing more would stop at run time, after other jobs started. `check_source_counts` counts the
+sources once at plan time and checks every selected study's draws, both sides of a disjoint split and (CIFAR-10)
+the held-out set of ``score.copying_heldout`` against them. (A folder too small for ``score.copying_heldout`` is
+not an error: such cells get no data-copying test, as the schema says; the listed checkpoints of ``external`` are
+checked against their sources where the grid is built.)
 
 Only the labels are read, opcode by opcode with `pickletools` (nothing is unpickled, so nothing in the file runs):
 in the real batch files the ``labels`` list precedes the 30 MB of pixels, so planning reads some 20 KB per file.
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memgen.data.cifar import ALL, BASE_FOLDER, CIFAR10_CLASSES, CIFAR10_PER_CLASS, CIFAR10_TRAIN, images_needed
+from memgen.data.cifar import ALL, BASE_FOLDER, CIFAR10_CLASSES, images_needed, pool_size
 from memgen.errors import MemgenError
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -86,34 +90,44 @@ def _available(dataset: str, counts) -> int:
     return train[index] + test[index]
 
 
-def check_archive_counts(config: dict) -> None:
-    """Plan-time check of the selected studies on CIFAR-10: what each draws from its class (training set, dummy
-    and held-out pools), a disjoint split's two sides, the listed checkpoints' sets, and the ``score.copying_heldout``
-    held-out images of the data-copying test, against the archive in data.cifar_root (the real data set's counts
-    where no readable archive is there). Raises a one-line MemgenError naming the key and both counts."""
+def _held(dataset: str, counts) -> int | None:
+    """Images ``dataset`` holds as found now (None: not a real-image source, or not readable yet)."""
+    if dataset.startswith("folder:"):
+        try:
+            return pool_size(dataset)
+        except MemgenError:  # a missing folder: the job that reads it names it
+            return None
+    return _available(dataset, counts) if counts and dataset.startswith("cifar:") else None
+
+
+def check_source_counts(config: dict) -> None:
+    """Plan-time check of the selected studies on real images: what each draws from its source (training set,
+    dummy and held-out pools), a disjoint split's two sides and (CIFAR-10) the ``score.copying_heldout`` held-out
+    images of the data-copying test, against what the source holds now. Raises a one-line MemgenError naming the
+    key, the source and both counts."""
     known = {"cifar:" + ALL, *("cifar:" + c for c in CIFAR10_CLASSES)}  # an unknown class is reported elsewhere
-    draws = []  # (key, dataset, images drawn from it together)
+    real = lambda d: isinstance(d, str) and (d in known or d.startswith("folder:"))  # noqa: E731
+    draws = []  # (key, dataset, images drawn from it together, what is asked)
     for name in config["studies"]:
-        block = config[name]
-        if block.get("dataset") in known:
-            draws.append((name, block["dataset"], images_needed(block)))
-        for i, model in enumerate(block.get("models") or []):
-            if model.get("dataset") in known:
-                draws.append((f"{name}.models[{i}]", model["dataset"], model["size"] + model.get("heldout", 0)))
-    if "disjoint_split" in config["studies"] and config["capacity"]["dataset"] in known:
+        if real(config[name].get("dataset")):
+            need = images_needed(config[name])
+            draws.append((name, config[name]["dataset"], need, f"draws {need} images"))
+    if "disjoint_split" in config["studies"] and real(config["capacity"]["dataset"]):
         largest = max(config["disjoint_split"].get("sizes") or config["capacity"]["sizes"])
-        draws.append(("disjoint_split.sizes", config["capacity"]["dataset"], 2 * largest))
+        draws.append(("disjoint_split.sizes", config["capacity"]["dataset"], 2 * largest,
+                      f"{largest} needs 2 x {largest} distinct images"))
     if not draws:
         return
     root = config["data"]["cifar_root"]
-    counts = archive_counts(root) if root else None
-    source = f"data.cifar_root={root}" if counts else "CIFAR-10"
+    counts = archive_counts(root) if root and any(d[1].startswith("cifar:") for d in draws) else None
     heldout = config["score"]["copying_heldout"]
-    for key, dataset, need in draws:
-        have = _available(dataset, counts) if counts else \
-            CIFAR10_TRAIN if dataset == "cifar:" + ALL else CIFAR10_PER_CLASS
+    for key, dataset, need, asked in draws:
+        have = _held(dataset, counts)
+        source = f"data.cifar_root={root}" if dataset.startswith("cifar:") else "the folder"
+        if have is None:
+            continue
         if need > have:
-            raise MemgenError(f"{key}: draws {need} images of {dataset}; {source} holds {have}")
-        if heldout > have:
+            raise MemgenError(f"{key}: {asked} of {dataset}; {source} holds {have}")
+        if heldout > have and dataset.startswith("cifar:"):
             raise MemgenError(f"score.copying_heldout={heldout}: more held-out images than {source} holds of "
                               f"{dataset} ({have}, for {key}); lower it (0 = no data-copying test)")
