@@ -25,6 +25,7 @@ import jsonschema
 import yaml
 
 from memgen.data.cifar import check_cifar_counts
+from memgen.data.source_counts import check_source_counts
 from memgen.errors import MemgenError
 from memgen.model.config import UNetConfig
 
@@ -132,6 +133,7 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
         )
     for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
         check_cifar_counts(name, config[name], counts=name in config["studies"])
+    check_source_counts(config)  # the same counts against the CIFAR-10 archive and image folders as they are
     for name in config["studies"]:
         for width in config[name].get("widths") or []:
             try:

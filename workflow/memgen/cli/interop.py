@@ -18,12 +18,14 @@ from memgen.model.config import reference_default
 def cmd_import_checkpoint(args: argparse.Namespace) -> None:
     from memgen import checkpoint, io
     from memgen.errors import MemgenError
-    from memgen.interop.convert import import_improved_diffusion
+    from memgen.interop.convert import check_finite, import_improved_diffusion
 
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise MemgenError(f"--out {args.out}: is the input file; write the memgen checkpoint elsewhere")
     if args.source == "memgen":  # checked (format, weights) and copied, so the DAG owns its input
         ckpt = checkpoint.load(args.checkpoint)
+        check_finite(args.checkpoint, {f"{part}.{k}": v for part in ("model", "ema") for k, v in ckpt[part].items()
+                                       if v.is_floating_point()})
         io.torch_save(args.out, ckpt)
         LOG.info(f"{args.checkpoint}: memgen checkpoint, width {ckpt['width']}, step {ckpt['step']}; wrote {args.out}")
     else:

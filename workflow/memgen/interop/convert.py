@@ -90,7 +90,20 @@ def read_state_dict(path: str | Path, mmap: bool = False) -> dict:
     if bad is not None:
         raise MemgenError(f"{path}: entry {bad!r} is not a float tensor; not a bare state dict (an "
                           "improved-diffusion model*.pt or ema_*.pt file is one)")
+    check_finite(path, obj)
     return obj
+
+
+def check_finite(path: str | Path, weights: dict) -> None:
+    """Refuse weights holding NaN or Inf (a diverged or damaged training): one line naming the first such entry
+    of ``weights`` (name -> float tensor) and how many of its values are NaN and infinite."""
+    import torch
+
+    for key, value in weights.items():
+        if not bool(torch.isfinite(value).all()):
+            nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+            raise MemgenError(f"{path}: entry {key!r} holds {nan} NaN and {inf} infinite values of {value.numel()}; "
+                              "refused (weights of a diverged or damaged training)")
 
 
 def memgen_config(cfg, *, diffusion_steps: int, noise_schedule: str) -> dict:

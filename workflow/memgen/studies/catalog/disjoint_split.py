@@ -4,7 +4,7 @@ disagree; models that generalize draw the same image from the same noise."""
 
 from __future__ import annotations
 
-from memgen.data.cifar import pool_size
+from memgen.data.source_counts import available
 from memgen.data.materialize import synthetic_kinds
 from memgen.errors import MemgenError
 from memgen.studies.cell import Cell
@@ -51,9 +51,17 @@ def side_a(cfg, block) -> list[Cell]:
 def expand(name: str, block, cfg) -> list[Cell]:
     """Side B of each pair: a model of the same width, steps, batch, conditioning and seed as its side-A cell,
     trained on ``split:<dataset>`` (a set of the same make, disjoint from the cell's), sampled with the same seed
-    and classes, so sample i of both models starts from the same noise. Its name equals its partner's."""
+    and classes, so sample i of both models starts from the same noise. Its name equals its partner's. On a
+    real-image base both sides are slots of one seeded permutation of the pool ([0, n) and [n, 2n)): they must
+    fit in what the source holds (the CIFAR-10 archive or the folder as found now)."""
+    cells = side_a(cfg, block)
+    for c in cells:
+        limit = available(c.dataset, cfg.data.cifar_root)
+        if limit is not None and 2 * c.size > limit:
+            raise MemgenError(f"{name}.sizes: {c.size} needs 2 x {c.size} distinct images of {c.dataset}, "
+                              f"which has {limit}")
     return [Cell(name, SPLIT + c.dataset, c.width, c.size, c.dummy, c.ndummy, c.steps, c.batch_size, c.conditional,
-                 c.seed, c.num_samples, c.sample_classes) for c in side_a(cfg, block)]
+                 c.seed, c.num_samples, c.sample_classes) for c in cells]
 
 
 def partner(grid, cell: Cell) -> Cell:
@@ -96,25 +104,9 @@ def figure_inputs(grid, study: str) -> dict:
             "replicates": [replicates(grid, s)["table"] for s in sides]}
 
 
-def check(config: dict) -> None:
-    """On a real-image base the two sides of a split of size n are 2n distinct images of the pool (slots [0, n)
-    and [n, 2n) of its seeded permutation): they must fit in it."""
-    block = config[NAME]
-    for study in block["studies"]:
-        if study not in config:
-            raise MemgenError(f"{NAME}.studies: {study} is not a study")
-        dataset, sizes = config[study].get("dataset", ""), config[study].get("sizes") or [config[study].get("size")]
-        limit = pool_size(dataset) if isinstance(dataset, str) else None
-        largest = max(block["sizes"] or [s for s in sizes if s])
-        if limit is not None and 2 * largest > limit:
-            raise MemgenError(f"{NAME}.sizes: {largest} needs 2 x {largest} distinct images of {dataset}, "
-                              f"which has {limit}")
-
-
 STUDY = register(Study(
     NAME, "Two models on disjoint training sets, sampled from the same noise (Kadkhodaie et al.)", expand,
     tables=(Table("agreement_pairs", "memgen.evaluation.agreement:agreement_pairs", pair_inputs, pair_grid),
             Table("agreement", "memgen.evaluation.agreement:agreement_summary", agreement_pairs)),
     figures=(Plot("agreement", "memgen.analysis.dichotomy:agreement_figure", figure_inputs),),
-    check=check,
 ))
