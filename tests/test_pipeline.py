@@ -142,10 +142,15 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert sorted(pairs["size"]) == [2, 6] and (pairs["n_pairs"] == 12).all() and "frac_same_novel" in pairs
     dichotomy = pd.read_parquet(res / "dichotomy" / "dichotomy.parquet")
     assert set(dichotomy["study"]) >= {"capacity", "classes", "disjoint_split"}
-    drawn = dichotomy["y"].notna()  # a cell without a y is listed as undefined, every drawn one has a region
-    assert (dichotomy.loc[~drawn, "region"] == "undefined").all() and dichotomy.loc[drawn, "region"].isin(REGIONS).all()
-    assert [region(x, y) for x, y in dichotomy.loc[drawn, ["x", "y"]].itertuples(index=False)] == \
-        dichotomy.loc[drawn, "region"].tolist()
+    for version in ("valid", "agreement"):  # a cell without a y is listed as undefined, every drawn one has a region
+        y, where = dichotomy[f"y_{version}"], dichotomy[f"region_{version}"]
+        drawn = y.notna()
+        assert drawn.any(), version
+        assert (where[~drawn] == "undefined").all() and where[drawn].isin(REGIONS).all()
+        assert [region(x, v) for x, v in zip(dichotomy.loc[drawn, "x"], y[drawn])] == where[drawn].tolist()
+    # the capacity cells of the split carry their partner's agreement; the dummies' cells have no partner here
+    split_cells = dichotomy.query("study == 'capacity' and size in (2, 6)")
+    assert split_cells["y_agreement"].notna().all() and dichotomy.query("study == 'classes'")["y_agreement"].isna().all()
     for fig in ("disjoint_split/figures/agreement.png", "dichotomy/figures/dichotomy.png"):
         assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
     assert (res / "capacity" / "memorization_capacity.parquet").is_file()

@@ -157,7 +157,7 @@ def test_partial_config_resolves_the_same_inside_and_outside_snakemake(tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     inside = json.loads(out.read_text())
-    outside = load_config(tmp_path / "partial.yaml").to_dict()
+    outside = load_config({**yaml.safe_load((repo_root / "config.yaml").read_text()), **partial}).to_dict()
     assert inside == outside
     assert inside["capacity"]["sizes"] == [8, 16] and inside["train"]["steps"] == 10
     assert inside["train"]["batch_size"] == 64  # the schema default
