@@ -164,7 +164,8 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
     a_counts, b_counts: optional ``(k [S], n [S])`` when the values are binomial fractions; the interval is then
     the union with Newcombe's interval of the pooled samples and the p-value the larger of the t-test's and the
     pooled two-proportion z-test's, the same floor as `seed_interval`: a difference is never claimed more
-    precisely than the models' own samples allow (two cells at 0% at every seed: t-test undefined, sd 0).
+    precisely than the models' own samples allow (two cells at 0% at every seed: t-test undefined, sd 0); the
+    bounds of a difference of fractions are clipped to [-1, 1].
 
     Returns dict: diff, ci_low, ci_high, p_value (two-sided), test ("paired t" / "Welch t"), df, n_a, n_b.
     Fewer than 2 values on a side (2 pairs when paired): NaN interval and p-value, test "none".
@@ -195,7 +196,7 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
     if a_counts is not None and b_counts is not None:
         pa, pb = _counts(*a_counts, x.size), _counts(*b_counts, y.size)
         f_lo, f_hi, f_p = _pooled_difference(pa, pb, confidence)
-        lo, hi, p = min(lo, f_lo), max(hi, f_hi), max(p, f_p)
+        lo, hi, p = max(min(lo, f_lo), -1.0), min(max(hi, f_hi), 1.0), max(p, f_p)
     return out | {"ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "test": test, "df": float(df)}
 
 
