@@ -14,8 +14,9 @@ import pytest
 
 from memgen.data import materialize
 from memgen.data.synthetic import gm_means
-from memgen.evaluation.assess import label_kinds
+from memgen.evaluation.assess import assess, label_kinds, outcome_summary
 from memgen.evaluation.validity import validity
+from memgen.score import score_samples
 
 S = 8
 
@@ -39,3 +40,21 @@ def test_gm_base_pools_come_from_the_base_mixture():
         assert label_kinds(card)[0] == ("gm", seed)
     assert not _rows(side_a, side_b) and not _rows(side_a, held) and not _rows(side_b, held)
     np.testing.assert_array_equal(with_dummies[:60], side_a)  # the base part does not depend on the dummies
+
+
+# ----------------------------------------------------------------------- no validity rule: no novel-and-valid share
+@pytest.mark.parametrize("kind,rule", [("cifar:cat", False), ("folder:photos", False), ("mondrian", True)])
+def test_a_label_that_only_copies_keeps_its_kinds_categories(kind, rule):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (12, S, S, 3), dtype=np.uint8)
+    samples = train[:6].copy()  # every sample a replicate: no "novel" outcome occurs
+    scores = score_samples(samples, train, np.zeros(6, np.int64), np.zeros(12, np.int64))
+    assessed = assess(scores, samples, train, np.zeros(12, np.int64), {"class_names": {"0": kind}})
+    assert set(assessed["outcome"]) == {"replicate"}
+    row = outcome_summary(assessed).iloc[0]
+    assert row.frac_replicate == 1.0 and row.memorized_fraction == 1.0
+    if rule:  # a kind with a rule: 0% novel-and-valid is a measurement
+        assert row.frac_novel_valid == 0.0 and row.generalizing_fraction == 0.0 and np.isnan(row.frac_novel)
+    else:  # no rule: novel-and-valid is undefined, so the dichotomy cannot call the cell "valid"
+        assert np.isnan(row.frac_novel_valid) and np.isnan(row.generalizing_fraction)
+        assert np.isnan(row.frac_invalid) and row.frac_novel == 0.0

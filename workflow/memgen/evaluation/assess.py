@@ -81,11 +81,15 @@ def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_l
 def outcome_summary(assessed: pd.DataFrame) -> pd.DataFrame:
     """Per label: ``frac_<outcome>``, ``ci_low_<outcome>``, ``ci_high_<outcome>`` (95% Wilson) for each of the five
     outcomes (NaN for those that do not apply to the label's kind), ``memorized_fraction`` (replicates + partial
-    copies) and ``generalizing_fraction`` (novel and valid; NaN without a validity rule)."""
+    copies) and ``generalizing_fraction`` (novel and valid; NaN without a validity rule).
+
+    The categories follow the label's kind, not the outcomes that occur: a kind without a validity rule (`assess`
+    leaves its ``is_valid`` NA, from `memgen.evaluation.validity.has_rule`) has replicate / partial copy / novel,
+    even when every sample copies (then novel-and-valid is NaN, not 0: nothing was tested for validity)."""
     rows = []
     for label, group in assessed.groupby("label", sort=True):
-        present = set(group["outcome"])
-        cats = oc.OUTCOMES_WITHOUT_RULE if oc.NOVEL in present else oc.OUTCOMES_WITH_RULE
+        no_rule = group["is_valid"].isna().all() if "is_valid" in group else oc.NOVEL in set(group["outcome"])
+        cats = oc.OUTCOMES_WITHOUT_RULE if no_rule else oc.OUTCOMES_WITH_RULE
         tidy = oc.outcome_fractions(pd.Categorical(group["outcome"], categories=list(cats)))
         row = {"label": int(label)}
         for _, r in tidy.iterrows():
