@@ -190,7 +190,8 @@ def test_gap_at_peak_reads_every_seed_at_the_mean_peak():
     s1 = out[(out.step == 1000) & (out.seed == 1)].iloc[0]
     assert s1.gap == pytest.approx(0.03)
     assert out[out.step == 2000].gap.to_numpy() == pytest.approx([0.10, 0.06, 0.08])
-    verdicts = compare(out, [Comparison(f"gap > 0 at step {s}", {"step": s}, None, measure="gap") for s in (1000, 2000)])
+    claims = [Comparison(f"gap > 0 at step {s}", {"step": s}, None, measure="gap") for s in (1000, 2000)]
+    verdicts = compare(out, claims)
     assert (verdicts["test"] == "one-sample t").all() and (verdicts["verdict"] == "supported").all()
     assert gap_at_peak(table, column="loss_x0").gap.to_numpy() == pytest.approx(2 * out.gap.to_numpy())
     with pytest.raises(MemgenError, match="seed"):

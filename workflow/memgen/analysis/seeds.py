@@ -179,6 +179,15 @@ def _select(table: pd.DataFrame, filters: Mapping, measure: str, what: str) -> t
     return rows, ""
 
 
+def _paired_rows(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool, str]:
+    """Both sides cut to their common seeds for a paired test; Welch (paired False) below 2 common seeds."""
+    common = np.intersect1d(rows_a["seed"], rows_b["seed"])
+    if len(common) < 2:
+        return rows_a, rows_b, False, f"paired asked, {len(common)} common seed(s): Welch"
+    note = f"paired on the {len(common)} common seeds" if len(common) < max(len(rows_a), len(rows_b)) else ""
+    return rows_a[rows_a["seed"].isin(common)], rows_b[rows_b["seed"].isin(common)], True, note
+
+
 def _one(table: pd.DataFrame, c: Comparison) -> dict:
     row = {"name": c.name, "a": describe(c.a), "b": describe(c.b), "measure": c.measure, "expected": c.expected}
     empty = dict(n_seeds_a=0, n_seeds_b=0, mean_a=np.nan, mean_b=np.nan, diff=np.nan, ci_low=np.nan,
@@ -191,34 +200,23 @@ def _one(table: pd.DataFrame, c: Comparison) -> dict:
         rows_b, note = _select(table, c.b, c.measure, "b")
     if note:
         return row | empty | {"note": note}
-    a = rows_a[c.measure].to_numpy(dtype=np.float64)
     if rows_b is None:  # one-sample: a against a constant
-        const = 0.0 if c.b is None else float(c.b)
-        counts = _counts(rows_a, c.measure)
-        mean, lo, hi = seed_interval(a, *(counts or (None, None)))
+        a, const = rows_a[c.measure].to_numpy(dtype=np.float64), 0.0 if c.b is None else float(c.b)
+        mean, lo, hi = seed_interval(a, *(_counts(rows_a, c.measure) or (None, None)))
         res = {"diff": mean - const, "ci_low": lo - const, "ci_high": hi - const, "test": "one-sample t",
                "p_value": _one_sample_p(a, const), "n_a": len(a), "n_b": 0}
         mean_b, n_used = const, len(a)
     else:
-        note = ""
         paired = c.paired
         if paired:
-            common = np.intersect1d(rows_a["seed"], rows_b["seed"])
-            if len(common) < 2:
-                paired, note = False, f"paired asked, {len(common)} common seed(s): Welch"
-            else:
-                if len(common) < max(len(rows_a), len(rows_b)):
-                    note = f"paired on the {len(common)} common seeds"
-                rows_a, rows_b = (r[r["seed"].isin(common)] for r in (rows_a, rows_b))
-                a = rows_a[c.measure].to_numpy(dtype=np.float64)
-        b = rows_b[c.measure].to_numpy(dtype=np.float64)
+            rows_a, rows_b, paired, note = _paired_rows(rows_a, rows_b)
+        a, b = (r[c.measure].to_numpy(dtype=np.float64) for r in (rows_a, rows_b))
         res = seed_difference(a, b, paired, _counts(rows_a, c.measure), _counts(rows_b, c.measure))
         mean_b, n_used = float(b.mean()), min(len(a), len(b))
-        res["note_"] = note
     return row | {"n_seeds_a": res["n_a"], "n_seeds_b": res["n_b"], "mean_a": float(a.mean()), "mean_b": mean_b,
                   "diff": res["diff"], "ci_low": res["ci_low"], "ci_high": res["ci_high"], "test": res["test"],
                   "p_value": res["p_value"], "verdict": verdict(res["ci_low"], res["ci_high"], c.expected, n_used),
-                  "note": res.get("note_", "")}
+                  "note": note}
 
 
 def _one_sample_p(x: np.ndarray, const: float) -> float:
@@ -250,8 +248,8 @@ def _num(value: float, percent: bool) -> str:
 
 def comparisons_markdown(table: pd.DataFrame) -> str:
     """Markdown of `compare`: fractions in percentage points, other measures in their own units."""
-    head = ["comparison", "a", "b", "measure", "seeds (a/b)", "mean a", "mean b", "b - a (95% CI)", "test", "p",
-            "p (Holm)", "verdict"]
+    head = ["comparison", "a", "b", "measure", "seeds (a/b)", "mean a", "mean b",
+            "b - a (one-sample: a - b), 95% CI", "test", "p", "p (Holm)", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         pct = trials_column(r["measure"]) is not None
