@@ -137,7 +137,7 @@ def test_score_says_how_many_cells_entered_c_t_and_whether_they_saturated(root, 
         assert row.c_t_partition == 1 and row.c_t_cells == 1 and row.c_t_saturated == 1
         assert row.c_t_space == "projection 256"
         assert row.c_t < -5 and row.frac_replicate == 1.0
-        assert row.n_heldout == 40 and row.heldout_partial_fraction == 0.0 and row.heldout_partial_ci_high > 0
+        assert row.n_heldout == 32 and row.heldout_partial_fraction == 0.0 and row.heldout_partial_ci_high > 0
     assert rows[0].c_t == rows[1].c_t  # one saturated cell: Z depends on the counts only, which the table now says
 
 
@@ -150,5 +150,7 @@ def test_heldout_partial_rate_counts_flagged_heldout_images():
     out = heldout_partial_rate(held, train, np.zeros(12, np.int64), card)
     assert out["n_heldout"] == 10 and out["heldout_partial_fraction"] == pytest.approx(0.4)
     assert out["heldout_partial_ci_low"] < 0.4 < out["heldout_partial_ci_high"]
+    first = heldout_partial_rate(held, train, np.zeros(12, np.int64), card, n_max=5)
+    assert first["n_heldout"] == 5 and first["heldout_partial_fraction"] == pytest.approx(0.8)
     assert np.isnan(heldout_partial_rate(held, train, np.zeros(12, np.int64),
                                          {"class_names": {"0": "mondrian"}})["heldout_partial_fraction"])

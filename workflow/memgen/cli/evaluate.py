@@ -38,7 +38,7 @@ def cmd_score(args) -> None:
         if heldout is not None:  # C_T and the tile criterion's rate on held-out images: the base (label 0) row
             base_row = copying_summary(scores, samples, train, train_labels, heldout, card or {})
             base_row |= heldout_partial_rate(heldout, train, train_labels, card or {}, threshold=args.threshold,
-                                             device=args.device)
+                                             device=args.device, n_max=int((scores["label"] == 0).sum()))
             summary = summary.merge(pd.DataFrame([{"label": 0, **base_row}]), on="label", how="left")
         add_meta(summary, meta)
     io.write_parquet(args.out, scores)

@@ -152,14 +152,17 @@ def copying_statistic(assessed: pd.DataFrame, samples: np.ndarray, train: np.nda
 
 
 def heldout_partial_rate(heldout: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict,
-                         threshold: float = RATIO_THRESHOLD, device=None) -> dict:
+                         threshold: float = RATIO_THRESHOLD, device=None, n_max: int | None = None) -> dict:
     """The tile partial-copy criterion's false-positive rate on real data: the share of held-out images of a
     real-image base (never trained on) that `tile_partial_copies` flags against the base training images
     (label 0), with its 95% Wilson interval (``HELDOUT_PARTIAL_COLUMNS``; NaN for other bases). Read beside a
-    cell's ``frac_partial_copy``: partial copies at about this rate are what unrelated images of the class get."""
+    cell's ``frac_partial_copy``: partial copies at about this rate are what unrelated images of the class get.
+    n_max: test only the first n_max held-out images (the score CLI passes the number of base samples, so the
+    rate has the precision of the fraction it is read beside and costs no more than the samples' own search)."""
     out = dict(zip(HELDOUT_PARTIAL_COLUMNS, (0, np.nan, np.nan, np.nan)))
     kind = label_kinds(card).get(0, ("", None))[0]
     base = train[train_labels == 0]
+    heldout = heldout if n_max is None else heldout[: max(int(n_max), 0)]
     if not kind.startswith(REAL_PREFIXES) or len(heldout) == 0 or len(base) < 2:
         return out
     flagged = int(tile_partial_copies(heldout, base, threshold=threshold, device=device)["is_partial"].sum())
