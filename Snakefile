@@ -10,13 +10,14 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the memgen packa
 
 from memgen.config import Config, validate_config
 from memgen.errors import MemgenError
-from memgen.studies import REGISTRY, Grid
+from memgen.studies import REGISTRY, Grid, load_plugins
 
 
 configfile: "config.yaml"
 
 
 try:
+    load_plugins()  # studies defined outside the package ($MEMGEN_PLUGINS)
     CFG = Config.from_dict(validate_config(config))  # schema, defaults, semantic checks, before any job
     GRID = Grid(CFG)
     TARGETS = GRID.all_targets()  # expands every selected study: a grid it cannot build stops here too

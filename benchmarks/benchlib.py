@@ -52,7 +52,20 @@ def model_setup(args) -> tuple[torch.device, dict]:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    return cpu_model() or platform.processor() or platform.machine()
+
+
+def cpu_model() -> str | None:
+    """The CPU as /proc/cpuinfo names it, with its family and model numbers (a hypervisor may shorten the name:
+    "AMD EPYC (family 25, model 17)" is a Zen 4 EPYC 9004); None where /proc/cpuinfo is absent."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            fields = dict(line.split(":", 1) for line in handle.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return None
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    name = fields.get("model name")
+    return f"{name} (family {fields.get('cpu family')}, model {fields.get('model')})" if name else None
 
 
 def environment(device: torch.device) -> dict:

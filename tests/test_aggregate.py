@@ -6,7 +6,7 @@ import pytest
 
 from memgen.analysis.aggregate import SUMMARY_COLUMNS, summarize_scores
 from memgen.stats import wilson_interval
-from memgen.analysis.figures import capacity_figure, ratio_histogram
+from memgen.analysis.figures import capacity_figure
 from memgen.errors import MemgenError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -116,16 +116,6 @@ def test_capacity_figure_rejects_bad_table(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_ratio_histogram_writes_png(tmp_path):
-    rng = np.random.default_rng(0)
-    ratio = np.concatenate([rng.uniform(0, 0.3, 50), rng.uniform(0.4, 1.0, 150)])
-    out = tmp_path / "ratio.png"
-    ratio_histogram(pd.DataFrame({"ratio": ratio, "is_replicate": ratio < 1 / 3}), out)
-    assert out.read_bytes().startswith(PNG_MAGIC)
-
-
 def test_wilson_endpoints_are_exact_at_zero_and_all():
-    from memgen.stats import wilson_interval
-
     lo, hi = wilson_interval(np.array([0, 7]), np.array([24, 7]))
     assert lo[0] == 0.0 and hi[1] == 1.0

@@ -10,6 +10,8 @@ from memgen.stats import median_interval
 from memgen.evaluation.agreement import (SUMMARY_COLUMNS, pair_agreement, pair_similarity,
                                          summarize_agreement)
 
+THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
+
 S, M = 16, 300
 
 
@@ -21,7 +23,7 @@ def split():
 
 def test_identical_pairs(split):
     train_a, train_b, novel = split
-    pairs = pair_agreement(novel, novel, train_a, train_b)
+    pairs = pair_agreement(novel, novel, train_a, train_b, threshold=THRESHOLD)
     np.testing.assert_allclose(pairs.similarity, 1.0)
     assert (pairs.pair_dist == 0).all() and pairs.is_same.all() and (pairs.train_dist_a > 0).all()
     summary = summarize_agreement(pairs)
@@ -30,7 +32,7 @@ def test_identical_pairs(split):
 
 def test_independent_samples(split):
     train_a, train_b, novel = split
-    pairs = pair_agreement(novel, smooth_fields(M, 3, S), train_a, train_b)
+    pairs = pair_agreement(novel, smooth_fields(M, 3, S), train_a, train_b, threshold=THRESHOLD)
     row = summarize_agreement(pairs).iloc[0]
     print(f"independent: median similarity {row.median_similarity:.3f} [{row.median_ci_low:.3f}, "
           f"{row.median_ci_high:.3f}], frac same {row.frac_same:.3f}")
@@ -44,7 +46,7 @@ def test_memorizing_models_disagree(split):
     rng = np.random.default_rng(4)
     a = add_gaussian_noise(train_a[rng.integers(0, 64, M)], 2, 0)
     b = add_gaussian_noise(train_b[rng.integers(0, 64, M)], 2, 1)
-    pairs = pair_agreement(a, b, train_a, train_b)
+    pairs = pair_agreement(a, b, train_a, train_b, threshold=THRESHOLD)
     row = summarize_agreement(pairs).iloc[0]
     print(f"memorizing: median similarity {row.median_similarity:.3f}, frac same {row.frac_same:.3f}")
     assert row.frac_same == 0.0 and abs(row.median_similarity) < 0.1
@@ -54,15 +56,16 @@ def test_memorizing_models_disagree(split):
 def test_generalizing_models_agree(split):
     """Both models output the same novel image up to small independent noise."""
     train_a, train_b, novel = split
-    pairs = pair_agreement(add_gaussian_noise(novel, 3, 0), add_gaussian_noise(novel, 3, 1), train_a, train_b)
+    pairs = pair_agreement(add_gaussian_noise(novel, 3, 0), add_gaussian_noise(novel, 3, 1), train_a, train_b,
+                           threshold=THRESHOLD)
     row = summarize_agreement(pairs).iloc[0]
     assert row.frac_same == 1.0 and row.median_ci_low > 0.95
 
 
 def test_summary_by_group(split):
     train_a, train_b, novel = split
-    same = pair_agreement(novel[:100], novel[:100], train_a, train_b).assign(n=64)
-    indep = pair_agreement(novel[:100], novel[100:200], train_a, train_b).assign(n=16)
+    same = pair_agreement(novel[:100], novel[:100], train_a, train_b, threshold=THRESHOLD).assign(n=64)
+    indep = pair_agreement(novel[:100], novel[100:200], train_a, train_b, threshold=THRESHOLD).assign(n=16)
     table = summarize_agreement(pd.concat([same, indep]), by="n")
     assert list(table.columns) == ["n", *SUMMARY_COLUMNS]
     assert list(table["n"]) == [16, 64] and list(table["frac_same"]) == [0.0, 1.0]
@@ -93,11 +96,11 @@ def test_median_interval_ranks_and_coverage():
 def test_bad_input(split):
     train_a, train_b, novel = split
     with pytest.raises(MemgenError, match="pair one to one"):
-        pair_agreement(novel, novel[:5], train_a, train_b)
+        pair_agreement(novel, novel[:5], train_a, train_b, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match=">= 2 images"):
-        pair_agreement(novel, novel, train_a[:1], train_b)
+        pair_agreement(novel, novel, train_a[:1], train_b, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="uint8"):
-        pair_agreement(novel.astype(float), novel, train_a, train_b)
+        pair_agreement(novel.astype(float), novel, train_a, train_b, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="threshold"):
         pair_agreement(novel, novel, train_a, train_b, threshold="x")
     with pytest.raises(MemgenError, match="lacks columns"):

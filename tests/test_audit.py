@@ -52,8 +52,8 @@ def test_a_label_that_only_copies_keeps_its_kinds_categories(kind, rule):
     rng = np.random.default_rng(0)
     train = rng.integers(0, 256, (12, S, S, 3), dtype=np.uint8)
     samples = train[:6].copy()  # every sample a replicate: no "novel" outcome occurs
-    scores = score_samples(samples, train, np.zeros(6, np.int64), np.zeros(12, np.int64))
-    assessed = assess(scores, samples, train, np.zeros(12, np.int64), {"class_names": {"0": kind}})
+    scores = score_samples(samples, train, np.zeros(6, np.int64), np.zeros(12, np.int64), threshold=1 / 3)
+    assessed = assess(scores, samples, train, np.zeros(12, np.int64), {"class_names": {"0": kind}}, threshold=1 / 3)
     assert set(assessed["outcome"]) == {"replicate"}
     row = outcome_summary(assessed).iloc[0]
     assert row.frac_replicate == 1.0 and row.memorized_fraction == 1.0
@@ -147,10 +147,11 @@ def test_heldout_partial_rate_counts_flagged_heldout_images():
     held = rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
     held[:4, :8, :8] = train[:4, :8, :8]  # 4 of the 4 x 4 px tiles of training image i pasted into held-out i
     card = {"class_names": {"0": "cifar:cat"}}
-    out = heldout_partial_rate(held, train, np.zeros(12, np.int64), card)
+    out = heldout_partial_rate(held, train, np.zeros(12, np.int64), card, threshold=1 / 3)
     assert out["n_heldout"] == 10 and out["heldout_partial_fraction"] == pytest.approx(0.4)
     assert out["heldout_partial_ci_low"] < 0.4 < out["heldout_partial_ci_high"]
-    first = heldout_partial_rate(held, train, np.zeros(12, np.int64), card, n_max=5)
+    first = heldout_partial_rate(held, train, np.zeros(12, np.int64), card, threshold=1 / 3, n_max=5)
     assert first["n_heldout"] == 5 and first["heldout_partial_fraction"] == pytest.approx(0.8)
-    assert np.isnan(heldout_partial_rate(held, train, np.zeros(12, np.int64),
-                                         {"class_names": {"0": "mondrian"}})["heldout_partial_fraction"])
+    procedural = heldout_partial_rate(held, train, np.zeros(12, np.int64), {"class_names": {"0": "mondrian"}},
+                                      threshold=1 / 3)
+    assert np.isnan(procedural["heldout_partial_fraction"])

@@ -163,6 +163,12 @@ CASES: dict[int, tuple[str, object, str]] = {
     56: ("smk", {"dummies_cifar.dataset": "cifar:car"}, "cifar:car"),
     64: ("smk", {"studies": ["capacity", "disjoint_split"], "capacity.dataset": "cifar:automobile",
                  "capacity.sizes": [4000]}, "disjoint_split.sizes"),
+    65: ("smk", {"capacity.dataset": "cifar:automobile", "data.cifar_root": "inputs/cifar_partial"},
+         "inputs/cifar_partial"),
+    66: ("smk", {"capacity.dataset": "cifar:automobile", "capacity.sizes": [20], "score.copying_heldout": 0,
+                 "data.cifar_root": "inputs/cifar_partial"}, "capacity"),
+    67: ("smk", {"studies": ["capacity", "disjoint_split"], "capacity.dataset": "folder:inputs/folder_small",
+                 "capacity.sizes": [2]}, "disjoint_split.sizes"),
     57: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/nocifar"], "inputs/nocifar"),
     58: ("cli", [*MATERIALIZE, "--base", "cifar:automobile", "--cifar-root", "inputs/cifar_partial"],
          "inputs/cifar_partial"),
@@ -247,6 +253,9 @@ def inputs(tmp_path_factory) -> Path:
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(d / "folder_mixed" / "a.png")
     (d / "folder_mixed" / "notes.txt").write_text("not an image")
     (d / "folder_empty").mkdir()
+    (d / "folder_small").mkdir()  # three images
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(d / "folder_small" / f"{i}.png")
     return d
 
 

@@ -107,6 +107,8 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
     # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 48 GM (dummies and
     # unconditional_dummies), classes' 2 totals, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
     assert counts["materialize"] == 3 + 1 + 2 + 3 + 3
-    assert counts["aggregate"] == 7 and counts["figure"] == 6 + 2 and counts["loss_by_level"] == 1
-    assert counts["agreement"] == 1 and counts["dichotomy_table"] == 1
+    # Tables: 7 replicate tables; capacity's estimates, the loss gap, the agreement (pairs and summary), the
+    # dichotomy, the criterion's threshold sweep and Table 1. Figures: 8 of the studies + the criterion's 2.
+    assert counts["derive"] == 7 + 7 and counts["figure"] == 8 + 2
+    assert counts["loss_by_level_cell"] == 4  # one per loss-gap snapshot
     assert counts["sample_optimal"] == 3 and counts["train_classifier"] == 1

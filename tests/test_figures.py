@@ -75,11 +75,11 @@ def loss_table():
 
 
 def onset_table():
-    return with_rates([{"step": s, "width": w, "size": 32, "n_samples": 64, "n_replicates": k}
+    return with_rates([{"steps": s, "width": w, "size": 32, "n_samples": 64, "n_replicates": k}
                        for w, ks in ((16, (0, 10, 50)), (32, (5, 40, 64))) for s, k in zip((400, 800, 1600), ks)])
 
 
-REPLICATES = pd.DataFrame({"step": [1000, 5000], "replicate_fraction": [0.1, 0.8], "ci_low": [0.05, 0.7],
+REPLICATES = pd.DataFrame({"steps": [1000, 5000], "replicate_fraction": [0.1, 0.8], "ci_low": [0.05, 0.7],
                            "ci_high": [0.2, 0.9]})
 OPTIMAL = pd.DataFrame({"size": [8, 32, 128, 512], "replicate_fraction": 1.0, "ci_low": 0.96, "ci_high": 1.0})
 
@@ -89,7 +89,7 @@ CASES = {
     "classes": (study_figures.classes_figure, classes_table, "n_train"),
     "dummy_kinds": (study_figures.dummy_kinds_figure, kinds_table, "dummy"),
     "loss_gap": (study_figures.loss_gap_figure, loss_table, "alpha_bar"),
-    "onset": (study_figures.onset_figure, onset_table, "step"),
+    "onset": (study_figures.onset_figure, onset_table, "steps"),
 }
 
 
@@ -134,7 +134,7 @@ def test_loss_gap_figure_with_replicates_and_bad_tables(tmp_path):
     with pytest.raises(MemgenError, match="alpha_bar"):
         study_figures.loss_gap_figure(loss_table().assign(alpha_bar=1.0), tmp_path / "x.png")
     with pytest.raises(MemgenError, match="replicates-by-step table lacks"):
-        study_figures.loss_gap_figure(loss_table(), tmp_path / "x.png", replicates=REPLICATES.drop(columns="step"))
+        study_figures.loss_gap_figure(loss_table(), tmp_path / "x.png", replicates=REPLICATES.drop(columns="steps"))
 
 
 def test_dummy_kinds_figure_needs_rows_with_dummies(tmp_path):

@@ -8,6 +8,8 @@ from PIL import Image
 from memgen.analysis.galleries import criterion_pairs, pairs_gallery, threshold_sweep, threshold_sweep_figure
 from memgen.errors import MemgenError
 
+THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
+
 
 def assert_png(path, min_bytes=5000):
     assert path.stat().st_size > min_bytes
@@ -30,17 +32,17 @@ def cell():
 
 def test_pairs_gallery_default_and_selected(cell, tmp_path):
     samples, train, scores = cell
-    shown = pairs_gallery(samples, train, scores, tmp_path / "g.png", n=6, title="toy")
+    shown = pairs_gallery(samples, train, scores, tmp_path / "g.png", n=6, title="toy", threshold=THRESHOLD)
     assert_png(tmp_path / "g.png")
     assert shown["sample_index"].tolist() == list(range(6))
     assert shown["is_replicate"].tolist() == scores["is_replicate"][:6].tolist()
-    picked = pairs_gallery(samples, train, scores, tmp_path / "s.png", select=[7, 3])
+    picked = pairs_gallery(samples, train, scores, tmp_path / "s.png", select=[7, 3], threshold=THRESHOLD)
     assert picked["sample_index"].tolist() == [7, 3] and picked["nn1_index"].tolist() == [7, 3]
 
 
 def test_criterion_pairs_selects_both_sides_nearest_threshold(cell, tmp_path):
     samples, train, scores = cell
-    shown = criterion_pairs(samples, train, scores, tmp_path / "c.png", n=4)
+    shown = criterion_pairs(samples, train, scores, tmp_path / "c.png", n=4, threshold=THRESHOLD)
     assert_png(tmp_path / "c.png")
     top = shown[shown["block"] == "flagged"]
     bottom = shown[shown["block"] == "not flagged"]
@@ -49,13 +51,13 @@ def test_criterion_pairs_selects_both_sides_nearest_threshold(cell, tmp_path):
     np.testing.assert_array_equal(top["ratio"], flagged[:4])  # largest flagged ratios first
     np.testing.assert_array_equal(bottom["ratio"], plain[:4])  # smallest unflagged ratios first
     assert top["is_replicate"].all() and not bottom["is_replicate"].any()
-    again = criterion_pairs(samples, train, scores, tmp_path / "c2.png", n=4)
+    again = criterion_pairs(samples, train, scores, tmp_path / "c2.png", n=4, threshold=THRESHOLD)
     pd.testing.assert_frame_equal(shown, again)  # deterministic
 
 
 def test_criterion_pairs_with_an_empty_block(cell, tmp_path):
     samples, train, scores = cell
-    shown = criterion_pairs(samples, train, scores.assign(ratio=0.9), tmp_path / "e.png", n=3)
+    shown = criterion_pairs(samples, train, scores.assign(ratio=0.9), tmp_path / "e.png", n=3, threshold=THRESHOLD)
     assert (shown["block"] == "not flagged").all() and len(shown) == 3
     assert_png(tmp_path / "e.png")
 
@@ -70,14 +72,14 @@ def test_criterion_pairs_with_an_empty_block(cell, tmp_path):
 def test_gallery_rejects_bad_input(cell, tmp_path, mutate, message):
     samples, train, scores = mutate(*cell)
     with pytest.raises(MemgenError, match=message):
-        pairs_gallery(samples, train, scores, tmp_path / "x.png")
+        pairs_gallery(samples, train, scores, tmp_path / "x.png", threshold=THRESHOLD)
     assert not (tmp_path / "x.png").exists()
 
 
 def test_gallery_rejects_unknown_selection_and_threshold(cell, tmp_path):
     samples, train, scores = cell
     with pytest.raises(MemgenError, match="select"):
-        pairs_gallery(samples, train, scores, tmp_path / "x.png", select=[99])
+        pairs_gallery(samples, train, scores, tmp_path / "x.png", select=[99], threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="threshold"):
         criterion_pairs(samples, train, scores, tmp_path / "x.png", threshold=1.5)
 
@@ -96,14 +98,15 @@ def test_threshold_sweep_counts_directly_and_is_monotone():
     assert np.all((table["ci_low"] <= table["replicate_fraction"]) & (table["replicate_fraction"] <= table["ci_high"]))
 
 
+
 def test_threshold_sweep_per_group_and_figure(tmp_path):
     scores = pd.DataFrame({"ratio": [0.1, 0.2, 0.5, 0.05, 0.9, 0.95], "group": ["a", "a", "a", "b", "b", "b"]})
     table = threshold_sweep(scores, [0.15, 1 / 3])
     assert table[table["group"] == "a"]["n_replicates"].tolist() == [1, 2]
     assert table[table["group"] == "b"]["n_replicates"].tolist() == [1, 1]
-    threshold_sweep_figure(table, tmp_path / "sweep.png")
+    threshold_sweep_figure(table, tmp_path / "sweep.png", threshold=THRESHOLD)
     assert_png(tmp_path / "sweep.png")
     with pytest.raises(MemgenError, match="thresholds"):
         threshold_sweep(scores, [0.0, 0.5])
     with pytest.raises(MemgenError, match="lacks column"):
-        threshold_sweep_figure(table.drop(columns="ci_low"), tmp_path / "bad.png")
+        threshold_sweep_figure(table.drop(columns="ci_low"), tmp_path / "bad.png", threshold=THRESHOLD)

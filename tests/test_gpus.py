@@ -7,6 +7,7 @@ held, and reuse of a GPU whose job ended normally or was SIGKILLed.
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import signal
@@ -15,6 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from memgen import gpus
+from memgen.errors import MemgenError
 from memgen.gpus import LOCK_DIR_ENV, claim_gpu
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
@@ -102,3 +107,66 @@ def test_one_gpu_claimed_in_process_sets_the_variable(tmp_path):
     assert claim_gpu(1, env=env, log=logged.append) == 0
     assert env["CUDA_VISIBLE_DEVICES"] == "0" and "using GPU 0 of 1" in logged[0]
     assert (tmp_path / "locks").stat().st_mode & 0o1777 == 0o1777  # shared by every user, like /tmp
+
+
+# --- a lock directory shared by every user (fs.protected_regular) ---------------------------------------------
+
+class _ProtectedRegular:
+    """os.open as Linux runs it with fs.protected_regular=1 in a world-writable sticky directory: O_CREAT on an
+    existing file of another user fails with EACCES, even read-only; ``unreadable`` files refuse any open."""
+
+    def __init__(self, others: set[Path], unreadable: set[Path] = frozenset()):
+        self.others, self.unreadable, self.real, self.calls = others, unreadable, os.open, []
+
+    def __call__(self, path, flags, mode=0o777, **kwargs):
+        path = Path(path)
+        self.calls.append((path.name, bool(flags & os.O_CREAT)))
+        if path in self.unreadable or (flags & os.O_CREAT and not flags & os.O_EXCL and path in self.others):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return self.real(path, flags, mode, **kwargs)
+
+
+def test_another_users_lock_file_is_opened_without_o_creat(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o1777)
+    (locks / "gpu0.lock").touch(mode=0o644)  # left by another user's job, which has ended
+    kernel = _ProtectedRegular(others={locks / "gpu0.lock"})
+    monkeypatch.setattr(gpus.os, "open", kernel)
+    env = {LOCK_DIR_ENV: str(locks)}
+    assert claim_gpu(2, env=env, log=lambda m: None) == 0
+    assert ("gpu0.lock", False) in kernel.calls and ("gpu0.lock", True) not in kernel.calls
+
+
+def test_a_new_lock_file_is_readable_by_every_user_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        assert claim_gpu(1, env={LOCK_DIR_ENV: str(tmp_path)}, log=lambda m: None) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "gpu0.lock").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_unreadable_lock_file_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "gpu0.lock").touch(mode=0o600)
+    monkeypatch.setattr(gpus.os, "open", _ProtectedRegular(set(), unreadable={tmp_path / "gpu0.lock"}))
+    with pytest.raises(MemgenError) as err:
+        claim_gpu(1, env={LOCK_DIR_ENV: str(tmp_path)}, log=lambda m: None)
+    assert "\n" not in str(err.value) and str(tmp_path / "gpu0.lock") in str(err.value) and LOCK_DIR_ENV in str(err.value)
+
+
+def _protected_regular() -> int:
+    try:
+        return int(Path("/proc/sys/fs/protected_regular").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _protected_regular() < 1,
+                    reason="needs root (to make a file of another user) and fs.protected_regular >= 1")
+def test_another_users_lock_file_under_the_real_kernel_rule(tmp_path):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(0o1777)
+    (locks / "gpu0.lock").touch(mode=0o644)
+    os.chown(locks / "gpu0.lock", 65534, 65534)  # nobody's
+    assert claim_gpu(1, env={LOCK_DIR_ENV: str(locks)}, log=lambda m: None) == 0

@@ -1,12 +1,17 @@
-"""The house rules a reader relies on: no study named in a rule file, no import cycle, short files."""
+"""The house rules a reader relies on: no study named in a rule file or outside the studies package, no import
+cycle between modules or between packages, no private name used across modules, short files."""
 
 import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from memgen.studies import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
+# Strings that equal a study's name without naming the study: (file, value) -> why.
+NOT_A_STUDY = {("workflow/memgen/analysis/capacity.py", "capacity"): "the table column of the measured capacity"}
 PACKAGE = ROOT / "workflow" / "memgen"
 LONG_FILES = {"train.py"}  # the narrated training loop may be the one long file
 MAX_LINES = 300
@@ -37,9 +42,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return out
 
 
-def test_no_import_cycle_in_the_package():
-    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph = {m: _imports(p, set(files)) - {m} for m, p in files.items()}
+def _cycle(graph: dict[str, set[str]]) -> None:
+    """Raise AssertionError naming the first cycle of a dependency graph (node -> nodes it imports)."""
     # a package imports its own submodules in __init__; a submodule importing its package's __init__ is the cycle
     state, stack = {}, []
 
@@ -59,7 +63,86 @@ def test_no_import_cycle_in_the_package():
             visit(m)
 
 
+def _graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {m: _imports(p, set(files)) - {m} for m, p in files.items()}
+
+
+def test_no_import_cycle_between_modules():
+    _cycle(_graph())
+
+
+def _unit(module: str) -> str:
+    """A module's package below memgen (memgen.studies.grid -> memgen.studies), or the top-level module itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_import_cycle_between_packages():
+    """A floor plan: evaluation/ and analysis/, studies/ and interop/ ... never import each other both ways, also
+    through other packages (imports inside functions count)."""
+    units: dict[str, set[str]] = {}
+    for module, imported in _graph().items():
+        units.setdefault(_unit(module), set()).update(_unit(m) for m in imported if _unit(m) != _unit(module))
+    units = {u: deps - {"memgen"} for u, deps in units.items()}
+    _cycle(units)
+
+
+def test_the_cycle_check_can_fail():
+    with pytest.raises(AssertionError, match="a -> b -> a"):
+        _cycle({"a": {"b"}, "b": {"a"}})
+
+
+def test_no_private_name_is_imported_across_modules():
+    used = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("memgen"):
+                used += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
+                         if a.name.startswith("_")]
+    assert not used, used
+
+
+def _names_a_study(value: str) -> str | None:
+    """The study a string names: equal to its name, or a config key or results path under it (``name.sizes``)."""
+    return next((name for name in REGISTRY if value == name or re.search(rf"(?<![\w.]){name}[./]\w", value)), None)
+
+
+def test_no_python_outside_the_studies_package_names_a_study():
+    """Study names appear in memgen's code only inside memgen.studies (docstrings, help texts and comments aside)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = str(path.relative_to(ROOT))
+        if "studies" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and not _is_docstring(node, path):
+                name = _names_a_study(node.value)
+                if name and (rel, node.value) not in NOT_A_STUDY:
+                    found.append(f"{rel}:{node.lineno} {node.value!r}")
+    assert not found, found
+
+
+def test_the_study_name_check_can_fail():
+    assert _names_a_study("capacity") == "capacity" and _names_a_study("disjoint_split.sizes: 5") == "disjoint_split"
+    assert _names_a_study("results/capacity/x") == "capacity" and _names_a_study("a loss_gap figure") is None
+
+
 def test_files_are_short():
     long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES and p.name not in LONG_FILES}
     assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+def _is_docstring(node: ast.Constant, path: Path) -> bool:
+    return node.value in _docstrings(path)
+
+
+_DOCS: dict[Path, set[str]] = {}
+
+
+def _docstrings(path: Path) -> set[str]:
+    if path not in _DOCS:
+        tree = ast.parse(path.read_text())
+        _DOCS[path] = {ast.get_docstring(n, clean=False) for n in ast.walk(tree)
+                       if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))} - {None}
+    return _DOCS[path]

@@ -21,12 +21,13 @@ from memgen import checkpoint
 from memgen.config import validate_config
 from memgen.config import load_config
 from memgen.errors import MemgenError
-from memgen.cli import build_parser, configure_logging
+from memgen.cli import build_parser, configure_logging, main
 from memgen.interop.improved_diffusion import parse_step
 from memgen.model import UNet, UNetConfig
 from memgen.sample import sample
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
+NAN_KEY, INF_KEY = "input_blocks.1.0.in_layers.2.weight", "middle_block.1.qkv.weight"  # poisoned in rows I15, I16
 # The reference's CIFAR-10 flags (num_res_blocks 3, channel_mult (1,2,2,2), attention 16 and 8, 4 heads,
 # scale-shift norm, learned sigma) at width 32, the smallest width its GroupNorm(32) takes.
 CIFAR = dict(image_size=32, width=32, num_res_blocks=3, channel_mult=(1, 2, 2, 2), attention_resolutions=(16, 8),
@@ -147,6 +148,11 @@ def _bad_inputs(state: dict) -> dict:
 
     resnet = {"conv1.weight": torch.zeros(64, 3, 7, 7), "bn1.weight": torch.ones(64), "fc.weight": torch.zeros(10, 512)}
     two_rows = {**state, "label_emb.weight": torch.zeros(2, 128)}
+    nan, inf = dict(state), dict(state)
+    nan[NAN_KEY] = state[NAN_KEY].clone()
+    nan[NAN_KEY].view(-1)[:3] = float("nan")
+    inf[INF_KEY] = state[INF_KEY].clone()
+    inf[INF_KEY].view(-1)[:2] = torch.tensor([float("inf"), float("-inf")])
     return {
         "I1": (truncated, []),
         "I2": (lambda p: p.write_text("not a checkpoint\n"), []),
@@ -162,16 +168,18 @@ def _bad_inputs(state: dict) -> dict:
         "I12": (save(state), ["--class-names", "airplane", "ship"]),
         "I13": (save(two_rows), ["--class-names", "a", "b", "c"]),
         "I14": (save({"args": argparse.Namespace(lr=1e-4), "model": state}), []),
+        "I15": (save(nan), []),
+        "I16": (save(inf), []),
     }
 
 
-def _doc_rows() -> dict[str, str]:
-    """Row id -> documented error prefix, from the "Imported checkpoints" section of docs/bad-input.md."""
+def _doc_rows() -> dict[str, tuple[str, int]]:
+    """Row id -> (documented error prefix, exit code), from the "Imported checkpoints" section of docs/bad-input.md."""
     section = DOC.read_text().split("## Imported checkpoints", 1)[1]
     rows = {}
     for line in section.splitlines():
         if m := re.match(r"^\|\s*(I\d+)\s*\|.*\|\s*`([^`]+)`\s*\|\s*(\d+)\s*\|\s*$", line):
-            rows[m.group(1)] = m.group(2)
+            rows[m.group(1)] = (m.group(2), int(m.group(3)))
     return rows
 
 
@@ -184,18 +192,35 @@ def test_the_doc_and_the_cases_list_the_same_rows(cifar_state):
     assert sorted(_doc_rows()) == sorted(_bad_inputs(cifar_state))
 
 
-@pytest.mark.parametrize("row", [f"I{i}" for i in range(1, 15)])
-def test_bad_input_is_refused_with_the_documented_line(row, cifar_state, tmp_path, monkeypatch):
+@pytest.mark.parametrize("row", [f"I{i}" for i in range(1, 17)])
+def test_bad_input_is_refused_with_the_documented_line(row, cifar_state, tmp_path, monkeypatch, capsys):
+    """Run as `python -m memgen import-checkpoint` runs: the real main(), its exit code and its stderr line."""
     monkeypatch.chdir(tmp_path)
     write, flags = _bad_inputs(cifar_state)[row]
     Path("inputs").mkdir()
     write(Path("inputs/ckpt.pt"))
-    with pytest.raises(MemgenError) as err:
-        _run("inputs/ckpt.pt", "--out", "results/model.pt", *flags)
-    line = f"memgen: error: {err.value}"
-    assert "\n" not in line
-    assert line.startswith(_doc_rows()[row]), line
+    prefix, exit_code = _doc_rows()[row]
+    rc = main(["import-checkpoint", "--from", "improved-diffusion", "inputs/ckpt.pt", "--out", "results/model.pt",
+               *flags])
+    err = capsys.readouterr().err
+    assert rc == exit_code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1, err  # exactly one line
+    assert err.startswith(prefix), (err, prefix)
     assert not Path("results").exists()
+
+
+def test_a_memgen_checkpoint_with_non_finite_weights_is_refused(tmp_path, capsys):
+    src = tmp_path / "model.pt"
+    _memgen_checkpoint(src)
+    ckpt = checkpoint.load(src)
+    ckpt["ema"][NAN_KEY] = ckpt["ema"][NAN_KEY].clone()
+    ckpt["ema"][NAN_KEY].view(-1)[0] = float("nan")
+    checkpoint.save(src, ckpt)
+    rc = main(["import-checkpoint", "--from", "memgen", str(src), "--out", str(tmp_path / "copy.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"memgen: error: {src}: entry 'ema.{NAN_KEY}' holds 1 NaN and 0 infinite values of " \
+                              f"{ckpt['ema'][NAN_KEY].numel()}; refused (weights of a diverged or damaged training)\n"
+    assert not (tmp_path / "copy.pt").exists()
 
 
 def test_the_output_may_not_overwrite_the_input(cifar_state, tmp_path):

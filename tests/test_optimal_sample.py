@@ -9,6 +9,8 @@ from memgen.errors import MemgenError
 from memgen.sample import sample_optimal
 from memgen.score import score_samples
 
+THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
+
 CFG = DiffusionConfig(steps=1000, schedule="cosine", loss="hybrid")  # the loss is ignored: the optimum is SIMPLE
 
 
@@ -18,7 +20,7 @@ def test_optimal_samples_are_replicates_and_batch_independent(n):
     images, labels = sample_optimal(train, np.zeros(n, np.int64), CFG, num_samples=32, steps=50, seed=0)
     assert images.shape == (32, 16, 16, 3) and images.dtype == np.uint8
     assert labels.dtype == np.int64 and (labels == 0).all()
-    scores = score_samples(images, train)
+    scores = score_samples(images, train, threshold=THRESHOLD)
     assert scores.is_replicate.mean() >= 0.95
     again, _ = sample_optimal(train, np.zeros(n, np.int64), CFG, num_samples=32, steps=50, seed=0, batch_size=7)
     np.testing.assert_array_equal(images, again)
@@ -40,7 +42,7 @@ def test_conditional_restricts_to_the_class():
     labels = np.repeat(np.arange(2, dtype=np.int64), 6)
     images, out = sample_optimal(train, labels, CFG, num_samples=8, steps=20, seed=0, classes=[1])
     assert (out == 1).all() and len(out) == 8
-    scores = score_samples(images, train, out, labels)
+    scores = score_samples(images, train, out, labels, threshold=THRESHOLD)
     assert (scores.nn1_label == 1).all() and scores.is_replicate.all()
     _, both = sample_optimal(train, labels, CFG, num_samples=3, steps=5, seed=0)  # all classes, in class order
     assert both.tolist() == [0, 0, 0, 1, 1, 1]

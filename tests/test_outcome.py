@@ -7,7 +7,7 @@ import pytest
 from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 from memgen.evaluation.outcome import (FRACTION_COLUMNS, OUTCOMES_WITH_RULE, OUTCOMES_WITHOUT_RULE, outcome_fractions,
-                                       outcomes, wide_fractions)
+                                       outcomes)
 
 REP = np.array([1, 1, 0, 0, 0, 0, 1, 0], bool)
 PART = np.array([1, 0, 1, 1, 0, 0, 0, 0], bool)
@@ -57,16 +57,6 @@ def test_random_flags_fractions_match_counts():
         got = table[table.label == lab].set_index("outcome")["count"].to_dict()
         assert got == expected
     assert table.groupby("label")["count"].sum().sum() == n
-
-
-def test_wide_layout():
-    table = outcome_fractions(outcomes(REP, PART, VALID), np.array([0, 0, 0, 0, 1, 1, 1, 1]))
-    wide = wide_fractions(table)
-    assert list(wide["label"]) == [0, 1] and list(wide["n_samples"]) == [4, 4]
-    assert {f"frac_{o}" for o in OUTCOMES_WITH_RULE} <= set(wide.columns)
-    assert {f"ci_high_{o}" for o in OUTCOMES_WITH_RULE} <= set(wide.columns)
-    np.testing.assert_allclose(wide[[f"frac_{o}" for o in OUTCOMES_WITH_RULE]].sum(axis=1), 1.0)
-    assert wide.loc[1, "frac_invalid"] == 0.5
 
 
 def test_bad_input():

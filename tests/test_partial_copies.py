@@ -12,6 +12,8 @@ from memgen.errors import MemgenError
 from memgen.evaluation.partial import cross_nearest_two, mondrian_partial_copies, tile_partial_copies
 from memgen.evaluation.mondrian import fit_mondrian
 
+THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
+
 M = 500  # samples per case
 
 
@@ -45,19 +47,19 @@ def planted(train, size, seed):
 @pytest.mark.parametrize("n_train", [16, 64, 256])
 def test_mondrian_components(n_train, size):
     train = mondrian(n_train, 0, size)
-    novel = mondrian_partial_copies(mondrian(M, 1, size), train)
+    novel = mondrian_partial_copies(mondrian(M, 1, size), train, threshold=THRESHOLD)
     assert rate("novel flagged (false positive)", novel.is_partial.to_numpy(), n_train, size) == 0.0
     cross_a, colours_a, mixed, a, b = planted(train, size, seed=n_train)
     for name, images in (("cross of A + fresh colours", cross_a), ("same + N(0, 6^2)", add_gaussian_noise(cross_a, 6, 0))):
-        df = mondrian_partial_copies(images, train)
+        df = mondrian_partial_copies(images, train, threshold=THRESHOLD)
         assert rate(name, df.is_cross_copy.to_numpy(), n_train, size) == 1.0
         np.testing.assert_array_equal(df.cross_nn_index, a)
     for name, images in (("colours of A + fresh cross", colours_a), ("same + N(0, 6^2)", add_gaussian_noise(colours_a, 6, 0))):
-        df = mondrian_partial_copies(images, train)
+        df = mondrian_partial_copies(images, train, threshold=THRESHOLD)
         assert rate(name, df.is_colour_copy.to_numpy(), n_train, size) == 1.0
         assert not df.is_cross_copy.any()
         np.testing.assert_array_equal(df.colour_nn_index, a)
-    df = mondrian_partial_copies(mixed, train, train_layout=mondrian_layout(n_train, 0, size)[:2])
+    df = mondrian_partial_copies(mixed, train, train_layout=mondrian_layout(n_train, 0, size)[:2], threshold=THRESHOLD)
     assert df.is_cross_copy.all() and df.is_colour_copy.all()
     np.testing.assert_array_equal(df.cross_nn_index, a)
     np.testing.assert_array_equal(df.colour_nn_index, b)
@@ -65,7 +67,7 @@ def test_mondrian_components(n_train, size):
 
 def test_whole_replicates_are_flagged_on_both_components():
     train = mondrian(32, 0, 16)
-    df = mondrian_partial_copies(train[[3, 7]], train)
+    df = mondrian_partial_copies(train[[3, 7]], train, threshold=THRESHOLD)
     assert df.is_partial.all() and df.is_cross_copy.all() and df.is_colour_copy.all()
     assert list(df.cross_nn_index) == [3, 7] and list(df.cross_ratio) == [0.0, 0.0]
 
@@ -104,17 +106,18 @@ def paste_quadrant(images, train, seed):
 @pytest.mark.parametrize("n_train", [16, 64, 256])
 def test_tiles(n_train, size):
     train = smooth_fields(n_train, 0, size)
-    unrelated = tile_partial_copies(smooth_fields(M, 1, size), train)
+    unrelated = tile_partial_copies(smooth_fields(M, 1, size), train, threshold=THRESHOLD)
     assert rate("unrelated smooth fields flagged", unrelated.is_partial.to_numpy(), n_train, size) == 0.0
     grads = tile_partial_copies(smooth_fields(M, 2, size, corr=size, texture=4.0),
-                                smooth_fields(n_train, 3, size, corr=size, texture=4.0))
+                                smooth_fields(n_train, 3, size, corr=size, texture=4.0), threshold=THRESHOLD)
     assert rate("unrelated gradients flagged", grads.is_partial.to_numpy(), n_train, size) <= 0.03
     pasted, src = paste_quadrant(smooth_fields(M, 7, size), train, seed=n_train)
     for name, images in (("pasted quadrant", pasted), ("pasted + N(0, 4^2)", add_gaussian_noise(pasted, 4, 1))):
-        df = tile_partial_copies(images, train)
+        df = tile_partial_copies(images, train, threshold=THRESHOLD)
         assert rate(name, df.is_partial.to_numpy(), n_train, size) == 1.0
         np.testing.assert_array_equal(df.tile_nn_index, src)
         assert (df.n_tiles_copied >= 4).mean() >= 0.99
+
 
 
 def test_flat_tiles_are_not_tested():
@@ -123,19 +126,19 @@ def test_flat_tiles_are_not_tested():
     train[5, :8, :8] = 77
     samples = smooth_fields(20, 1, 16)
     samples[:, :8, :8] = 77
-    assert not tile_partial_copies(samples, train).is_partial.any()
-    assert tile_partial_copies(samples, train, min_tile_std=0.0).is_partial.all()
+    assert not tile_partial_copies(samples, train, threshold=THRESHOLD).is_partial.any()
+    assert tile_partial_copies(samples, train, min_tile_std=0.0, threshold=THRESHOLD).is_partial.all()
 
 
 def test_bad_input():
     imgs = smooth_fields(4, 0, 16)
     with pytest.raises(MemgenError, match="divisible"):
-        tile_partial_copies(imgs, imgs, grid=3)
+        tile_partial_copies(imgs, imgs, grid=3, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="grid"):
-        tile_partial_copies(imgs, imgs, grid=0)
+        tile_partial_copies(imgs, imgs, grid=0, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="train needs >= 2"):
-        tile_partial_copies(imgs, imgs[:1])
+        tile_partial_copies(imgs, imgs[:1], threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="uint8"):
-        mondrian_partial_copies(imgs.astype(float), imgs)
+        mondrian_partial_copies(imgs.astype(float), imgs, threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="shape"):
         cross_nearest_two(imgs, imgs, [4, 4], [4, 4], 2)

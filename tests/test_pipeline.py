@@ -10,6 +10,8 @@ import pytest
 import yaml
 from tiny import tiny
 
+from memgen.analysis.dichotomy import REGIONS, region
+
 TINY = tiny(40, 20, 10, results="results", seeds=[0], sample={"num_samples": 24, "batch_size": 12, "steps": 10},
             capacity={"widths": [16], "sizes": [2, 6]})
 
@@ -139,7 +141,11 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     pairs = pd.read_parquet(res / "disjoint_split" / "agreement.parquet")
     assert sorted(pairs["size"]) == [2, 6] and (pairs["n_pairs"] == 12).all() and "frac_same_novel" in pairs
     dichotomy = pd.read_parquet(res / "dichotomy" / "dichotomy.parquet")
-    assert set(dichotomy["study"]) >= {"capacity", "classes", "disjoint_split"} and dichotomy["region"].notna().all()
+    assert set(dichotomy["study"]) >= {"capacity", "classes", "disjoint_split"}
+    drawn = dichotomy["y"].notna()  # a cell without a y is listed as undefined, every drawn one has a region
+    assert (dichotomy.loc[~drawn, "region"] == "undefined").all() and dichotomy.loc[drawn, "region"].isin(REGIONS).all()
+    assert [region(x, y) for x, y in dichotomy.loc[drawn, ["x", "y"]].itertuples(index=False)] == \
+        dichotomy.loc[drawn, "region"].tolist()
     for fig in ("disjoint_split/figures/agreement.png", "dichotomy/figures/dichotomy.png"):
         assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
     assert (res / "capacity" / "memorization_capacity.parquet").is_file()
@@ -175,8 +181,8 @@ def test_changing_one_cell_reruns_only_that_cell_and_its_aggregates(finished_run
     (workdir / "tiny7.yaml").write_text(yaml.safe_dump(cfg))
     jobs = _planned(repo_root, workdir, workdir / "tiny7.yaml")
     rules = sorted(r for r, _ in jobs)
-    assert rules == sorted(["materialize", "train", "sample", "score", "aggregate", "figure", "capacity_estimates",
-                            "all"]), jobs
+    # the cell's chain, then the study's replicate table and capacity estimates (derive x 2) and its figure
+    assert rules == sorted(["materialize", "train", "sample", "score", "derive", "derive", "figure", "all"]), jobs
     cells = [out for r, out in jobs if r in ("materialize", "train", "sample", "score")]
     assert all("n7-" in out for out in cells) and not any("n2-" in out for out in cells), cells
 

@@ -11,6 +11,8 @@ from memgen.errors import MemgenError
 from memgen.nearest import nearest_two
 from memgen.score import ratio_criterion, score_samples
 
+THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
+
 
 def brute_force(samples, train):
     """Reference: full int64 distance matrix, stable argsort (ties -> lower index); squared L2 on [0, 1] scale."""
@@ -104,7 +106,7 @@ def test_planted_replicates_flagged_fresh_images_not():
         train = make(300)
         copies = add_noise(rng, train[rng.choice(300, 40, replace=False)], levels=2)
         fresh = make(60)
-        table = score_samples(np.concatenate([copies, fresh]), train, device="cpu")
+        table = score_samples(np.concatenate([copies, fresh]), train, device="cpu", threshold=THRESHOLD)
         assert table["is_replicate"].iloc[:40].all()
         assert not table["is_replicate"].iloc[40:].any()
         assert (table["ratio"].iloc[:40] < 0.1).all()
@@ -115,7 +117,7 @@ def test_score_samples_columns_and_labels():
     train = rng.integers(0, 256, (12, 4, 4, 3), dtype=np.uint8)
     samples = np.concatenate([train[[5, 2]], rng.integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)])
     train_labels = np.arange(12) % 3
-    table = score_samples(samples, train, sample_labels=[1, 2, 0, 0, 1], train_labels=train_labels)
+    table = score_samples(samples, train, sample_labels=[1, 2, 0, 0, 1], train_labels=train_labels, threshold=THRESHOLD)
     assert list(table.columns) == ["sample_index", "label", "nn1_index", "nn1_dist", "nn2_index", "nn2_dist",
                                    "nn1_label", "ratio", "is_replicate"]
     for col in ("sample_index", "label", "nn1_index", "nn2_index", "nn1_label"):
@@ -127,12 +129,13 @@ def test_score_samples_columns_and_labels():
     np.testing.assert_array_equal(table["nn1_label"], train_labels[table["nn1_index"]])
     ref_idx, ref_sq = brute_force(samples, train)
     np.testing.assert_allclose(table[["nn1_dist", "nn2_dist"]].to_numpy(), np.sqrt(ref_sq), rtol=0, atol=0)
-    default = score_samples(samples, train)
+    default = score_samples(samples, train, threshold=THRESHOLD)
     assert (default["label"] == 0).all() and (default["nn1_label"] == 0).all()
 
 
 def test_ratio_criterion_values():
-    ratio, flag = ratio_criterion(np.array([0.0, 1.0, 1.0, 0.0, 2.0]), np.array([0.0, 3.0, 3.5, 5.0, 2.0]))
+    ratio, flag = ratio_criterion(np.array([0.0, 1.0, 1.0, 0.0, 2.0]), np.array([0.0, 3.0, 3.5, 5.0, 2.0]),
+                                  threshold=THRESHOLD)
     np.testing.assert_allclose(ratio, [1.0, 1 / 3, 1 / 3.5, 0.0, 1.0])
     assert flag.tolist() == [False, False, True, True, False]  # 0/0 -> 1.0: duplicates make it blind
     assert ratio_criterion(1.0, 2.0, threshold=1.0)[1]
@@ -143,7 +146,7 @@ def test_duplicate_training_pair_is_not_flagged():
     rng = np.random.default_rng(5)
     train = rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
     train[4] = train[1]
-    table = score_samples(train[[1]], train)
+    table = score_samples(train[[1]], train, threshold=THRESHOLD)
     assert table.loc[0, ["nn1_index", "nn2_index"]].tolist() == [1, 4]
     assert table.loc[0, "ratio"] == 1.0 and not table.loc[0, "is_replicate"]
 
@@ -156,9 +159,9 @@ def test_threshold_validation(threshold):
 
 def test_ratio_criterion_rejects_bad_distances():
     with pytest.raises(MemgenError):
-        ratio_criterion([2.0], [1.0])
+        ratio_criterion([2.0], [1.0], threshold=THRESHOLD)
     with pytest.raises(MemgenError):
-        ratio_criterion([1.0, 2.0], [3.0])
+        ratio_criterion([1.0, 2.0], [3.0], threshold=THRESHOLD)
 
 
 def test_bad_inputs_raise_one_line_errors():
@@ -177,7 +180,7 @@ def test_bad_inputs_raise_one_line_errors():
     with pytest.raises(MemgenError, match="train_chunk"):
         nearest_two(img, img, train_chunk=0)
     with pytest.raises(MemgenError, match="sample_labels"):
-        score_samples(img, img, sample_labels=[0, 1])
+        score_samples(img, img, sample_labels=[0, 1], threshold=THRESHOLD)
     with pytest.raises(MemgenError, match="device"):
         nearest_two(img, img, device="tpu")
     nearest_two(img, img, device="auto")  # the CLI's spelling of "CUDA when available"
@@ -187,7 +190,7 @@ def test_empty_samples():
     train = np.zeros((2, 4, 4, 3), dtype=np.uint8)
     idx, sq = nearest_two(np.zeros((0, 4, 4, 3), dtype=np.uint8), train)
     assert idx.shape == sq.shape == (0, 2)
-    assert isinstance(score_samples(np.zeros((0, 4, 4, 3), dtype=np.uint8), train), pd.DataFrame)
+    assert isinstance(score_samples(np.zeros((0, 4, 4, 3), dtype=np.uint8), train, threshold=THRESHOLD), pd.DataFrame)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

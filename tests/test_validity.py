@@ -9,7 +9,7 @@ import pytest
 from eval_images import (add_gaussian_noise, blend, box_blur, build_mondrian, fresh_layout, smooth_fields)
 from memgen.data.synthetic import gaussian_mixture, gm_means, mondrian, mondrian_layout, random_ink
 from memgen.errors import MemgenError
-from memgen.evaluation.mondrian import fit_mondrian, locate_cross, mondrian_geometry, mondrian_valid, quadrant_colours
+from memgen.evaluation.mondrian import fit_mondrian, mondrian_geometry, mondrian_valid, quadrant_colours
 from memgen.evaluation.validity import clipped_sq_error_moments, gm_valid, has_rule, random_ink_valid, validity
 
 N = 600  # images per case and size: a 99% rate with 600 draws has a Wilson lower bound of ~98%
@@ -34,7 +34,7 @@ def test_fresh_mondrians_pass_and_cross_is_located(size):
         assert np.all(fit.quadrant_rms == 0)
         noisy = add_gaussian_noise(images, 6, seed)  # a model's imperfect flatness
         assert rate(f"fresh + N(0, 6^2) seed {seed}", mondrian_valid(noisy), size) >= 0.99
-        np.testing.assert_array_equal(locate_cross(noisy)[0], rows)
+        np.testing.assert_array_equal(fit_mondrian(noisy).rows, rows)
 
 
 def _moved_half(size, seed):

@@ -24,7 +24,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from memgen.data.cifar import check_cifar_counts
+from memgen.data.source_counts import check_source_counts
 from memgen.errors import MemgenError
+from memgen.model.config import UNetConfig
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 TRAINING_KEYS = ("image_size", "model", "diffusion", "train")  # what determines a trained model
@@ -115,7 +118,8 @@ def validate_config(config: dict) -> dict:
 
 
 def _semantic_checks(config: dict, known: list[str]) -> None:
-    """What the schema cannot say: known studies, the UNet must accept every width, the loss must fit the model."""
+    """What the schema cannot say: known studies, the UNet must accept every width, the loss must fit the model.
+    What a study's grid itself needs is checked by its record when the grid is built (`memgen.studies.grid`)."""
     for i, name in enumerate(config["studies"]):
         if name not in known:
             raise MemgenError(f"studies[{i}]={name}: unknown study (known: {', '.join(known)})")
@@ -127,13 +131,9 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
         raise MemgenError(
             f"sample.steps={config['sample']['steps']}: more than diffusion.steps={config['diffusion']['steps']}"
         )
-    from memgen.data.cifar import check_cifar_counts, check_cifar_split
-    from memgen.model.config import UNetConfig
-
     for name in known:  # a CIFAR class name is checked in every block; sizes and widths where the study runs
         check_cifar_counts(name, config[name], counts=name in config["studies"])
-    if "disjoint_split" in config["studies"]:
-        check_cifar_split(config["capacity"], config["disjoint_split"])
+    check_source_counts(config)  # the same counts against the CIFAR-10 archive and image folders as they are
     for name in config["studies"]:
         for width in config[name].get("widths") or []:
             try:
@@ -251,8 +251,6 @@ class Config:
 
     def unet(self, width: int, num_classes: int):
         """The `UNetConfig` at one width (the width comes from the study grid)."""
-        from memgen.model.config import UNetConfig
-
         return UNetConfig(image_size=self.image_size, width=width, num_classes=num_classes,
                           **_unet_fields(self.raw["model"]))
 
@@ -262,8 +260,8 @@ def training_spec(config: Config | dict) -> dict:
     return {k: copy.deepcopy((config.raw if isinstance(config, Config) else config)[k]) for k in TRAINING_KEYS}
 
 
-def explain(key: str) -> str:
-    """The schema entry of a dotted key (``train.ema_rate``, ``capacity.sizes``): description, type, default."""
+def _node(key: str) -> dict:
+    """The schema entry of a dotted key, its $ref resolved; an unknown key is a one-line error."""
     schema = load_schema()
     node, path = schema, []
     for part in key.split("."):
@@ -273,6 +271,18 @@ def explain(key: str) -> str:
             raise MemgenError(f"{key}: no key {part!r} at {where} (keys: {', '.join(props)})")
         node = _resolve(props[part], schema)
         path.append(part)
+    return node
+
+
+def schema_default(key: str) -> Any:
+    """The default of a dotted key (``score.threshold``), from the schema: what a command-line flag of the same
+    meaning defaults to, so the value has one home."""
+    return copy.deepcopy(_node(key).get("default"))
+
+
+def explain(key: str) -> str:
+    """The schema entry of a dotted key (``train.ema_rate``, ``capacity.sizes``): description, type, default."""
+    node = _node(key)
     kind = node.get("type", "?")
     lines = [f"{key}: {' '.join(str(node.get('description', '')).split())}", f"  type: {kind}",
              f"  default: {json.dumps(node.get('default'))}"]

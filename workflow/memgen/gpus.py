@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable, MutableMapping
 
+from memgen.errors import MemgenError
+
 LOCK_DIR_ENV = "MEMGEN_GPU_LOCK_DIR"
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "memgen-gpu-locks"
 _HELD: dict[Path, int] = {}  # lock file -> open descriptor, kept open (and locked) for the process lifetime
@@ -53,6 +55,31 @@ def lock_dir(env: MutableMapping[str, str] = os.environ) -> Path:
     return path
 
 
+def open_lock(path: Path) -> int:
+    """A read-only descriptor of the lock file ``path`` (flock needs no more), created readable by all if absent.
+
+    An existing file is opened without O_CREAT: in a world-writable sticky directory Linux refuses O_CREAT on
+    another user's file when ``fs.protected_regular`` is set (systemd's default since v241), with EACCES even
+    though the file is readable. A new file is made with O_EXCL (two jobs creating it at once: the loser opens
+    the winner's) and chmod 0644 whatever the umask, so other users' jobs can open it. A lock file this user may
+    not read (another user's, mode 0600) is a one-line error naming the way out.
+    """
+    while True:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            raise MemgenError(f"{path}: GPU lock file of another user that this user may not read; ask them to "
+                              f"chmod a+r it, or set {LOCK_DIR_ENV} to a directory of your own") from None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:  # created by another job meanwhile: open it as it is
+            continue
+        os.fchmod(fd, 0o644)
+        return fd
+
+
 def try_claim(count: int, directory: Path) -> int | None:
     """The lowest index in ``range(count)`` whose lock this process could take now (it keeps it), or None when
     all are held. A lock this process already holds is not taken twice."""
@@ -60,8 +87,7 @@ def try_claim(count: int, directory: Path) -> int | None:
         path = directory / f"gpu{index}.lock"
         if path in _HELD:
             continue
-        # Read-only is enough for flock, so a lock file created by another user still works.
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        fd = open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import torch
 
 from memgen.errors import MemgenError

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from memgen.cpu_probe import bf16_conv_kernel, is_native_bf16
 from memgen.errors import MemgenError
 
 PRECISIONS = ("fp32", "bf16")
@@ -61,22 +62,18 @@ PLAIN = FastPath()
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags of /proc/cpuinfo (empty where it is absent, e.g. macOS)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
 def cpu_has_bf16() -> bool:
-    """True if this CPU computes bf16 natively: AMX-BF16 tiles or AVX512-BF16 dot products (oneDNN uses both)."""
-    capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AMX" on some builds, "AVX2", "DEFAULT"
-    return capability.startswith("AMX") or bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    """True if this CPU computes bf16 natively here: a bf16 convolution runs on a oneDNN kernel for AVX512-BF16
+    dot products or AMX tiles (`memgen.cpu_probe`: probed once per process, about a millisecond).
+
+    What the CPU does, not its flags: oneDNN may ignore a flag (AMX without the OS's permission, a capped
+    ONEDNN_MAX_CPU_ISA) and emulate bf16 instead. The probe is deterministic, so the path, and with it the
+    trained weights, never depends on the machine's load. Whether bf16 also *pays* is decided by work size
+    (CPU_BF16_MIN_FLOPS), measured with benchmarks/bench_train.py on a Xeon with AMX and an AMD EPYC (Zen 4) with
+    AVX512-BF16 and no AMX (benchmarks/README.md): below 1.4 GFLOP per step bf16 lost or tied on one or both.
+    """
+    kernel = bf16_conv_kernel()
+    return kernel is not None and is_native_bf16(kernel)
 
 
 def device_supports_bf16(device: torch.device) -> bool:
@@ -88,10 +85,13 @@ def device_supports_bf16(device: torch.device) -> bool:
 
 
 # Below this many FLOPs per network call bf16 autocast does not pay on CPU: its casts cost as much as the
-# matmuls save. Measured with benchmarks/bench_train.py on a 2-core Xeon with AMX, one thread (README.md there):
-# a train step of 0.19 GFLOP ran at 0.995x the fp32 speed in bf16, 0.75 GFLOP at 1.02x, 1.5 GFLOP at 1.17x,
-# 3 GFLOP at 1.23-1.35x, 24 GFLOP at 1.9x, UNet-128 at 32x32 batch 8 (400 GFLOP) at 2.2-2.4x.
-CPU_BF16_MIN_FLOPS = 1e9
+# matmuls save. Measured with benchmarks/bench_train.py, one thread (benchmarks/README.md). On a 2-core Xeon with
+# AMX a train step of 0.19 GFLOP ran at 0.995x the fp32 speed in bf16, 0.75 GFLOP at 1.02x, 1.5 GFLOP at 1.17x,
+# 3 GFLOP at 1.23-1.35x, 24 GFLOP at 1.9x, UNet-128 at 32x32 batch 8 (400 GFLOP) at 2.2-2.4x. On an AMD EPYC
+# (Zen 4) with AVX512-BF16 and no AMX, bf16 + channels_last + fused AdamW against fp32 with the same two
+# (results/cpu-amd-2026-12-04, 3-4 runs each): 1.12 GFLOP 0.89-1.05x (slower in 3 of 4 runs), 1.49 GFLOP
+# 1.06-1.23x, 6 GFLOP 1.11-1.33x, 24 GFLOP 1.30-1.54x. The line lies between 1.12 and 1.49 GFLOP.
+CPU_BF16_MIN_FLOPS = 1.4e9
 
 
 def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "auto", *,

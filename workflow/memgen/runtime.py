@@ -48,6 +48,7 @@ class STREAM(IntEnum):
     CIFAR_POOLS = 5  # class permutations of CIFAR-10
     FOLDER_POOLS = 6  # permutations of an image folder
     DUMMY = 0x64756D6D  # "dumm": the dummy component of a training set
+    SPLIT_DUMMY = 0x73706C64  # "spld": the dummy component of a split's second side
     HYBRID_SOURCE = 0x68796272  # "hybr": the low band of GM + base hybrids
     HELDOUT = 0x68656C64  # "held": held-out evaluation images
     CIFAR_ALL = 0x616C6C  # pools cut from all of CIFAR-10's training split

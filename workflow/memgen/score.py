@@ -2,7 +2,8 @@
 
 Sec. 3.1 "Criterion for replicate detection": for a generated sample W, find X1, X2 in the training set S with
 the smallest and second-smallest L2 distance ||W - X|| (`memgen.nearest.nearest_two`, exact) and mark W as a
-replicate iff ||W - X1|| / ||W - X2|| < 1/3 (the ratio criterion, validated visually in their Appendix D).
+replicate iff ||W - X1|| / ||W - X2|| < 1/3 (the ratio criterion, validated visually in their Appendix D). The
+threshold is an argument everywhere: its value lives in the config schema (``score.threshold``).
 ``score_samples`` reports plain L2 distances on the [0, 1] pixel scale (its ``nn1_dist``/``nn2_dist``).
 """
 
@@ -15,7 +16,7 @@ from memgen.errors import MemgenError
 from memgen.nearest import check_pair, nearest_two
 
 
-def ratio_criterion(d1, d2, threshold: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
+def ratio_criterion(d1, d2, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Yoon et al.'s ratio criterion. d1, d2: plain (not squared) L2 distances to the nearest and second-nearest
     training image, any shape, 0 <= d1 <= d2. Returns ``ratio = d1 / d2`` (float64; 0/0 -> 1.0: an exact
     duplicate pair in the training set makes the criterion blind, so such a sample is not flagged) and
@@ -50,8 +51,9 @@ def score_samples(
     train: np.ndarray,
     sample_labels=None,
     train_labels=None,
-    threshold: float = 1 / 3,
-    device: str | torch.device | None = None,
+    *,
+    threshold: float,
+    device=None,
 ) -> pd.DataFrame:
     """One row per sample: its two nearest images in the WHOLE training set (X1, X2 in S, as in the paper).
 

@@ -1,15 +1,17 @@
 # Shared by the stage files: the results directory, the job environment, path, log and resource helpers, and the
-# wildcard constraints. The path grammar itself is written once, in memgen/studies/paths.py; the studies and their
-# cells come from the registry through GRID (memgen/studies/grid.py), so no study is named here.
+# wildcard constraints. The path grammar itself is written once, in memgen/studies/paths.py; the studies, their
+# cells, tables and figures come from their records through GRID (memgen/studies/grid.py): no study is named here.
 import json
 import os
 import shlex
 import sys
 
-from memgen.studies import PATHS, REGISTRY
+from memgen.interop.facts import cache_dir, facts_name
+from memgen.studies import PATHS, REGISTRY, figure_kinds, table_kinds
 from memgen.studies.plan import job_estimate
 
 RESULTS = CFG.results.rstrip("/")
+FACTS_DIR = str(cache_dir(RESULTS))  # the facts of imported checkpoints (memgen.interop.facts)
 # Jobs run `python -m memgen ...` with the interpreter that runs Snakemake (a venv need not be activated;
 # SLURM jobs re-run this file through the same interpreter, so they get the same PATH).
 shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
@@ -64,8 +66,9 @@ class CellEstimate:
         return getattr(job_estimate(GRID, self.stage, wildcards, attempt), self.field)
 
 
-def optimal_resources(stage):
-    """The optimal denoiser's jobs (a matrix product per step, minutes): the stage's GPU, fixed limits."""
+def fixed_resources(stage):
+    """Jobs of a stage that are not a cell's training, sampling or scoring (the optimal denoiser's matrix products,
+    a model's loss per noise level: minutes): the stage's GPU, fixed limits."""
     res = getattr(CFG.resources, stage)
     return {"gpu": res.gpu, "runtime": res.runtime or 60, "mem_mb": res.mem_mb or 4000}
 
@@ -92,7 +95,8 @@ wildcard_constraints:
     batch=r"\d+",
     cond=r"cond|uncond",
     seed=r"\d+",
-    figure="|".join(sorted({f for s in REGISTRY.values() for f in s.figures})),
+    figure="|".join(sorted(figure_kinds())),
+    table="|".join(sorted(table_kinds())),
     side=r"base|dummy",
 
 
@@ -140,12 +144,8 @@ def heldout_arg(wildcards, input):
 
 def cell_samples_to_score(wildcards):
     """The samples, or (Appendix C.1) the samples labelled by the base-vs-dummy classifier."""
-    kind = "selected" if REGISTRY[wildcards.study].select else "samples"
+    kind = "selected" if REGISTRY[wildcards.study].classify else "samples"
     return out(kind).format(**wildcards)
-
-
-def study_summaries(wildcards):
-    return results(GRID.cell_paths(wildcards.study, "summary"))
 
 
 # -- models ----------------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def train_priority(wildcards):
     return int(wildcards.steps) * int(wildcards.batch) * int(wildcards.width) ** 2 / 1e6
 
 
-# -- inputs and parameters of the per-study jobs -------------------------------------------------------------
+# -- the mechanisms a study opts into: a classifier before scoring, an imported model, a model's loss gap ---------
 def classifier_data_args(wildcards):
     """Held-out base images, or dummy-kind images from a seed no training set uses."""
     if wildcards.side == "base":
@@ -197,63 +197,58 @@ def cell_classifier(wildcards):
     return results(GRID.classifier_of(wildcards.study, wildcards.seed))
 
 
-def loss_inputs(wildcards):
-    """Snapshot directories and models of the study's run, its training sets and held-out sets of its size."""
-    return {k: results(v) for k, v in GRID.loss_inputs(wildcards.study).items()}
-
-
-def loss_args(wildcards):
-    block = CFG.block(wildcards.study)
-    return f"--levels {block.levels} --checkpoints " + " ".join(results(GRID.loss_checkpoints(wildcards.study)))
-
-
-def figure_inputs(wildcards):
-    """A figure's table and its reference tables (e.g. the optimal denoiser beside the capacity figure)."""
-    spec = GRID.figure_inputs(wildcards.study, wildcards.figure)
-    return {"table": results(spec["table"]), "reference": results(spec["reference"])}
-
-
-def reference_arg(wildcards, input):
-    return f"--reference {input.reference}" if input.reference else ""
-
-
-def criterion_inputs(wildcards):
-    """The samples, training sets and scores of the cells the criterion study reads (the capacity grid)."""
-    return {kind: results(GRID.source_cells(wildcards.study, kind)) for kind in ("samples", "scores")} | {
-        "train": results(GRID.source_data(wildcards.study))}
-
-
-def criterion_thresholds(wildcards):
-    return " ".join(map(str, CFG.block(wildcards.study).thresholds))
-
-
-def agreement_inputs(wildcards):
-    return {k: results(v) for k, v in GRID.agreement_inputs(wildcards.study).items()}
-
-
-def agreement_grid(wildcards):
-    """--widths/--sizes/--seeds of the pairs, in the order of agreement_inputs."""
-    cells = GRID.cells(wildcards.study)
-    return " ".join(f"--{k}s " + " ".join(str(getattr(c, k)) for c in cells) for k in ("width", "size", "seed"))
-
-
-def dichotomy_inputs(wildcards):
-    return results(GRID.scored_tables())
-
-
 def import_source(wildcards):
-    """The file of a model trained elsewhere (external study)."""
-    return GRID.import_args(wildcards)[0]
+    """The file of a model trained elsewhere."""
+    return GRID.cell_of_model(wildcards).checkpoint
 
 
 def import_flags(wildcards):
-    return GRID.import_args(wildcards)[1]
+    """What `memgen import-checkpoint` cannot read from the file, and where it caches the file's facts."""
+    cell = GRID.cell_of_model(wildcards)
+    facts = f"{FACTS_DIR}/{facts_name(cell.checkpoint)}"
+    return f"{cell.import_flags} --facts {shlex.quote(facts)}"
 
 
 def cell_loss_inputs(wildcards):
     return {k: results(v)[0] for k, v in GRID.cell_loss_inputs(wildcards).items()}
 
 
-def cell_loss_levels(wildcards):
+def cell_loss_args(wildcards):
     cell = GRID.find(wildcards)
-    return next(m["levels"] for m in CFG.block(cell.study).models if m["checkpoint"] == cell.checkpoint)
+    return f"--levels {cell.levels} --seed {cell.seed}"
+
+
+# -- a study's tables and figures: inputs and parameters from its record's hooks -------------------------------
+def _files(spec):
+    """{name: path or [paths]} from a record hook -> Snakemake inputs under the results directory."""
+    return {k: results(v)[0] if isinstance(v, str) else results(v) for k, v in spec.items()}
+
+
+def _arguments(spec, params):
+    """The command-line form of a hook's inputs and parameters: --input NAME=PATH for a single file, --inputs
+    NAME=PATH per file of a list (in order), --params JSON."""
+    args = []
+    for name, value in spec.items():
+        if isinstance(value, str):
+            args.append(f"--input {name}={shlex.quote(results(value)[0])}")
+        else:
+            args += [f"--inputs {name}={shlex.quote(p)}" for p in results(value)]
+    return " ".join(args + [f"--params {shlex.quote(json.dumps(params, sort_keys=True))}"])
+
+
+def table_inputs(wildcards):
+    return _files(GRID.table_inputs(wildcards.study, wildcards.table))
+
+
+def table_args(wildcards):
+    study, table = wildcards.study, wildcards.table
+    return _arguments(GRID.table_inputs(study, table), GRID.table_params(study, table))
+
+
+def figure_inputs(wildcards):
+    return _files(GRID.figure_inputs(wildcards.study, wildcards.figure))
+
+
+def figure_args(wildcards):
+    study, figure = wildcards.study, wildcards.figure
+    return _arguments(GRID.figure_inputs(study, figure), GRID.figure_params(study, figure))

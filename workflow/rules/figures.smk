@@ -6,17 +6,18 @@ rule figure:
         unpack(figure_inputs),
     output:
         figure=report(out("figure"), caption="../report/figures.rst", category="{study}"),
+        table=out("figure_table"),
     log:
         log_path("figure"),
     params:
-        reference=reference_arg,
+        args=figure_args,
     resources:
         **SMALL_JOB,
     conda:
         ENV
     shell:
-        "python -m memgen figure {wildcards.figure} --table {input.table} {params.reference}"
-        " --out {output.figure} > {log} 2>&1"
+        "python -m memgen figure {wildcards.figure} {params.args} --out {output.figure} --table {output.table}"
+        " > {log} 2>&1"
 
 
 rule gallery:
@@ -29,36 +30,15 @@ rule gallery:
         table=out("gallery_table"),
     log:
         log_path("gallery"),
+    params:
+        threshold=CFG.score.threshold,
     resources:
         **SMALL_JOB,
     conda:
         ENV
     shell:
         "python -m memgen gallery --samples {input.samples} --train {input.data} --scores {input.scores}"
-        " --out {output.figure} --table {output.table} > {log} 2>&1"
-
-
-rule criterion_pairs:
-    input:
-        unpack(criterion_inputs),
-    output:
-        figure=report(out("pairs_figure"), caption="../report/criterion_pairs.rst", category="{study}"),
-        table=out("pairs_table"),
-        sweep=out("sweep"),
-        sweep_figure=report(out("sweep_figure"), caption="../report/threshold_sweep.rst", category="{study}"),
-    log:
-        log_path("pairs_table"),
-    params:
-        threshold=CFG.score.threshold,
-        thresholds=criterion_thresholds,
-    resources:
-        **SMALL_JOB,
-    conda:
-        ENV
-    shell:
-        "python -m memgen criterion-pairs --samples {input.samples} --train {input.train} --scores {input.scores}"
-        " --threshold {params.threshold} --thresholds {params.thresholds} --out {output.figure}"
-        " --table {output.table} --sweep {output.sweep} --sweep-figure {output.sweep_figure} > {log} 2>&1"
+        " --threshold {params.threshold} --out {output.figure} --table {output.table} > {log} 2>&1"
 
 
 rule cell_loss_figure:
@@ -73,4 +53,4 @@ rule cell_loss_figure:
     conda:
         ENV
     shell:
-        "python -m memgen figure loss_gap --table {input.table} --out {output.figure} > {log} 2>&1"
+        "python -m memgen figure loss_gap --input table={input.table} --out {output.figure} > {log} 2>&1"

@@ -43,7 +43,7 @@ rule sample_optimal:
         steps=CFG.sample.steps,
     threads: stage_threads("sample")
     resources:
-        **optimal_resources("sample"),
+        **fixed_resources("sample"),
     conda:
         ENV
     shell:

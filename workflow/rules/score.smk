@@ -1,5 +1,6 @@
-# Score samples against their training set with the ratio criterion (the grid travels as columns), and evaluate
-# models: the denoising loss per noise level on training vs held-out images (Kaiser & Kollmann).
+# Score samples against their training set with the ratio criterion and the four-way outcome (the grid travels as
+# columns), and evaluate a model: its denoising loss per noise level on training vs held-out images (Kaiser &
+# Kollmann).
 
 
 rule score:
@@ -43,7 +44,7 @@ rule score_optimal:
         threshold=CFG.score.threshold,
     threads: stage_threads("score")
     resources:
-        **optimal_resources("score"),
+        **fixed_resources("score"),
     conda:
         ENV
     shell:
@@ -51,48 +52,6 @@ rule score_optimal:
         " --threshold {params.threshold} --meta model=optimal --meta dataset={wildcards.dataset}"
         " --meta size={wildcards.size} --meta seed={wildcards.seed} --card {input.card} --threads {threads}"
         " --out {output.scores} --summary {output.summary} > {log} 2>&1"
-
-
-rule loss_by_level:
-    input:
-        unpack(loss_inputs),
-    output:
-        table=out("losses"),
-    log:
-        log_path("losses"),
-    params:
-        args=loss_args,
-        device=device_for("sample"),
-    threads: stage_threads("sample")
-    resources:
-        **stage_resources("sample"),
-    conda:
-        ENV
-    shell:
-        "OMP_NUM_THREADS={threads} python -m memgen loss-gap {params.args}"
-        " --train {input.train} --heldout {input.heldout} --device {params.device}"
-        " --threads {threads} --out {output.table} > {log} 2>&1"
-
-
-rule agreement:
-    input:
-        unpack(agreement_inputs),
-    output:
-        table=out("agreement"),
-        pairs=out("agreement_pairs"),
-    log:
-        log_path("agreement"),
-    params:
-        grid=agreement_grid,
-    resources:
-        **SMALL_JOB,
-    conda:
-        ENV
-    shell:
-        "python -m memgen agreement --samples-a {input.samples_a} --samples-b {input.samples_b}"
-        " --train-a {input.train_a} --train-b {input.train_b} --scores-a {input.scores_a}"
-        " --scores-b {input.scores_b} {params.grid} --out {output.table}"
-        " --pairs {output.pairs} > {log} 2>&1"
 
 
 rule loss_by_level_cell:
@@ -103,14 +62,15 @@ rule loss_by_level_cell:
     log:
         log_path("cell_losses"),
     params:
-        levels=cell_loss_levels,
+        checkpoint=cell_checkpoint,
+        args=cell_loss_args,
         device=device_for("sample"),
     threads: stage_threads("sample")
     resources:
-        **optimal_resources("sample"),
+        **fixed_resources("sample"),
     conda:
         ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {input.model} --levels {params.levels}"
+        "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {params.checkpoint} {params.args}"
         " --train {input.train} --heldout {input.heldout} --device {params.device} --threads {threads}"
         " --out {output.table} > {log} 2>&1"

@@ -1,12 +1,19 @@
 """The dichotomy of Yoon et al. drawn from the tables: every scored cell as a point, memorized fraction against
 generalizing fraction, and the disjoint-split agreement beside the replicate fraction.
 
-The paper's claim: a model memorizes OR generalizes, and "training can entirely fail and achieve neither". So the
-points should sit near the line x + y = 1 (memorizing at the right, generalizing at the top) or near the origin
-(neither), never in the upper right (both). x = replicates + partial copies; y = novel-and-valid samples where the
-kind has a validity rule, else the fraction of same-image pairs of the cell's disjoint-split twin (capacity cells
-of real images), else undefined (the cell is listed, not drawn). With y the valid fraction, x + y = 1 - invalid,
-so the distance below the line is the invalid share; only agreement can put a point above it.
+The paper's claim: a model memorizes OR generalizes, and "training can entirely fail and achieve neither". x =
+replicates + partial copies, and y in two versions: ``y_valid``, the novel-and-valid samples (where the kind has a
+validity rule), and ``y_agreement``, the pairs of samples that are the same novel image as the sample of the
+cell's disjoint-split partner from the same noise (where the cell has one; Kadkhodaie et al.).
+
+What each version can and cannot show. Every sample has one outcome, so x + y_valid = 1 - invalid <= 1: no cell
+can fall above the line x + y = 1 ("both"), and its count of 0 is no evidence. The same holds, up to pairs where a
+generalizing partner happens to draw a copy of this model's training image, for y_agreement: a sample that
+copies its own training set is not the same image as a partner that never saw it. What the figure can show is
+where the cells lie along and below the line: near its ends (memorizing, generalizing), in its middle (a model
+that copies and generalizes in comparable shares: "transition", the claim's real test), below it (invalid
+samples: "between", or "neither" near the origin); and, between the versions, valid novel samples that a
+partner trained on other images does not draw (y_valid high, y_agreement low: generalization in the weak sense).
 """
 
 from __future__ import annotations
@@ -18,35 +25,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.stats import wilson_interval
-from memgen.analysis.plotting import _legend_right, _log_size_axis, _require, save_png_atomic
-from memgen.evaluation.agreement import summarize_agreement
+from memgen.analysis.plotting import as_frame, log_size_axis, require, save_png_atomic
 
-GRID_KEYS = ["width", "size", "seed"]
+MODEL_KEYS = ["width", "size", "dummy", "ndummy", "steps", "conditional", "seed", "label"]  # a model's class
 NEAR_LINE, NEAR_ORIGIN, ABOVE = 0.25, 0.25, 1.25  # |x + y - 1| <= 0.25: on the line; x + y < 0.25; x + y > 1.25
 REGIONS = ("memorizing", "generalizing", "transition", "neither", "both (contradicts the dichotomy)", "between")
-
-
-NOVEL = ("novel_valid", "novel")  # outcomes of a sample that copies nothing (and is valid, where a rule exists)
-
-
-def agreement_tables(pairs: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary per width, size and seed, all pairs): ``pairs`` are `memgen.evaluation.agreement.pair_agreement`
-    tables carrying the grid columns ``width``, ``size``, ``seed`` and, when both sides were assessed, each
-    sample's ``outcome_a`` / ``outcome_b``. Beside the agreement of all pairs, ``frac_same_novel`` (with its
-    Wilson interval): pairs that are the same image while neither sample copies anything (and both are valid,
-    where a rule exists). It separates generalization from failed training: two untrained models, whose output
-    layers start at zero, turn the same noise into the same image too."""
-    table = pd.concat(pairs, ignore_index=True)
-    summary = summarize_agreement(table, by=GRID_KEYS)
-    if {"outcome_a", "outcome_b"} <= set(table.columns):
-        novel = table["is_same"] & table["outcome_a"].isin(NOVEL) & table["outcome_b"].isin(NOVEL)
-        counts = novel.groupby([table[k] for k in GRID_KEYS]).agg(["sum", "count"]).reset_index()
-        lo, hi = wilson_interval(counts["sum"].to_numpy(), counts["count"].to_numpy())
-        counts = counts.assign(frac_same_novel=counts["sum"] / counts["count"], same_novel_ci_low=lo,
-                               same_novel_ci_high=hi).drop(columns=["sum", "count"])
-        summary = summary.merge(counts, on=GRID_KEYS, how="left")
-    return summary, table
 
 
 def region(x: float, y: float) -> str:
@@ -61,74 +44,93 @@ def region(x: float, y: float) -> str:
     return REGIONS[3] if total < NEAR_ORIGIN else REGIONS[5]
 
 
-def dichotomy_table(tables: list[pd.DataFrame], agreement: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per scored cell x label of the replicate tables (``memorized_fraction``, ``generalizing_fraction``
-    from `memgen.evaluation.assess`): study, cell columns, n_train, x, y, y_measure (valid / agreement / none),
-    region. ``agreement``: the disjoint-split summary; it gives y to capacity cells without a validity rule."""
-    rows = pd.concat(tables, ignore_index=True)
-    _require(rows, ["study", "width", "size", "seed", "label", "memorized_fraction"], "replicate tables")
-    keep = [c for c in ("study", "dataset", "width", "size", "dummy", "ndummy", "steps", "exposure", "seed",
-                        "label", "n_train", "n_samples") if c in rows.columns]
-    out = rows[keep].copy()
-    out["x"] = rows["memorized_fraction"].astype(float)
-    out["y"] = rows.get("generalizing_fraction", pd.Series(np.nan, index=rows.index)).astype(float)
-    out["y_measure"] = np.where(out["y"].notna(), "valid", "none")
+def _regions(x: pd.Series, y: pd.Series) -> list[str]:
+    return [region(a, b) if not np.isnan(b) else "undefined" for a, b in zip(x, y)]
+
+
+def dichotomy_table(replicates, agreement: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per scored cell x label of the replicate tables (one DataFrame or a list: ``memorized_fraction``,
+    ``generalizing_fraction`` from `memgen.evaluation.assess`): study, cell columns, n_train, x; y_valid (NaN without
+    a validity rule) and its region; y_agreement (NaN without a disjoint-split partner) and its region.
+    ``agreement``: the disjoint-split summary (`memgen.evaluation.agreement.agreement_summary`: model columns,
+    side A's ``dataset``, label, ``frac_same_novel``); it gives y_agreement to both sides of each pair."""
+    rows = as_frame(replicates)
+    require(rows, ["study", "width", "size", "seed", "label", "memorized_fraction"], "replicate tables")
+    keep = [c for c in ("study", "dataset", "width", "size", "dummy", "ndummy", "steps", "conditional", "exposure",
+                        "seed", "label", "n_train", "n_samples") if c in rows.columns]
+    out = rows[keep].copy().reset_index(drop=True)
+    out["x"] = rows["memorized_fraction"].astype(float).to_numpy()
+    out["y_valid"] = rows.get("generalizing_fraction", pd.Series(np.nan, index=rows.index)).astype(float).to_numpy()
+    out["region_valid"] = _regions(out["x"], out["y_valid"])
+    out["y_agreement"] = np.nan
     if agreement is not None and not agreement.empty:
         col = "frac_same_novel" if "frac_same_novel" in agreement else "frac_same"
-        twin = out.merge(agreement[GRID_KEYS + [col]], on=GRID_KEYS, how="left")[col].to_numpy()
-        use = out["y"].isna().to_numpy() & (out["study"] == "capacity").to_numpy() & ~np.isnan(twin)
-        out.loc[use, "y"], out.loc[use, "y_measure"] = twin[use], "agreement"
-    drawn = out["y"].notna()
-    out["region"] = [region(x, y) if ok else "undefined" for x, y, ok in zip(out["x"], out["y"], drawn)]
+        keys = [k for k in MODEL_KEYS if k in agreement.columns and k in out.columns]
+        side_a = out.assign(dataset=out["dataset"].astype(str).str.removeprefix("split-"))
+        joined = side_a[keys + ["dataset"]].merge(agreement[keys + ["dataset", col]], on=keys + ["dataset"],
+                                                  how="left")
+        out["y_agreement"] = joined[col].to_numpy(dtype=float)
+    out["region_agreement"] = _regions(out["x"], out["y_agreement"])
     return out
 
 
-def summary_line(table: pd.DataFrame) -> str:
-    counts = table["region"].value_counts()
-    parts = [f"{counts[r]} {r}" for r in (*REGIONS, "undefined") if r in counts]
-    return f"{len(table)} cells: " + ", ".join(parts)
+def summary_line(table: pd.DataFrame, column: str = "region_valid") -> str:
+    counts = table[column].value_counts()
+    drawn = int((table[column] != "undefined").sum())
+    parts = [f"{counts[r]} {r}" for r in REGIONS if r in counts]
+    return f"{drawn} of {len(table)} cells: " + ", ".join(parts)
+
+
+VERSIONS = (("y_valid", "region_valid", "(a) y = novel and valid samples (kinds with a validity rule)"),
+            ("y_agreement", "region_agreement", "(b) y = same novel image as a disjoint-split partner (cells with one)"))
 
 
 def dichotomy_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
-    """Memorized fraction (x) vs generalizing fraction (y), one point per cell x label, coloured by study, sized
-    by the training-set size; the line x + y = 1 and the bands of `region`; the region counts in the title."""
-    _require(table, ["study", "x", "y", "region"], "dichotomy table")
-    data = table[table["y"].notna()].copy()
-    size_col = "n_train" if "n_train" in data.columns else "size"
-    studies = sorted(data["study"].unique())
+    """Memorized fraction (x) vs generalizing fraction (y) in the two versions of the module docstring, one panel
+    each: one point per cell x label, coloured by study, sized by the training-set size; the line x + y = 1 and the
+    bands of `region`; each panel's region counts in its title."""
+    require(table, ["study", "x", "y_valid", "y_agreement", "region_valid", "region_agreement"], "dichotomy table")
+    size_col = "n_train" if "n_train" in table.columns else "size"
+    studies = sorted(table["study"].unique())
+    palette = dict(zip(studies, sns.color_palette("colorblind", len(studies))))
+    biggest = np.log10(max(float(table[size_col].max()), 10.0))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(7.6, 6.0))
-        ax = fig.add_subplot()
-        line = np.linspace(0, 1, 201)
-        ax.plot(line, 1 - line, color="0.3", linestyle="--", linewidth=1.2, label="x + y = 1 (the dichotomy)")
-        ax.fill_between(line, np.clip(1 - NEAR_LINE - line, 0, None), np.clip(1 + NEAR_LINE - line, 0, 1.05),
-                        color="0.85", alpha=0.5, linewidth=0, label=f"on the line (|x + y - 1| <= {NEAR_LINE})")
-        ax.fill_between(line, 0, np.clip(NEAR_ORIGIN - line, 0, None), color="#f4cccc", alpha=0.6, linewidth=0,
-                        label="neither (failed training)")
-        markers = {"valid": "o", "agreement": "s"}
-        palette = dict(zip(studies, sns.color_palette("colorblind", len(studies))))
-        for (study, measure), sub in data.groupby(["study", "y_measure"], sort=True):
-            area = 30 + 170 * np.log10(sub[size_col].astype(float).clip(lower=1)) / np.log10(
-                max(float(data[size_col].max()), 10.0))
-            ax.scatter(sub["x"], sub["y"], s=area, color=palette[study], marker=markers.get(measure, "o"),
-                       alpha=0.8, edgecolor="0.2", linewidth=0.5,
-                       label=study + (" (y: disjoint-split agreement)" if measure == "agreement" else ""))
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("memorized: replicates + partial copies (fraction of samples)")
-        ax.set_ylabel("generalizing: novel and valid samples\n(or same-image pairs with a disjoint-split twin)")
-        ax.set_title(f"Memorize or generalize: one point per cell (size ~ training images)\n{summary_line(table)}",
-                     fontsize=9)
-        _legend_right(ax, title="study")
+        fig = Figure(figsize=(13.5, 6.0), layout="constrained")
+        for ax, (ycol, rcol, title) in zip(fig.subplots(1, 2), VERSIONS):
+            line = np.linspace(0, 1, 201)
+            ax.plot(line, 1 - line, color="0.3", linestyle="--", linewidth=1.2, label="x + y = 1")
+            ax.fill_between(line, np.clip(1 - NEAR_LINE - line, 0, None), np.clip(1 + NEAR_LINE - line, 0, 1.05),
+                            color="0.85", alpha=0.5, linewidth=0, label=f"on the line (|x + y - 1| <= {NEAR_LINE})")
+            ax.fill_between(line, 0, np.clip(NEAR_ORIGIN - line, 0, None), color="#f4cccc", alpha=0.6, linewidth=0,
+                            label="neither (failed training)")
+            data = table[table[ycol].notna()]
+            for study, sub in data.groupby("study", sort=True):
+                area = 30 + 170 * np.log10(sub[size_col].astype(float).clip(lower=1)) / biggest
+                ax.scatter(sub["x"], sub[ycol], s=area, color=palette[study], alpha=0.8, edgecolor="0.2",
+                           linewidth=0.5, label=study)
+            ax.set_xlim(-0.03, 1.03)
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xlabel("memorized: replicates + partial copies (fraction of samples)")
+            ax.set_ylabel("generalizing (fraction)")
+            ax.set_title(f"{title}\n{summary_line(table, rcol)}", fontsize=9)
+            ax.legend(fontsize="x-small", loc="upper right")
+        fig.suptitle("Memorize or generalize: one point per cell and class (size ~ training images)")
         save_png_atomic(fig, out_path)
 
 
-def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates: pd.DataFrame | None = None) -> None:
+def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates=None) -> None:
     """Two panels on one x axis (training images, log): (a) the disjoint-split agreement (median similarity with its
     interval, the same-image fraction and the same-image-and-both-novel fraction) per width; (b) the replicate
-    fraction of side A (the capacity cells) and side B per width. ``replicates``: the replicate tables of both sides (``study``, ``width``, ``size``)."""
-    _require(table, ["width", "size", "median_similarity", "median_ci_low", "median_ci_high", "frac_same"],
+    fraction of side A and side B per width. Drawn: the pairs of models without dummies (the size sweep); pairs
+    with dummies or a minority class are in the table and the dichotomy. ``replicates``: the replicate tables of
+    both sides (one DataFrame or a list; ``dataset``, ``width``, ``size``, ``replicate_fraction``)."""
+    replicates = as_frame(replicates)
+    require(table, ["width", "size", "median_similarity", "median_ci_low", "median_ci_high", "frac_same"],
              "agreement table")
+    if "dummy" in table.columns:
+        table = table[table["dummy"] == "none"]
+        replicates = replicates[replicates["dummy"] == "none"] if replicates is not None else None
+    require(table, ["width"], "agreement table (pairs without dummies)")
     widths = sorted(table["width"].unique())
     palette = dict(zip(widths, sns.color_palette("colorblind", len(widths))))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
@@ -154,7 +156,7 @@ def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicate
                            linestyle="-" if s == "A" else "--", label=f"width {w}, side {s}")
         for ax, title in ((left, "(a) agreement of two models trained on disjoint sets"),
                           (right, "(b) replicates among each model's samples")):
-            _log_size_axis(ax, table["size"], "training images per model (log scale)")
+            log_size_axis(ax, table["size"], "training images per model (log scale)")
             ax.set_ylim(-0.05, 1.05)
             ax.set_title(title, fontsize=10)
             ax.legend(fontsize="small")

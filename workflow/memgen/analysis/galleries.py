@@ -3,7 +3,8 @@
 Yoon et al. 2023 show generated samples beside their L2-nearest training images (Figures 3, 4, 6, 8-13) and
 validate the ratio criterion ``d1/d2 < 1/3`` by eye (Appendix D, Figure 14: pairs flagged as replicates above,
 pairs not flagged below). ``pairs_gallery`` and ``criterion_pairs`` draw those pictures; ``threshold_sweep``
-counts replicates at other thresholds so a reader can see how much the headline numbers hinge on 1/3.
+counts replicates at other thresholds so a reader can see how much the headline numbers hinge on the threshold
+in use (``score.threshold``, which every function here takes as an argument).
 
 Images are uint8 ``[N, H, W, 3]``; scores are the per-sample tables of ``memgen.score.score_samples``. The
 drawing functions return the table of the pairs they drew (the caller writes it beside the PNG).
@@ -20,7 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from memgen.stats import wilson_interval
-from memgen.analysis.plotting import _require, _threshold_label, save_png_atomic
+from memgen.analysis.plotting import require, threshold_label, save_png_atomic
 from memgen.errors import MemgenError
 from memgen.runtime import check_int
 
@@ -99,14 +100,16 @@ def _shown(rows: pd.DataFrame, block: str, flag_col: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def pairs_gallery(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, out_path: str | os.PathLike,
-                  n: int = 32, title: str | None = None, select=None, ncols: int = 8) -> pd.DataFrame:
+def pairs_gallery(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, out_path: str | os.PathLike, *,
+                  threshold: float, n: int = 32, title: str | None = None, select=None,
+                  ncols: int = 8) -> pd.DataFrame:
     """Grid of (sample | nearest training image) pairs, as in the paper's Figures 3, 4, 6 and 8-13.
 
     samples ``[M, H, W, 3]``, train ``[N, H, W, 3]`` uint8; scores: one row per sample with ``sample_index``,
     ``nn1_index``, ``ratio``, ``is_replicate``. select: None -> the first ``n`` samples by sample_index (samples
     are i.i.d., so this is an unbiased view); or a sequence of sample_index values, drawn in that order.
-    Pairs whose ``is_replicate`` is set are framed in red. Writes a PNG; returns the drawn pairs (block,
+    Pairs whose ``is_replicate`` is set (ratio < ``threshold``, as scored) are framed in red. Writes a PNG;
+    returns the drawn pairs (block,
     position, sample_index, nn1_index, ratio, is_replicate[, label]).
     """
     _check_inputs(samples, train, scores, n)
@@ -125,7 +128,7 @@ def pairs_gallery(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, 
         _draw_pairs(fig, rows, samples, train, ncols, "is_replicate")
         n_rep = int(scores["is_replicate"].sum())
         head = title or "Generated samples and their nearest training images"
-        legend = LEGEND.format("1/3")
+        legend = LEGEND.format(threshold_label(threshold))
         if "outcome" in scores.columns:
             counts = scores["outcome"].value_counts()
             legend = (", ".join(f"{counts[o]} {OUTCOME_NAMES[o]}" for o in OUTCOME_NAMES if o in counts)
@@ -138,8 +141,8 @@ def pairs_gallery(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, 
     return shown
 
 
-def criterion_pairs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, out_path: str | os.PathLike,
-                    threshold: float = 1 / 3, n: int = 16, ncols: int = 8) -> pd.DataFrame:
+def criterion_pairs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame, out_path: str | os.PathLike, *,
+                    threshold: float, n: int = 16, ncols: int = 8) -> pd.DataFrame:
     """Appendix D / Figure 14: pairs flagged as replicates (top) and pairs not flagged (bottom).
 
     A sample is flagged when ``ratio < threshold``. Both blocks show the ``n`` pairs closest to the threshold
@@ -155,7 +158,7 @@ def criterion_pairs(samples: np.ndarray, train: np.ndarray, scores: pd.DataFrame
     plain = data[~data["_flag"]].sort_values(["ratio", "sample_index"], kind="stable").head(n)
     ncols = max(1, min(ncols, max(len(flagged), len(plain), 1)))
     heights = [max(1, math.ceil(len(b) / ncols)) for b in (flagged, plain)]
-    label = _threshold_label(threshold)
+    label = threshold_label(threshold)
     with sns.axes_style("white"):
         fig = Figure(figsize=(1.55 * ncols, 1.05 * sum(heights) + 1.6), layout="constrained")
         top, bottom = fig.subfigures(2, 1, height_ratios=[h + 0.5 for h in heights])
@@ -200,10 +203,10 @@ def threshold_sweep(scores: pd.DataFrame, thresholds) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def threshold_sweep_figure(table: pd.DataFrame, out_path: str | os.PathLike, threshold: float = 1 / 3) -> None:
+def threshold_sweep_figure(table: pd.DataFrame, out_path: str | os.PathLike, *, threshold: float) -> None:
     """Replicate % vs the criterion's threshold (95% Wilson band), one line per ``group`` when present;
     the dotted line marks the threshold in use. table: the output of ``threshold_sweep``."""
-    _require(table, ["threshold", "replicate_fraction", "ci_low", "ci_high"], "threshold sweep table")
+    require(table, ["threshold", "replicate_fraction", "ci_low", "ci_high"], "threshold sweep table")
     groups = list(table.groupby("group", sort=True)) if "group" in table.columns else [("all samples", table)]
     palette = sns.color_palette("colorblind", len(groups))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
@@ -215,7 +218,7 @@ def threshold_sweep_figure(table: pd.DataFrame, out_path: str | os.PathLike, thr
             ax.fill_between(x, 100 * sub["ci_low"], 100 * sub["ci_high"], color=color, alpha=0.2, linewidth=0)
             ax.plot(x, 100 * sub["replicate_fraction"], color=color, linewidth=2, label=str(name))
         ax.axvline(threshold, color="0.2", linestyle=":", linewidth=1.5,
-                   label=f"threshold in use ({_threshold_label(threshold)})")
+                   label=f"threshold in use ({threshold_label(threshold)})")
         ax.set_ylim(-3, 103)
         ax.set_xlabel("threshold on d1/d2 (a sample is a replicate when d1/d2 < threshold)")
         ax.set_ylabel("replicates among samples (%)")
@@ -254,3 +257,18 @@ def with_group(scores: pd.DataFrame, columns=("width", "size")) -> pd.DataFrame:
         return scores
     return scores.assign(group=scores[cols].astype(str).agg(lambda r: " ".join(f"{k}={v}" for k, v in zip(cols, r)),
                                                            axis=1))
+
+
+def cells_threshold_sweep(scores: list[pd.DataFrame], thresholds) -> pd.DataFrame:
+    """`threshold_sweep` per cell of several cells' score tables (each with its grid columns, see `with_group`)."""
+    return threshold_sweep(with_group(pd.concat(scores, ignore_index=True)), thresholds)
+
+
+def cells_criterion_pairs(samples: list, train: list, scores: list[pd.DataFrame], out_path: str | os.PathLike, *,
+                          threshold: float, n: int = 16) -> pd.DataFrame:
+    """`criterion_pairs` over several cells at once: per cell its samples and training set (``(images, labels)``
+    as read from .npz) and its score table, pooled by `pooled_pairs`. Returns the drawn pairs."""
+    if not (len(samples) == len(train) == len(scores)):
+        raise MemgenError("criterion-pairs: samples, training sets and scores need one entry per cell each")
+    pooled = pooled_pairs([(s[0], t[0], sc) for s, t, sc in zip(samples, train, scores)])
+    return criterion_pairs(*pooled, out_path, threshold=threshold, n=n)

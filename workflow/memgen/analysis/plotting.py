@@ -41,7 +41,14 @@ def save_png_atomic(fig: Figure, out_path: str | os.PathLike) -> None:
         raise
 
 
-def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
+def as_frame(tables) -> pd.DataFrame | None:
+    """One DataFrame from a DataFrame, a list of them (concatenated; None when empty) or None."""
+    if tables is None or isinstance(tables, pd.DataFrame):
+        return tables
+    return pd.concat(list(tables), ignore_index=True) if len(tables) else None
+
+
+def require(table: pd.DataFrame, columns: list[str], what: str) -> None:
     if not isinstance(table, pd.DataFrame):
         raise MemgenError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
@@ -51,17 +58,17 @@ def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
         raise MemgenError(f"{what} has no rows to plot")
 
 
-def _size_label(size: float) -> str:
+def size_label(size: float) -> str:
     """500 -> '500', 1000 -> '1k', 2500 -> '2.5k', 32000 -> '32k'."""
     return f"{size / 1000:g}k" if size >= 1000 else f"{size:g}"
 
 
-def _error_bars(pct: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def error_bars(pct: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Asymmetric yerr ``[2, n]`` in percent, never negative (NaN CIs draw no bar)."""
     return np.clip(np.vstack([pct - lo, hi - pct]), 0.0, None)
 
 
-def _log_size_axis(ax, sizes, label: str) -> None:
+def log_size_axis(ax, sizes, label: str) -> None:
     """Log x axis with one labelled tick per measured size (500 -> '500', 2000 -> '2k')."""
     sizes = np.sort(np.unique(np.asarray(sizes, dtype=float)))
     ax.set_xscale("log")
@@ -69,11 +76,11 @@ def _log_size_axis(ax, sizes, label: str) -> None:
         ax.set_xlim(sizes.min() / 2, sizes.max() * 2)
     ax.xaxis.set_major_locator(FixedLocator(sizes))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([_size_label(s) for s in sizes])
+    ax.set_xticklabels([size_label(s) for s in sizes])
     ax.set_xlabel(label)
 
 
-def _legend_right(ax, title: str | None = None, last: str | None = None) -> None:
+def legend_right(ax, title: str | None = None, last: str | None = None) -> None:
     """Legend outside the axes on the right; entries starting with ``last`` go to the end."""
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: bool(last) and labels[i].startswith(last))
@@ -81,11 +88,11 @@ def _legend_right(ax, title: str | None = None, last: str | None = None) -> None
               bbox_to_anchor=(1.02, 1.0), fontsize="small", title_fontsize="small")
 
 
-def _threshold_label(threshold: float) -> str:
+def threshold_label(threshold: float) -> str:
     return "1/3" if abs(threshold - 1 / 3) < 1e-12 else f"{threshold:g}"
 
 
-def _pool(table: pd.DataFrame, keys: list[str], summed: tuple[str, ...] = (), averaged: tuple[str, ...] = ()):
+def pool(table: pd.DataFrame, keys: list[str], summed: tuple[str, ...] = (), averaged: tuple[str, ...] = ()):
     """One row per ``keys``: seeds pooled (counts summed, Wilson interval recomputed) when ``n_samples`` and
     ``n_replicates`` exist, else the mean of the fractions; then ``summed`` / ``averaged`` columns."""
     groups = table.groupby(keys, sort=True, dropna=False)
@@ -102,15 +109,15 @@ def _pool(table: pd.DataFrame, keys: list[str], summed: tuple[str, ...] = (), av
     return out.reset_index()
 
 
-def _varying(table: pd.DataFrame, candidates: list[str]) -> list[str]:
+def varying(table: pd.DataFrame, candidates: list[str]) -> list[str]:
     return [c for c in candidates if c in table.columns and table[c].nunique(dropna=False) > 1]
 
 
-def _series_label(key, cols: list[str]) -> str:
+def series_label(key, cols: list[str]) -> str:
     key = key if isinstance(key, tuple) else (key,)
     return ", ".join(f"{c} {v}" for c, v in zip(cols, key)) or "all"
 
 
-def _rate_errorbar(ax, x, sub: pd.DataFrame, **kw) -> None:
+def rate_errorbar(ax, x, sub: pd.DataFrame, **kw) -> None:
     pct = 100.0 * sub[RATE].to_numpy(dtype=float).T
-    ax.errorbar(x, pct[0], yerr=_error_bars(*pct), capsize=3, linewidth=2, **kw)
+    ax.errorbar(x, pct[0], yerr=error_bars(*pct), capsize=3, linewidth=2, **kw)

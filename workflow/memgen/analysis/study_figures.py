@@ -17,15 +17,15 @@ from memgen.stats import wilson_interval
 from memgen.analysis.plotting import (
     CAPACITY_THRESHOLD_PCT,
     RATE,
-    _error_bars,
-    _legend_right,
-    _log_size_axis,
-    _pool,
-    _rate_errorbar,
-    _require,
-    _series_label,
-    _size_label,
-    _varying,
+    error_bars,
+    legend_right,
+    log_size_axis,
+    pool,
+    rate_errorbar,
+    require,
+    series_label,
+    size_label,
+    varying,
     save_png_atomic,
 )
 from memgen.errors import MemgenError
@@ -54,11 +54,11 @@ def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label:
     ``ci_low``, ``ci_high``, ``n_train_replicated`` (rows of ``label == base_label`` when a label column exists;
     x is ``n_train_total`` when present, else size + ndummy). Optional ``exposure`` ("equal_steps" solid /
     "matched" dashed), ``width`` (one colour each) and ``epochs_per_image`` (annotated: passes per image)."""
-    _require(table, ["size", "ndummy", *RATE, "n_train_replicated"], "dummies table")
+    require(table, ["size", "ndummy", *RATE, "n_train_replicated"], "dummies table")
     data = _base_rows(table, base_label).assign(total=lambda d: _total_size(d))
-    _require(data, ["total"], f"dummies table (label {base_label})")
-    series = _varying(data, ["width"]) + (["exposure"] if "exposure" in data.columns else [])
-    pooled = _pool(data, [*series, "total", "size"], averaged=("n_train_replicated", "epochs_per_image"))
+    require(data, ["total"], f"dummies table (label {base_label})")
+    series = varying(data, ["width"]) + (["exposure"] if "exposure" in data.columns else [])
+    pooled = pool(data, [*series, "total", "size"], averaged=("n_train_replicated", "epochs_per_image"))
     groups = list(pooled.groupby(series, sort=True)) if series else [((), pooled)]
     widths = sorted(data["width"].unique()) if "width" in data.columns else [None]
     palette = dict(zip(widths, sns.color_palette("colorblind", len(widths))))
@@ -77,7 +77,7 @@ def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label:
                 if "width" in key:
                     alone = alone[alone["width"] == key["width"]]
                 sub, marker = pd.concat([alone, sub]).sort_values("total"), "s"
-            _rate_errorbar(ax_a, sub["total"], sub, color=color, linestyle=style, marker=marker, label=label)
+            rate_errorbar(ax_a, sub["total"], sub, color=color, linestyle=style, marker=marker, label=label)
             ax_b.plot(sub["total"], sub["n_train_replicated"], color=color, linestyle=style, marker=marker, lw=2)
             for x, y, e in zip(own["total"], 100 * own["replicate_fraction"], own.get("epochs_per_image", [])):
                 ax_a.annotate(f"{e:.0f} ep", (x, y), textcoords="offset points", xytext=(4, 8 - 16 * (j % 2)),
@@ -85,7 +85,7 @@ def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label:
         for base in sorted(pooled["size"].unique()):
             ax_b.axhline(base, color="0.4", linestyle=":", linewidth=1.2, label=f"all {base:g} base images")
         for ax in (ax_a, ax_b):
-            _log_size_axis(ax, pooled["total"], "total training images: base + dummies (log scale)")
+            log_size_axis(ax, pooled["total"], "total training images: base + dummies (log scale)")
         ax_a.set_ylim(-3, 103)
         ax_a.set_ylabel("base-class samples that are replicates (%)")
         ax_a.set_title("(a) replicates among base-class samples\n(95% Wilson intervals; 'ep' = passes per image)")
@@ -104,12 +104,12 @@ def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names
     class's training images replicated at least once; grouped bars with 95% Wilson error bars. Needs ``label``,
     ``size``, ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_train``, ``n_train_replicated`` (x groups by
     ``n_train_total`` when present, else size + ndummy); names from ``class_name``, ``class_names`` or labels."""
-    _require(table, ["label", "size", *RATE, "n_train", "n_train_replicated"], "classes table")
+    require(table, ["label", "size", *RATE, "n_train", "n_train_replicated"], "classes table")
     names = {**CLASS_NAMES, **(class_names or {})}
     data = table.assign(total=_total_size(table))
     if "class_name" in data.columns:
         names.update(dict(zip(data["label"], data["class_name"])))
-    pooled = _pool(data, ["total", "label"], summed=("n_train", "n_train_replicated"))
+    pooled = pool(data, ["total", "label"], summed=("n_train", "n_train_replicated"))
     pooled["train_lo"], pooled["train_hi"] = wilson_interval(pooled["n_train_replicated"].to_numpy(),
                                                              pooled["n_train"].to_numpy())
     pooled["train_frac"] = pooled["n_train_replicated"] / pooled["n_train"]
@@ -124,11 +124,11 @@ def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names
                 sub = pooled[pooled["label"] == lab].set_index("total").reindex(totals)
                 pct = 100.0 * sub[cols].to_numpy(dtype=float).T
                 x = np.arange(len(totals)) + (j - (len(labels) - 1) / 2) * width
-                ax.bar(x, pct[0], width, yerr=_error_bars(*pct), capsize=3, color=color,
+                ax.bar(x, pct[0], width, yerr=error_bars(*pct), capsize=3, color=color,
                        label=names.get(lab, f"label {lab}"))
                 for xi, value, top in zip(x, pct[0], np.fmax(pct[0], pct[2])):  # value above its error bar
                     ax.text(xi, top + 1.5, f"{value:.1f}%", ha="center", va="bottom", fontsize=7)
-            ax.set_xticks(np.arange(len(totals)), [f"{_size_label(t)} images" for t in totals])
+            ax.set_xticks(np.arange(len(totals)), [f"{size_label(t)} images" for t in totals])
             ax.set_xlabel("total training-set size")
             ax.set_ylim(0, 112)
         axes[0].set_ylabel("samples of the class that are replicates (%)")
@@ -144,13 +144,13 @@ def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_la
     """Replicate % of base-class samples vs number of dummies, one line per dummy kind (gm, hybrid, heldout,
     shapes); rows with ``dummy == "none"`` (or ndummy 0) form the no-dummy baseline, a horizontal line with its
     Wilson band. Needs ``dummy``, ``ndummy``, ``replicate_fraction``, ``ci_low``, ``ci_high``."""
-    _require(table, ["dummy", "ndummy", *RATE], "dummy-kinds table")
+    require(table, ["dummy", "ndummy", *RATE], "dummy-kinds table")
     data = _base_rows(table, base_label)
     is_base = (data["dummy"] == "none") | (data["ndummy"] == 0)
     kinds = data[~is_base]
-    _require(kinds, ["dummy"], "dummy-kinds table (rows with dummies)")
-    series = ["dummy", *_varying(kinds, ["width"])]
-    pooled = _pool(kinds, [*series, "ndummy"])
+    require(kinds, ["dummy"], "dummy-kinds table (rows with dummies)")
+    series = ["dummy", *varying(kinds, ["width"])]
+    pooled = pool(kinds, [*series, "ndummy"])
     palette = sns.color_palette("colorblind", len(pooled.groupby(series)))
     markers = ["o", "s", "^", "D", "v", "P"]
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
@@ -159,17 +159,17 @@ def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_la
         for j, (key, sub) in enumerate(pooled.groupby(series, sort=True)):
             key = key if isinstance(key, tuple) else (key,)
             label = KIND_NAMES.get(key[0], str(key[0])) + "".join(f", width {w}" for w in key[1:])
-            _rate_errorbar(ax, sub["ndummy"], sub, color=palette[j], marker=markers[j % 6], label=label)
+            rate_errorbar(ax, sub["ndummy"], sub, color=palette[j], marker=markers[j % 6], label=label)
         if is_base.any():
-            base = _pool(data[is_base].assign(_all=0), ["_all"]).iloc[0]
+            base = pool(data[is_base].assign(_all=0), ["_all"]).iloc[0]
             ax.axhline(100 * base["replicate_fraction"], color="0.2", linestyle="--", linewidth=1.5,
                        label="no dummies (baseline)")
             ax.axhspan(100 * base["ci_low"], 100 * base["ci_high"], color="0.2", alpha=0.12, linewidth=0)
-        _log_size_axis(ax, pooled["ndummy"], "dummy images added (log scale)")
+        log_size_axis(ax, pooled["ndummy"], "dummy images added (log scale)")
         ax.set_ylim(-3, 103)
         ax.set_ylabel("base-class samples that are replicates (%)")
         ax.set_title("Which dummies make the model stop copying?\n(95% Wilson intervals)")
-        _legend_right(ax, title="dummy kind", last="no dummies")
+        legend_right(ax, title="dummy kind", last="no dummies")
         save_png_atomic(fig, out_path)
 
 
@@ -178,15 +178,16 @@ def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates
     {train, heldout}, ``loss`` (duplicates averaged). Panel 1: loss vs log-SNR = log(alpha_bar / (1 - alpha_bar))
     (noisier to the right), one colour per step, train solid, heldout dashed; panel 2: heldout - train (eps-space,
     L_simple); panel 3 when the table has ``loss_x0``: the same gap in x0-space; optional last panel: replicate %
-    vs step from ``replicates`` (step, replicate_fraction, ci_low, ci_high)."""
-    _require(table, ["step", "t", "alpha_bar", "split", "loss"], "loss-gap table")
+    vs training step from ``replicates`` (the snapshots' replicate table: steps, replicate_fraction, ci_low,
+    ci_high)."""
+    require(table, ["step", "t", "alpha_bar", "split", "loss"], "loss-gap table")
     if not set(table["split"]) == {"train", "heldout"}:
         raise MemgenError(f"loss-gap table split must hold 'train' and 'heldout', got {sorted(set(table['split']))}")
     ab = table["alpha_bar"].to_numpy(dtype=float)
     if not np.all((ab > 0) & (ab < 1)):
         raise MemgenError("loss-gap table alpha_bar must lie strictly inside (0, 1)")
     if replicates is not None:
-        _require(replicates, ["step", *RATE], "replicates-by-step table")
+        require(replicates, ["steps", *RATE], "replicates-by-step table")
     mean = table.groupby(["step", "t", "split"], sort=True)[["loss", "alpha_bar"]].mean()
     wide = mean["loss"].unstack("split").join(mean["alpha_bar"].groupby(["step", "t"]).mean()).reset_index()
     wide["log_snr"] = np.log(wide["alpha_bar"] / (1.0 - wide["alpha_bar"]))
@@ -229,8 +230,8 @@ def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates
             axes[2].set_title("(c) gap in x0-space (circle: peak)")
         if replicates is not None:
             ax = axes[-1]
-            rep = replicates.sort_values("step")
-            _rate_errorbar(ax, rep["step"], rep, color="black", marker="o")
+            rep = replicates.sort_values("steps")
+            rate_errorbar(ax, rep["steps"], rep, color="black", marker="o")
             ax.set_ylim(-3, 103)
             ax.set_xlabel("training step")
             ax.set_ylabel("replicates among samples (%)")
@@ -240,22 +241,22 @@ def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates
 
 
 def onset_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
-    """Replicate % vs training step, one line per cell (the grid columns that vary name it).
-    Needs ``step``, ``replicate_fraction``, ``ci_low``, ``ci_high``."""
-    _require(table, ["step", *RATE], "onset table")
-    series = _varying(table, CELL_COLUMNS)
+    """Replicate % vs training step, one line per cell (the grid columns that vary name it). Needs ``steps`` (the
+    step of the sampled weights), ``replicate_fraction``, ``ci_low``, ``ci_high``."""
+    require(table, ["steps", *RATE], "onset table")
+    series = varying(table, CELL_COLUMNS)
     groups = list(table.groupby(series, sort=True)) if series else [((), table)]
     palette = sns.color_palette("colorblind", len(groups))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
         fig = Figure(figsize=(7.5, 4.6))
         ax = fig.add_subplot()
         for (key, sub), color in zip(groups, palette):
-            sub = _pool(sub, ["step"])
-            _rate_errorbar(ax, sub["step"], sub, color=color, marker="o", label=_series_label(key, series))
+            sub = pool(sub, ["steps"])
+            rate_errorbar(ax, sub["steps"], sub, color=color, marker="o", label=series_label(key, series))
         ax.axhline(CAPACITY_THRESHOLD_PCT, color="0.3", linestyle="--", linewidth=1.2, label="90%")
         ax.set_ylim(-3, 103)
         ax.set_xlabel("training step")
         ax.set_ylabel("replicates among samples (%)")
         ax.set_title("When does the model start to copy?\n(replicates per checkpoint, 95% Wilson intervals)")
-        _legend_right(ax, title="cell", last="90%")
+        legend_right(ax, title="cell", last="90%")
         save_png_atomic(fig, out_path)

@@ -84,9 +84,22 @@ def table1(rows: list[dict]) -> tuple[pd.DataFrame, str]:
     for name, m in zip(names, models):
         data[name] = [_format(key, m[key]) for key, _ in ROWS]
     frame = pd.DataFrame(data)
+    return frame, table1_markdown(frame)
+
+
+def table1_frame(config: dict) -> pd.DataFrame:
+    """Table 1 of a resolved config (the rows of `table1_rows`), one string column per model."""
+    from memgen.config import load_config
+
+    return table1(table1_rows(load_config(config)))[0]
+
+
+def table1_markdown(frame: pd.DataFrame) -> str:
+    """The Markdown of a `table1` frame: the settings down, the models across, numbers right-aligned."""
+    names = list(frame.columns[1:])
     lines = ["| setting | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     lines += ["| " + " | ".join(frame.iloc[i].tolist()) + " |" for i in range(len(frame))]
-    return frame, "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def table1_rows(cfg) -> list[dict]:
@@ -97,7 +110,7 @@ def table1_rows(cfg) -> list[dict]:
 
     rows, seen, grid = [], set(), Grid(cfg)
     for study in cfg.studies:
-        if get(study).expand is None:
+        if not get(study).trains:
             continue
         for c in grid.cells(study):
             classes = 2 if c.conditional else 0

@@ -13,7 +13,14 @@ LEAD = [*GRID, "batch_size", "epochs_per_image", "base_image_presentations", "n_
         "median_ratio", "threshold"]
 
 
-def aggregate_summaries(frames: list[pd.DataFrame], source: str = "summary") -> pd.DataFrame:
+def concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Several tables of one kind as one (e.g. the loss gap of each snapshot of a run), in the order given."""
+    if not tables:
+        raise MemgenError("concat: no tables given")
+    return pd.concat(tables, ignore_index=True)
+
+
+def aggregate_summaries(summaries: list[pd.DataFrame], source: str = "summary") -> pd.DataFrame:
     """Concatenate per-cell summary tables (`memgen score --summary` with the cell's grid as --meta), add the
     presentations of each row's training images, sort by the grid.
 
@@ -21,7 +28,7 @@ def aggregate_summaries(frames: list[pd.DataFrame], source: str = "summary") -> 
     is scored against in the whole run (the base set; in the classes study the row's class). A dummy cell shows
     its base images fewer times than the dummy-free cell at equal steps; its exposure-matched twin as often.
     """
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(summaries, ignore_index=True)
     missing = [c for c in ("steps", "batch_size", "epochs_per_image") if c not in table.columns]
     if missing:
         raise MemgenError(f"{source}: summary lacks the columns {missing} (pass them with score --meta)")

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from memgen.cli import analysis, data, evaluate, interop, models
+from memgen.studies import load_plugins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
+        load_plugins()
         args.func(args)
     except MemgenError as err:
         print(f"memgen: error: {err}", file=sys.stderr, flush=True)

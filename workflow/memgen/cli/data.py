@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from memgen.cli.common import LOG
+from memgen.model.config import reference_default
 
 
 def cmd_config(args) -> None:
@@ -18,8 +21,9 @@ def cmd_config(args) -> None:
 
 def cmd_validate_config(args) -> None:
     from memgen.config import load_config
+    from memgen.studies import Grid
 
-    load_config(args.config)
+    Grid(load_config(args.config)).all_targets()  # the grid of every selected study builds too
     print(f"{args.config}: ok")
 
 
@@ -68,7 +72,7 @@ def cmd_materialize(args) -> None:
 def register(sub) -> None:
     s = sub.add_parser("config", help="explain a config key, or print a resolved config (defaults filled)")
     s.add_argument("file", nargs="?", help="YAML or JSON config (default: the schema defaults)")
-    s.add_argument("--explain", metavar="KEY", help="a dotted key, e.g. train.ema_rate or capacity.sizes")
+    s.add_argument("--explain", metavar="KEY", help="a dotted key, e.g. train.ema_rate or score.threshold")
     s.add_argument("--show", action="store_true", help="print the resolved config as JSON (the default action)")
     s.set_defaults(func=cmd_config)
 
@@ -77,18 +81,21 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_validate_config)
 
     s = sub.add_parser("plan", help="jobs, compute and GPU-hours, time limits and disk per study, before you submit")
-    s.add_argument("--configfile", help="YAML or JSON config (default: the schema defaults)")
+    s.add_argument("--configfile", default="config.yaml" if Path("config.yaml").is_file() else None,
+                   help="YAML or JSON config (default: ./config.yaml, as Snakemake reads it; else the schema's defaults, "
+                   "which select no study)")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("params", help="print the UNet's parameter count (last line)")
     s.add_argument("--width", type=int, required=True, help="num_channels (64, 128, 256 in the paper)")
     s.add_argument("--image-size", type=int, required=True)
     s.add_argument("--num-classes", type=int, default=0, help="label-embedding rows (0 = unconditional)")
-    s.add_argument("--num-res-blocks", type=int, default=3)
+    s.add_argument("--num-res-blocks", type=int, default=reference_default("num_res_blocks"))
     s.add_argument("--channel-mult", type=int, nargs="+", help="default: improved-diffusion's for the image size")
-    s.add_argument("--attention-resolutions", type=int, nargs="*", default=[16, 8])
-    s.add_argument("--num-heads", type=int, default=4)
-    s.add_argument("--norm-groups", type=int, default=32)
+    s.add_argument("--attention-resolutions", type=int, nargs="*",
+                   default=list(reference_default("attention_resolutions")))
+    s.add_argument("--num-heads", type=int, default=reference_default("num_heads"))
+    s.add_argument("--norm-groups", type=int, default=reference_default("norm_groups"))
     s.add_argument("--fixed-sigma", action="store_true", help="3 output channels instead of learn_sigma's 6")
     s.set_defaults(func=cmd_params)
 

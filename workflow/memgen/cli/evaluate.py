@@ -1,8 +1,10 @@
-"""Subcommands that measure: score (the ratio criterion) and loss-gap (train vs held-out loss per noise level)."""
+"""Subcommands that measure: score (the ratio criterion and the four-way outcome) and loss-gap (train vs held-out
+loss per noise level). Their heavy imports sit inside the commands: ``python -m memgen --help`` stays light."""
 
 from __future__ import annotations
 
 from memgen.cli.common import LOG, add_compute_args, add_meta, add_seed_arg, parse_meta, prepare
+from memgen.config import schema_default
 
 
 def cmd_score(args) -> None:
@@ -27,7 +29,7 @@ def cmd_score(args) -> None:
     prepare(args)
     scores = score_samples(samples, train, sample_labels, train_labels, threshold=args.threshold, device=args.device)
     if card is not None:
-        scores = assess(scores, samples, train, train_labels, card, device=args.device)
+        scores = assess(scores, samples, train, train_labels, card, threshold=args.threshold, device=args.device)
     add_meta(scores, meta)
     summary = None
     if args.summary:  # built before anything is written, so a bad --meta leaves no partial output
@@ -71,39 +73,14 @@ def cmd_loss_gap(args) -> None:
     LOG.info(f"wrote {args.out}")
 
 
-def cmd_agreement(args) -> None:
-    from memgen import io
-    from memgen.analysis.dichotomy import agreement_tables
-    from memgen.errors import MemgenError
-    from memgen.evaluation.agreement import pair_agreement
-
-    lists = (args.samples_a, args.samples_b, args.train_a, args.train_b, args.scores_a, args.scores_b, args.widths,
-             args.sizes, args.seeds)
-    if len({len(x) for x in lists}) != 1:
-        raise MemgenError("agreement: --samples-a/-b, --train-a/-b, --scores-a/-b, --widths, --sizes and --seeds "
-                          "need one entry per pair each")
-    pairs = []
-    for sa, sb, ta, tb, ca, cb, width, size, seed in zip(*lists):
-        a, b = (io.load_images_npz(x, require_labels=False)[0] for x in (sa, sb))
-        m = min(len(a), len(b))  # sample i of both models starts from the same noise
-        table = pair_agreement(a[:m], b[:m], *(io.load_images_npz(x, require_labels=False)[0] for x in (ta, tb)))
-        outcome = {f"outcome_{side}": io.read_parquet(path)["outcome"].to_numpy()[:m] for side, path in
-                   (("a", ca), ("b", cb))}
-        pairs.append(table.assign(width=width, size=size, seed=seed, **outcome))
-        LOG.info(f"width {width}, {size} images, seed {seed}: {int(table['is_same'].sum())}/{m} pairs the same "
-                 f"image, median similarity {table['similarity'].median():.3f}")
-    summary, all_pairs = agreement_tables(pairs)
-    io.write_parquet(args.pairs, all_pairs)
-    io.write_parquet(args.out, summary)
-    LOG.info(f"wrote {args.out}, {args.pairs}")
-
-
 def register(sub) -> None:
     s = sub.add_parser("score", help="flag samples that replicate a training image (Yoon et al. ratio criterion)")
     s.add_argument("--train", required=True, help="training set .npz (images, labels)")
     s.add_argument("--samples", required=True, help="samples .npz (also improved-diffusion's arr_0/arr_1 layout)")
     s.add_argument("--out", required=True, help="per-sample Parquet table")
-    s.add_argument("--threshold", type=float, default=1 / 3, help="replicate iff ||W-X1||/||W-X2|| < R (1/3)")
+    s.add_argument("--threshold", type=float, default=schema_default("score.threshold"),
+                   help="replicate iff ||W-X1||/||W-X2|| < R (default: score.threshold of the config schema, 1/3); "
+                   "partial copies use the same ratio on pieces")
     s.add_argument("--summary", help="also write a per-class summary Parquet (fractions with Wilson intervals)")
     s.add_argument("--meta", action="append", metavar="KEY=VALUE", help="constant column added to both tables")
     s.add_argument("--card", help="the training set's JSON card: adds partial copies, validity and the four-way "
@@ -123,12 +100,3 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
     add_compute_args(s)
     s.set_defaults(func=cmd_loss_gap)
-
-    s = sub.add_parser("agreement", help="disjoint-split agreement: pairs of samples of two models from the same noise")
-    for name in ("samples-a", "samples-b", "train-a", "train-b", "scores-a", "scores-b"):
-        s.add_argument(f"--{name}", nargs="+", required=True, help=f"{name.replace('-', ' ')} .npz, one per pair")
-    for name in ("widths", "sizes", "seeds"):
-        s.add_argument(f"--{name}", type=int, nargs="+", required=True, help="grid column of each pair")
-    s.add_argument("--out", required=True, help="summary per width, size and seed (Parquet)")
-    s.add_argument("--pairs", required=True, help="one row per pair of samples (Parquet)")
-    s.set_defaults(func=cmd_agreement)

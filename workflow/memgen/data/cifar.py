@@ -196,7 +196,7 @@ def pool_size(base: str) -> int | None:
     return None
 
 
-def _images_needed(block: dict) -> int:
+def images_needed(block: dict) -> int:
     """The most base-dataset images one cell of a study draws (training set + pools cut from the base)."""
     from_base = {"heldout", "hybrid"}
     if "sizes" in block:
@@ -221,19 +221,6 @@ def check_cifar_counts(name: str, block: dict, counts: bool) -> None:
         raise MemgenError(f"{name}.dataset={dataset}: unknown CIFAR-10 class (valid: all, "
                           f"{', '.join(CIFAR10_CLASSES)})")
     limit = CIFAR10_TRAIN if cls == "all" else CIFAR10_PER_CLASS
-    need = _images_needed(block)
+    need = images_needed(block)
     if counts and need > limit:
         raise MemgenError(f"{name}: asks for {need} images of {dataset}, which has {limit}")
-
-
-def check_cifar_split(capacity: dict, split: dict) -> None:
-    """Config check of disjoint_split on a CIFAR-10 capacity grid: the two sides of a split of size n are 2n
-    distinct images of the class (permutation slots [0, n) and [n, 2n))."""
-    dataset = capacity.get("dataset", "")
-    if not dataset.startswith("cifar:"):
-        return
-    limit = pool_size(dataset)
-    largest = max(split.get("sizes") or capacity["sizes"])
-    if 2 * largest > limit:
-        raise MemgenError(f"disjoint_split.sizes: {largest} needs 2 x {largest} distinct images of {dataset}, "
-                          f"which has {limit}")

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from memgen.data.synthetic import _check_args, gaussian_mixture
+from memgen.data.synthetic import check_args, gaussian_mixture
 from memgen.errors import MemgenError
 
 DEFAULT_CUTOFF = 1.0 / math.sqrt(math.pi)  # low band = 25% of the frequency plane's area
@@ -69,7 +69,7 @@ def hybrid_dummies(n: int, seed: int, image_size: int, car_images: np.ndarray,
     ``car_images``: uint8 ``[n, S, S, 3]``, the low-frequency sources, one per hybrid (held out from the
     training set by the caller). Pure: the same inputs give the same output.
     """
-    n, seed, s = _check_args(n, seed, image_size)
+    n, seed, s = check_args(n, seed, image_size)
     cars = np.asarray(car_images)
     if cars.dtype != np.uint8 or cars.shape != (n, s, s, 3):
         raise MemgenError(f"hybrid_dummies: car_images must be uint8 [{n}, {s}, {s}, 3], got {cars.dtype} "

@@ -181,10 +181,8 @@ def build_training_set(
     if not isinstance(dummy, str) or dummy not in DUMMY_KINDS:
         raise MemgenError(f"unknown dummy kind {dummy!r}; valid kinds: {', '.join(DUMMY_KINDS)}")
     if isinstance(base, str) and base.startswith(SPLIT):
-        if dummy != NO_DUMMY or ndummy:
-            raise MemgenError(f"base {base!r}: a split training set takes no dummies (got {dummy} x {ndummy})")
-        return build_split_set(base[len(SPLIT):], n, seed, image_size, cifar_root=cifar_root, folder=folder,
-                               cifar_download=cifar_download)
+        return build_split_set(base[len(SPLIT):], n, seed, image_size, dummy, ndummy, cifar_root=cifar_root,
+                               folder=folder, cifar_download=cifar_download)
     _parse_base(base, cifar_root, folder)
     n = check_int("n", n, 1)
     seed = check_int("seed", seed, 0)
@@ -222,21 +220,40 @@ def build_training_set(
     return image_array, label_array, card
 
 
-def build_split_set(base: str, n: int, seed: int, image_size: int, **sources) -> tuple[np.ndarray, np.ndarray, dict]:
+def split_dummy_seed(seed: int) -> int:
+    """The seed of the dummy component of a split's second side: disjoint from side A's (`dummy_seed`)."""
+    return spawned_seed(seed, STREAM.SPLIT_DUMMY)
+
+
+def build_split_set(base: str, n: int, seed: int, image_size: int, dummy: str = NO_DUMMY, ndummy: int = 0,
+                    **sources) -> tuple[np.ndarray, np.ndarray, dict]:
     """The second side of a disjoint split (``split:<base>``): ``n`` images of ``base`` disjoint from its training
-    set of ``n`` images and the same ``seed``, all label 0. Procedural bases: a fresh draw from the ``extra``
-    stream; CIFAR and folders: permutation slots ``[n, 2n)``. The card says ``split: b``, which gives the model
-    trained on it training randomness of its own (`memgen.train`), and ``base_seed``: for a ``gm`` base the seed of
-    the mixture's means (side A's seed: both sides draw from one mixture), else the seed of the pool's draw."""
+    set of ``n`` images and the same ``seed`` (label 0) and, when asked, ``ndummy`` procedural dummies of another
+    draw than side A's (`split_dummy_seed`, label 1). Procedural bases: a fresh draw from the ``extra`` stream;
+    CIFAR and folders: permutation slots ``[n, 2n)``. The card says ``split: b``, which gives the model trained on
+    it training randomness of its own (`memgen.train`), and ``base_seed``: for a ``gm`` base the seed of the
+    mixture's means (side A's seed: both sides draw from one mixture), else the seed of the pool's draw."""
     _parse_base(base, sources.get("cifar_root"), sources.get("folder"))
     n, seed = check_int("n", n, 1), check_int("seed", seed, 0)
+    k = check_int("ndummy", ndummy, 0)
+    if k and dummy not in synthetic_kinds():
+        raise MemgenError(f"base {SPLIT + base!r}: a split's second side takes procedural dummies only "
+                          f"({', '.join(sorted(synthetic_kinds()))}), not {dummy!r}")
+    if dummy == NO_DUMMY and k:
+        raise MemgenError(f"ndummy is {k} but dummy is {NO_DUMMY!r}; name a dummy kind or set ndummy 0")
     parts, source = _base_pools(base, n, {"extra": n}, seed, check_int("image_size", image_size, 4),
                                 sources.get("cifar_root"), sources.get("folder"), sources.get("cifar_download", False))
     images, labels = parts["extra"], np.zeros(n, dtype=np.int64)
+    class_names, counts = {"0": base}, {"0": n}
+    if k:
+        images = np.concatenate([images, synthetic_kinds()[dummy](k, split_dummy_seed(seed), image_size)])
+        labels = np.concatenate([labels, np.ones(k, dtype=np.int64)])
+        class_names["1"], counts["1"] = dummy, k
     base_seed = source.get("means_seed", source.get("pool_seeds", {}).get("extra"))  # gm: the base's means
-    return images, labels, _card(images, labels, base=SPLIT + base, n=n, dummy=NO_DUMMY, ndummy=0, seed=seed,
-                                 split="b", base_seed=base_seed, num_classes=1, class_names={"0": base},
-                                 counts={"0": n}, source=source)
+    extra = {"dummy_seed": split_dummy_seed(seed)} if k else {}
+    return images, labels, _card(images, labels, base=SPLIT + base, n=n, dummy=dummy if k else NO_DUMMY, ndummy=k,
+                                 seed=seed, **extra, split="b", base_seed=base_seed, num_classes=len(class_names),
+                                 class_names=class_names, counts=counts, source=source)
 
 
 def build_heldout_set(

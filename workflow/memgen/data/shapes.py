@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from memgen.data.synthetic import _check_args
+from memgen.data.synthetic import check_args
 from memgen.runtime import STREAM, spawn_rng
 
 SHAPE_TYPES = ("circle", "grid", "gradient", "line", "layout")
@@ -88,14 +88,14 @@ def _draw(kind: int, rng: np.random.Generator, s: int) -> np.ndarray:
 
 def shape_types(n: int, seed: int) -> np.ndarray:
     """The type of each image of ``shapes(n, seed, S)`` as int64 ``[n]``, indices into ``SHAPE_TYPES``."""
-    n, seed, _ = _check_args(n, seed, 4)
+    n, seed, _ = check_args(n, seed, 4)
     return np.array([spawn_rng(seed, STREAM.SHAPES, i).integers(len(SHAPE_TYPES)) for i in range(n)], dtype=np.int64)
 
 
 def shapes(n: int, seed: int, image_size: int) -> np.ndarray:
     """Geometric-shape images, uint8 ``[n, S, S, 3]``, each of one uniformly chosen type of ``SHAPE_TYPES``
     (geometry in the module docstring)."""
-    n, seed, s = _check_args(n, seed, image_size)
+    n, seed, s = check_args(n, seed, image_size)
     images = np.empty((n, s, s, 3), dtype=np.uint8)
     for i in range(n):
         rng = spawn_rng(seed, STREAM.SHAPES, i)

@@ -31,7 +31,7 @@ from memgen.runtime import STREAM, check_int, spawn_rng
 _GM_CHUNK = 1024  # images per float64 block in gaussian_mixture; the stream does not depend on it
 
 
-def _check_args(n: int, seed: int, image_size: int) -> tuple[int, int, int]:
+def check_args(n: int, seed: int, image_size: int) -> tuple[int, int, int]:
     return check_int("n", n, 1), check_int("seed", seed, 0), check_int("image_size", image_size, 4)
 
 
@@ -42,7 +42,7 @@ def mondrian_layout(n: int, seed: int, image_size: int) -> tuple[np.ndarray, np.
     Returns ``(rows int64 [n], cols int64 [n], t)``: the top row of each horizontal band, the left column of
     each vertical band, and the band thickness ``t = max(1, S // 8)``.
     """
-    n, seed, s = _check_args(n, seed, image_size)
+    n, seed, s = check_args(n, seed, image_size)
     t, q = max(1, s // 8), s // 4
     pos = spawn_rng(seed, STREAM.MONDRIAN, 0).integers(q, s - q - t, size=(n, 2), endpoint=True, dtype=np.int64)
     return pos[:, 0], pos[:, 1], t
@@ -95,7 +95,7 @@ def gaussian_mixture(
     ``seed``) fixes the mixture; a different ``seed`` with the same ``means_seed`` draws fresh images of the SAME
     mixture (the pools of a GM base: side B of a split, held-out images).
     """
-    n, seed, s = _check_args(n, seed, image_size)
+    n, seed, s = check_args(n, seed, image_size)
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma >= 0):
         raise MemgenError(f"sigma must be a finite number >= 0, got {sigma!r}")
     means = gm_means(seed if means_seed is None else means_seed, s, num_means)
@@ -112,7 +112,7 @@ def gaussian_mixture(
 # ---------------------------------------------------------------------------------------------------- Random Ink
 def random_ink(n: int, seed: int, image_size: int) -> np.ndarray:
     """Random Ink (RI) images, uint8 ``[n, S, S, 3]``: every value 0 or 255 with probability 1/2 each."""
-    n, seed, s = _check_args(n, seed, image_size)
+    n, seed, s = check_args(n, seed, image_size)
     bits = spawn_rng(seed, STREAM.RANDOM_INK, 0).integers(0, 2, size=(n, s, s, 3), dtype=np.uint8)
     return bits * np.uint8(255)
 

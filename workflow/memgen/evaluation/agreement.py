@@ -11,8 +11,8 @@ Per pair (``pair_agreement``):
 - ``train_dist_a`` / ``train_dist_b``: L2 distance from the A-sample / B-sample to its nearest training image in
   A u B (exact, ``memgen.nearest.nearest_two``).
 - ``is_same`` (the ratio idea of Yoon et al. applied to the pair): ``pair_dist < threshold * min(train_dist_a,
-  train_dist_b)``, threshold 1/3: the two samples are three times closer to each other than either is to any
-  training image. Strict, so a pair that both copy one training image exactly is not "same".
+  train_dist_b)``, with the replicate threshold (1/3: the two samples are three times closer to each other than
+  either is to any training image). Strict, so a pair that both copy one training image exactly is not "same".
 Per group (``summarize_agreement``): the median similarity with a distribution-free interval (order statistics,
 ``median_interval``) and the fraction of same-image pairs with a Wilson interval.
 """
@@ -28,8 +28,10 @@ from memgen.nearest import PIXEL_SCALE, nearest_two
 from memgen.score import ratio_criterion
 from memgen.stats import median_interval, wilson_interval
 
-SAME_THRESHOLD = 1 / 3  # Yoon et al.'s ratio, applied to (pair distance) / (distance to the training sets)
 PAIR_CHUNK = 1024  # pairs per float64 block
+# What a pair row holds beyond the model columns and the label: the measures, and each sample's outcome.
+PAIR_COLUMNS = ["pair_index", "similarity", "pair_dist", "train_dist_a", "train_dist_b", "is_same", "outcome_a",
+                "outcome_b"]
 SUMMARY_COLUMNS = ["n_pairs", "median_similarity", "median_ci_low", "median_ci_high", "n_same", "frac_same",
                    "same_ci_low", "same_ci_high", "median_pair_dist"]
 
@@ -64,7 +66,7 @@ def _nearest_train(samples, train_a, train_b, device) -> np.ndarray:
 
 
 def pair_agreement(samples_a: np.ndarray, samples_b: np.ndarray, train_a: np.ndarray, train_b: np.ndarray,
-                   threshold: float = SAME_THRESHOLD, device=None) -> pd.DataFrame:
+                   *, threshold: float, device=None) -> pd.DataFrame:
     """One row per pair (sample i of model A, sample i of model B, same noise); see the module docstring.
 
     samples_a, samples_b: uint8 ``[M, H, W, 3]``; train_a, train_b: uint8 ``[N_A, H, W, 3]``, ``[N_B, H, W, 3]``
@@ -107,3 +109,47 @@ def summarize_agreement(pairs: pd.DataFrame, by=None) -> pd.DataFrame:
     rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **_summary_row(g)}
             for key, g in pairs.groupby(keys, sort=True)]
     return pd.DataFrame(rows, columns=keys + SUMMARY_COLUMNS)
+
+
+NOVEL = ("novel_valid", "novel")  # outcomes of a sample that copies nothing (and is valid, where a rule exists)
+
+
+def agreement_pairs(samples_a: list, samples_b: list, train_a: list, train_b: list, scores_a: list, scores_b: list,
+                    pairs: list[dict], threshold: float, device=None) -> pd.DataFrame:
+    """Every pair of samples of every pair of models, one row each: `pair_agreement` with the pair's model columns
+    (``pairs[i]``, e.g. width, size, dummy, ndummy, steps, conditional, seed), each sample's ``label`` and the
+    four-way outcome of both (``outcome_a``, ``outcome_b``).
+
+    samples_*, train_*: per pair of models, ``(images uint8 [M, H, W, 3], labels)`` as read from .npz files;
+    scores_*: per pair, the per-sample score tables (``label``, ``outcome``). Sample i of both models starts from
+    the same noise and has the same label; when the models drew different counts, the first min(M_a, M_b) pair."""
+    lists = (samples_a, samples_b, train_a, train_b, scores_a, scores_b, pairs)
+    if len({len(x) for x in lists}) != 1:
+        raise MemgenError("agreement: samples, training sets, scores and pairs need one entry per pair of models each")
+    tables = []
+    for (a, _), (b, _), (ta, _), (tb, _), ca, cb, grid in zip(*lists):
+        m = min(len(a), len(b))
+        if not np.array_equal(ca["label"].to_numpy()[:m], cb["label"].to_numpy()[:m]):
+            raise MemgenError(f"agreement: the samples of the pair {grid} do not have the same labels in order")
+        table = pair_agreement(a[:m], b[:m], ta, tb, threshold=threshold, device=device)
+        tables.append(table.assign(**grid, label=ca["label"].to_numpy()[:m], outcome_a=ca["outcome"].to_numpy()[:m],
+                                   outcome_b=cb["outcome"].to_numpy()[:m]))
+    return pd.concat(tables, ignore_index=True)
+
+
+def agreement_summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair of models and label (every column of ``pairs`` that `agreement_pairs` took from the grid, and
+    ``label``): `summarize_agreement` of the pairs and, when both sides were assessed, ``frac_same_novel`` (with
+    its Wilson interval): pairs that are the same image while neither sample copies anything (and both are valid,
+    where a rule exists). It separates generalization from failed training: two untrained models, whose output
+    layers start at zero, turn the same noise into the same image too."""
+    keys = [c for c in pairs.columns if c not in PAIR_COLUMNS]
+    summary = summarize_agreement(pairs, by=keys)
+    if {"outcome_a", "outcome_b"} <= set(pairs.columns):
+        novel = pairs["is_same"] & pairs["outcome_a"].isin(NOVEL) & pairs["outcome_b"].isin(NOVEL)
+        counts = novel.groupby([pairs[k] for k in keys]).agg(["sum", "count"]).reset_index()
+        lo, hi = wilson_interval(counts["sum"].to_numpy(), counts["count"].to_numpy())
+        counts = counts.assign(frac_same_novel=counts["sum"] / counts["count"], same_novel_ci_low=lo,
+                               same_novel_ci_high=hi).drop(columns=["sum", "count"])
+        summary = summary.merge(counts, on=keys, how="left")
+    return summary

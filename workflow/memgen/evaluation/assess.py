@@ -25,7 +25,7 @@ import pandas as pd
 from memgen.errors import MemgenError
 from memgen.evaluation import outcome as oc
 from memgen.evaluation.datacopy import copying_cells, copying_features, data_copying_test
-from memgen.evaluation.partial import RATIO_THRESHOLD, mondrian_partial_copies, tile_partial_copies
+from memgen.evaluation.partial import mondrian_partial_copies, tile_partial_copies
 from memgen.evaluation.validity import has_rule, validity
 from memgen.stats import wilson_interval
 
@@ -39,23 +39,24 @@ def label_kinds(card: dict) -> dict[int, tuple[str, int | None]]:
     return {int(label): (str(kind), seeds.get(int(label))) for label, kind in card.get("class_names", {}).items()}
 
 
-def _partial(kind: str, samples: np.ndarray, train: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+def _partial(kind: str, samples: np.ndarray, train: np.ndarray, threshold: float,
+             device) -> tuple[np.ndarray, np.ndarray]:
     """(is_partial bool [M], source index into ``train`` int64 [M], -1 for none) for one label's samples."""
     none = np.zeros(len(samples), dtype=bool), np.full(len(samples), -1, dtype=np.int64)
     if len(samples) == 0 or len(train) < 2:
         return none
     if kind == "mondrian":
-        table = mondrian_partial_copies(samples, train, device=device)
+        table = mondrian_partial_copies(samples, train, threshold=threshold, device=device)
         source = np.where(table["is_cross_copy"], table["cross_nn_index"], table["colour_nn_index"])
         return table["is_partial"].to_numpy(), np.where(table["is_partial"], source, -1).astype(np.int64)
     if kind.startswith(REAL_PREFIXES):
-        table = tile_partial_copies(samples, train, device=device)
+        table = tile_partial_copies(samples, train, threshold=threshold, device=device)
         return table["is_partial"].to_numpy(), table["tile_nn_index"].to_numpy(dtype=np.int64)
     return none
 
 
-def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict,
-           device=None) -> pd.DataFrame:
+def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict, *,
+           threshold: float, device=None) -> pd.DataFrame:
     """``scores`` (one row per sample, from `memgen.score.score_samples`) with the other side added: ``is_partial``
     (bool), ``partial_source`` (training index of the copied piece, -1), ``is_valid`` (nullable boolean: NA when
     the label's kind has no rule) and ``outcome`` (replicate, partial_copy, novel_valid, invalid or novel).
@@ -73,7 +74,7 @@ def assess(scores: pd.DataFrame, samples: np.ndarray, train: np.ndarray, train_l
         rows = np.flatnonzero(labels == label)
         kind, seed = kinds.get(int(label), ("", None))
         members = np.flatnonzero(train_labels == label)
-        part, src = _partial(kind, samples[rows], train[members], device)
+        part, src = _partial(kind, samples[rows], train[members], threshold, device)
         is_partial[rows], source[rows] = part, np.where(src >= 0, members[np.maximum(src, 0)], -1)
         ok = validity(kind, samples[rows], seed=seed) if has_rule(kind) else None
         if ok is not None:
@@ -151,12 +152,13 @@ def copying_statistic(assessed: pd.DataFrame, samples: np.ndarray, train: np.nda
     return copying_summary(assessed, samples, train, train_labels, heldout, card)["c_t"]
 
 
-def heldout_partial_rate(heldout: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict,
-                         threshold: float = RATIO_THRESHOLD, device=None, n_max: int | None = None) -> dict:
+def heldout_partial_rate(heldout: np.ndarray, train: np.ndarray, train_labels: np.ndarray, card: dict, *,
+                         threshold: float, device=None, n_max: int | None = None) -> dict:
     """The tile partial-copy criterion's false-positive rate on real data: the share of held-out images of a
     real-image base (never trained on) that `tile_partial_copies` flags against the base training images
     (label 0), with its 95% Wilson interval (``HELDOUT_PARTIAL_COLUMNS``; NaN for other bases). Read beside a
     cell's ``frac_partial_copy``: partial copies at about this rate are what unrelated images of the class get.
+    threshold: the ratio of the tile criterion, the one the samples were assessed with (``score.threshold``).
     n_max: test only the first n_max held-out images (the score CLI passes the number of base samples, so the
     rate has the precision of the fraction it is read beside and costs no more than the samples' own search)."""
     out = dict(zip(HELDOUT_PARTIAL_COLUMNS, (0, np.nan, np.nan, np.nan)))

@@ -213,12 +213,6 @@ def quadrant_colours(images: np.ndarray, rows, cols) -> np.ndarray:
     return out
 
 
-def locate_cross(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(rows int64 [N], cols int64 [N], t)``: the located cross of each image, as ``mondrian_layout`` gives it."""
-    fit = fit_mondrian(images)
-    return fit.rows, fit.cols, fit.thickness
-
-
 def mondrian_valid(images: np.ndarray) -> np.ndarray:
     """bool ``[N]``: the image obeys the Mondrian rule within the tolerances above."""
     return fit_mondrian(images).valid

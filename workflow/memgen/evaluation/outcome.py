@@ -79,15 +79,3 @@ def outcome_fractions(outcome: pd.Categorical, labels=None) -> pd.DataFrame:
         "ci_low": np.asarray(lo, dtype=np.float64),
         "ci_high": np.asarray(hi, dtype=np.float64),
     }, columns=FRACTION_COLUMNS)
-
-
-def wide_fractions(table: pd.DataFrame) -> pd.DataFrame:
-    """The tidy table of ``outcome_fractions`` pivoted to one row per label with columns ``n_samples``,
-    ``frac_<outcome>``, ``ci_low_<outcome>``, ``ci_high_<outcome>`` (for a report or a figure)."""
-    wide = table.pivot(index="label", columns="outcome", values=["fraction", "ci_low", "ci_high"])
-    order = list(dict.fromkeys(table["outcome"]))
-    cols = {f"{'frac' if v == 'fraction' else v}_{o}": wide[(v, o)] for v in ("fraction", "ci_low", "ci_high")
-            for o in order}
-    out = pd.DataFrame(cols)
-    out.insert(0, "n_samples", table.groupby("label")["n_samples"].first())
-    return out.reset_index()

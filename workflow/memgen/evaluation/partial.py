@@ -1,7 +1,7 @@
 """Partial copies: samples that recombine pieces of training images, which the whole-image ratio criterion calls
 novel.
 
-Both criteria apply Yoon et al.'s ratio test (``d1 / d2 < 1/3``, ``memgen.score.ratio_criterion``) to a piece of
+Both criteria apply Yoon et al.'s ratio test (``d1 / d2 < threshold``, ``memgen.score.ratio_criterion``) to a piece of
 the image instead of the whole, with the exact search of ``memgen.nearest.nearest_two`` (memory bounded by its
 chunks; the pieces are copied out one group at a time, never an ``[M, N]`` matrix).
 
@@ -30,7 +30,6 @@ from memgen.evaluation.mondrian import fit_mondrian, mondrian_geometry, quadrant
 from memgen.nearest import PIXEL_SCALE, nearest_two
 from memgen.score import ratio_criterion
 
-RATIO_THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion, applied to each piece
 TILE_GRID = 4  # tiles per side: 4 x 4 tiles of 8 x 8 pixels at 32 x 32, 4 x 4 pixels at 16 x 16
 TILE_MIN_STD = 4.0  # levels: tiles of the sample flatter than this are not tested (measured in docs/evaluation.md)
 TILE_MAX_RMS = 8.0  # levels: a copied tile is also within this RMS of its training tile (copies + model noise)
@@ -97,8 +96,8 @@ def cross_nearest_two(samples: np.ndarray, train: np.ndarray, train_rows, train_
     return best_i, best_d
 
 
-def mondrian_partial_copies(samples: np.ndarray, train: np.ndarray, train_layout=None,
-                            threshold: float = RATIO_THRESHOLD, device=None) -> pd.DataFrame:
+def mondrian_partial_copies(samples: np.ndarray, train: np.ndarray, train_layout=None, *,
+                            threshold: float, device=None) -> pd.DataFrame:
     """Component-level partial copies of Mondrian samples; one row per sample.
 
     samples uint8 ``[M, S, S, 3]``, train uint8 ``[N, S, S, 3]`` (N >= 2); ``train_layout``: ``(rows, cols)`` of
@@ -139,8 +138,8 @@ def _most_common_source(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(counts[rows, best] > 0, sources[rows, best], -1), counts[rows, best]
 
 
-def tile_partial_copies(samples: np.ndarray, train: np.ndarray, grid: int = TILE_GRID,
-                        threshold: float = RATIO_THRESHOLD, min_tile_std: float = TILE_MIN_STD,
+def tile_partial_copies(samples: np.ndarray, train: np.ndarray, grid: int = TILE_GRID, *,
+                        threshold: float, min_tile_std: float = TILE_MIN_STD,
                         min_tiles: int = TILE_MIN_COPIED, max_rms: float = TILE_MAX_RMS,
                         device=None) -> pd.DataFrame:
     """Tile-level partial copies of real images; one row per sample.

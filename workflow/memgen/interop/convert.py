@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Sequence
 
 from memgen.errors import MemgenError
-from memgen.runtime import check_int
 from memgen.interop import improved_diffusion as idf
+from memgen.model.config import reference_default
+from memgen.runtime import check_int
 
 MEMGEN_MARKERS = {"format", "unet", "ema", "config"}  # top-level keys of a memgen checkpoint (checkpoint.py)
 
@@ -69,15 +70,16 @@ def _load_refusal(path: Path, err: Exception) -> str:
     return f"{path}: not a torch file ({_reason(err)})"
 
 
-def read_state_dict(path: str | Path) -> dict:
-    """The bare state dict (key -> float tensor) in ``path``; anything else is a one-line `MemgenError`."""
+def read_state_dict(path: str | Path, mmap: bool = False) -> dict:
+    """The bare state dict (key -> float tensor) in ``path``; anything else is a one-line `MemgenError`.
+    ``mmap``: map the tensors' storage instead of reading it (shapes only needed)."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise MemgenError(f"{path}: checkpoint not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # truncated zip, non-torch bytes, or a pickle needing more than tensors
         raise MemgenError(_load_refusal(path, err)) from None
     if isinstance(obj, dict) and MEMGEN_MARKERS <= set(obj):
@@ -88,7 +90,20 @@ def read_state_dict(path: str | Path) -> dict:
     if bad is not None:
         raise MemgenError(f"{path}: entry {bad!r} is not a float tensor; not a bare state dict (an "
                           "improved-diffusion model*.pt or ema_*.pt file is one)")
+    check_finite(path, obj)
     return obj
+
+
+def check_finite(path: str | Path, weights: dict) -> None:
+    """Refuse weights holding NaN or Inf (a diverged or damaged training): one line naming the first such entry
+    of ``weights`` (name -> float tensor) and how many of its values are NaN and infinite."""
+    import torch
+
+    for key, value in weights.items():
+        if not bool(torch.isfinite(value).all()):
+            nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+            raise MemgenError(f"{path}: entry {key!r} holds {nan} NaN and {inf} infinite values of {value.numel()}; "
+                              "refused (weights of a diverged or damaged training)")
 
 
 def memgen_config(cfg, *, diffusion_steps: int, noise_schedule: str) -> dict:
@@ -131,10 +146,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def import_improved_diffusion(path: str | Path, *, image_size: int | None = None, num_heads: int = 4,
-                              norm_groups: int = 32, dropout: float = 0.0, diffusion_steps: int = 1000,
-                              noise_schedule: str = "linear", class_names: Sequence[str] | None = None,
-                              ) -> tuple[dict, list[str]]:
+def import_improved_diffusion(path: str | Path, *, image_size: int | None = None,
+                              num_heads: int = reference_default("num_heads"),
+                              norm_groups: int = reference_default("norm_groups"), dropout: float = 0.0,
+                              diffusion_steps: int = 1000, noise_schedule: str = "linear",
+                              class_names: Sequence[str] | None = None) -> tuple[dict, list[str]]:
     """(memgen checkpoint dict, lines describing what was inferred and assumed) for a reference file.
 
     Defaults are the reference's (script_util.model_and_diffusion_defaults: num_heads 4, dropout 0.0,

@@ -105,3 +105,9 @@ class UNetConfig:
                 raise MemgenError(f"model.num_heads={self.num_heads}: channel count {ch} of an attention block "
                                   f"is not divisible by it")
         return self
+
+
+def reference_default(name: str):
+    """The default of a `UNetConfig` field: the improved-diffusion CIFAR-10 value (Table 1), the one home of the
+    reference's architecture defaults that the command-line flags and checkpoint imports use."""
+    return UNetConfig.__dataclass_fields__[name].default

@@ -6,14 +6,20 @@ optimizer steps, batch size, ``cond``/``uncond`` and seed. Everything that chang
 name, so a model is trained once under ``models/{dataset}/`` and shared by every study that uses it.
 
 The second component (label 1) is called the dummy: dummy data in the dummies studies, the minority class in the
-classes study. ``steps`` is the step whose weights the cell samples; ``train_steps`` the step budget of the run
-that produced them (equal, except for a snapshot cell, which evaluates an earlier snapshot of a longer run).
+classes study.
+
+Steps: ``steps`` is the training step of the weights the cell samples (the ``it{steps}`` of its name and the
+``steps`` column of its tables); ``train_steps`` the step budget of the run that produced them (equal, except for
+a snapshot cell, which evaluates an earlier snapshot of a longer run). A study's ``train.steps`` (or the config's)
+sets that budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+
+from memgen.studies.paths import CELL
 
 
 def epochs_per_image(steps: int, batch_size: int, n_train: int) -> float:
@@ -45,7 +51,9 @@ class Cell:
     train_steps: int = 0  # the run's step budget; 0 = steps
     checkpoint: str = ""  # a model trained elsewhere (the external study): its file, imported instead of trained
     source: str = ""  # ... and the code base that wrote it (memgen.interop.facts.SOURCES)
-    heldout: int = 0  # held-out images for a per-cell loss gap (the external study); 0 = none
+    import_flags: str = ""  # ... and the flags of `memgen import-checkpoint` that the file cannot tell
+    heldout: int = 0  # held-out images for the cell's loss gap per noise level; 0 = none
+    levels: int = 0  # ... at this many noise levels
 
     def __post_init__(self) -> None:
         if not self.train_steps:
@@ -61,8 +69,7 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return (f"w{self.width}-n{self.size}-{self.dummy}{self.ndummy}-it{self.steps}-b{self.batch_size}"
-                f"-{self.cond}-s{self.seed}")
+        return CELL.format(**self.wildcards())
 
     @property
     def dataset_token(self) -> str:
@@ -86,25 +93,20 @@ class Cell:
         return self.num_samples * classes
 
     @property
-    def n_train(self) -> int:
-        """Images in the training set: base + second component."""
+    def n_train_total(self) -> int:
+        """Images in the training set: base + second component (the tables' ``n_train`` counts one label's)."""
         return self.size + self.ndummy
 
     @property
     def epochs_per_image(self) -> float:
-        return epochs_per_image(self.steps, self.batch_size, self.n_train)
-
-    @property
-    def base_presentations(self) -> float:
-        """Draws of base images in the run; an exposure-matched twin has as many as its dummy-free cell."""
-        return presentations(self.epochs_per_image, self.size)
+        return epochs_per_image(self.steps, self.batch_size, self.n_train_total)
 
     def meta(self) -> dict:
         """The grid columns every table of this cell carries."""
         return {"study": self.study, "dataset": self.dataset_token, "width": self.width, "size": self.size,
                 "dummy": self.dummy, "ndummy": self.ndummy, "seed": self.seed, "steps": self.steps,
                 "batch_size": self.batch_size, "conditional": int(self.conditional), "exposure": self.exposure,
-                "n_train_total": self.n_train, "epochs_per_image": self.epochs_per_image}
+                "n_train_total": self.n_train_total, "epochs_per_image": self.epochs_per_image}
 
 
 def dataset_token(dataset: str) -> str:

@@ -1,44 +1,53 @@
-"""The expanded grid of one config: every selected study's cells and targets, and the lookups the rules need.
+"""The expanded grid of one config: every study's cells and targets, and the lookups the rules need.
 
-`Grid` is built once per Snakemake parse from the frozen `memgen.config.Config`; every method returns paths
-relative to the results directory (the rule files prefix it) or cells. No rule file names a study: they ask this.
+`Grid` is built once per Snakemake parse from the frozen `memgen.config.Config`. Its methods are generic: what a
+study does of its own is on its record (`memgen.studies.record.Study`), whose hooks the grid calls. Paths are
+relative to the results directory (the rule files prefix it).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from memgen.data.cifar import pool_size
 from memgen.errors import MemgenError
-from memgen.studies import registry
+from memgen.studies import record
 from memgen.studies.cell import Cell, dataset_token
-from memgen.studies.paths import path
+from memgen.studies.paths import CELL, path
 
 MODEL_KEYS = ("dataset", "width", "size", "dummy", "ndummy", "steps", "batch", "cond", "seed")  # a model's path
 
 
-def model_key(wildcards: dict) -> tuple:
+def _getter(wildcards):
+    """Wildcard lookup on a Snakemake ``wildcards`` object or a dict."""
+    return (lambda k: wildcards[k]) if isinstance(wildcards, dict) else (lambda k: getattr(wildcards, k))
+
+
+def model_key(wildcards) -> tuple:
     """What names a trained model (shared by every cell and study that samples it)."""
-    return tuple(str(wildcards[k]) for k in MODEL_KEYS)
-
-
-# Which tables a figure kind is drawn from: the study's replicate table unless listed here.
-FIGURE_TABLE = {"loss_gap": "losses", "agreement": "agreement", "dichotomy": "dichotomy_table"}
-PAIRED_WITH = "capacity"  # the study whose models are side A of the disjoint-split pairs
+    get = _getter(wildcards)
+    return tuple(str(get(k)) for k in MODEL_KEYS)
 
 
 class Grid:
     def __init__(self, cfg):
+        """The grid of a validated `memgen.config.Config`; each selected study's record checks what its grid
+        needs of the config (e.g. two disjoint splits that fit in their data set) first."""
         self.cfg = cfg
         self._cells: dict[str, list[Cell]] = {}
+        for name in cfg.studies:
+            check = record.get(name).check
+            if check is not None:
+                check(cfg.raw)
 
     # -- cells -------------------------------------------------------------------------------------------
     def cells(self, study: str) -> list[Cell]:
-        """Every cell of a study (its own, or its source study's), in a stable order."""
+        """Every cell of a study (its own, or those of the study it reads), in a stable order."""
         if study not in self._cells:
-            rec = registry.get(study)
-            if rec.source:
-                return self.cells(rec.source)
-            if rec.expand is None:
+            rec = record.get(study)
+            if rec.reads:
+                return self.cells(rec.reads)
+            if not rec.trains:
                 raise MemgenError(f"{study}: this study trains no models of its own")
             self._cells[study] = rec.expand(study, self.cfg.block(study), self.cfg)
         return self._cells[study]
@@ -50,8 +59,8 @@ class Grid:
         A study that is not selected and whose block cannot expand (say, sizes its partner lacks) is left out;
         a selected one raises instead (`all_targets`)."""
         out = []
-        for name, rec in registry.REGISTRY.items():
-            if rec.expand is None:
+        for name, rec in record.REGISTRY.items():
+            if not rec.trains:
                 continue
             try:
                 self.cells(name)
@@ -68,9 +77,9 @@ class Grid:
 
     def find(self, wildcards) -> Cell:
         """The cell whose path wildcards these are (a Snakemake ``wildcards`` object or a dict)."""
-        get = (lambda k: wildcards[k]) if isinstance(wildcards, dict) else (lambda k: getattr(wildcards, k))
-        name = (f"w{get('width')}-n{get('size')}-{get('dummy')}{get('ndummy')}-it{get('steps')}-b{get('batch')}"
-                f"-{get('cond')}-s{get('seed')}")
+        get = _getter(wildcards)
+        name = CELL.format(**{k: get(k) for k in ("width", "size", "dummy", "ndummy", "steps", "batch", "cond",
+                                                   "seed")})
         cell = self._by_name.get((get("study"), name))
         if cell is None:
             raise MemgenError(f"no cell {get('study')}/{name} in the config")
@@ -82,17 +91,15 @@ class Grid:
 
     def cell_of_model(self, wildcards) -> Cell:
         """A cell that samples the model named by these wildcards (models are shared by cells and studies)."""
-        get = (lambda k: wildcards[k]) if isinstance(wildcards, dict) else (lambda k: getattr(wildcards, k))
-        cell = self._by_model.get(model_key({k: get(k) for k in MODEL_KEYS}))
+        cell = self._by_model.get(model_key(wildcards))
         if cell is None:
+            get = _getter(wildcards)
             raise MemgenError(f"no cell in the config trains the model {dict((k, get(k)) for k in MODEL_KEYS)}")
         return cell
 
     def snapshot_steps(self, model_wildcards) -> list[int]:
         """Steps at which the model named by these wildcards saves EMA snapshots (for snapshot cells)."""
-        get = (lambda k: model_wildcards[k]) if isinstance(model_wildcards, dict) \
-            else (lambda k: getattr(model_wildcards, k))
-        want = model_key({k: get(k) for k in MODEL_KEYS})
+        want = model_key(model_wildcards)
         return sorted({c.steps for s in self.trained_studies for c in self.cells(s) if c.is_snapshot
                        and model_key(c.model_wildcards()) == want})
 
@@ -110,7 +117,6 @@ class Grid:
             return base[token]
         raise MemgenError(f"dataset {token}: no study uses it")
 
-    # -- targets -------------------------------------------------------------------------------------------
     def training_sets(self, study: str) -> list[dict]:
         """Wildcards of each distinct training set (without dummies) of a study's cells, in order."""
         seen = {}
@@ -123,59 +129,37 @@ class Grid:
     def cell_paths(self, study: str, kind: str) -> list[str]:
         return [path(kind, **c.wildcards()) for c in self.cells(study)]
 
+    # -- targets -------------------------------------------------------------------------------------------
     def targets(self, study: str) -> list[str]:
-        """Every final output of one study."""
-        rec = registry.get(study)
-        out = []
-        if rec.expand is not None:
-            out += [path("table", study=study), path("table_md", study=study)]
-        out += [path("figure", study=study, figure=f) for f in rec.figures]
-        if rec.expand is not None:
+        """Every final output of one study: its tables (Parquet and Markdown), figures (PNG and the table drawn),
+        galleries, per-cell and per-training-set outputs."""
+        rec = record.get(study)
+        out = [path(kind, study=study, table=t.name) for t in rec.tables for kind in ("table", "table_md")]
+        out += [path(kind, study=study, figure=f.name) for f in rec.figures for kind in ("figure", "figure_table")]
+        if rec.trains:
             if rec.galleries:
                 out += self.cell_paths(study, "gallery")
             out += [path(kind, **c.wildcards()) for c in self.cells(study) if c.heldout for kind in rec.cell_outputs]
-        for kind in rec.outputs:
-            if rec.per_training_set:
-                out += [path(kind, **wc) for wc in self.training_sets(study)]
-            else:
-                out.append(path(kind, study=study))
+        out += [path(kind, **wc) for kind in rec.per_training_set for wc in self.training_sets(study)]
         return out
 
     def all_targets(self) -> list[str]:
         return [t for s in self.cfg.studies for t in self.targets(s)]
 
-    # -- inputs of the rules that are not per cell -----------------------------------------------------------
+    # -- the inputs and parameters of a study's tables and figures (its record's hooks) -----------------------
+    def table_inputs(self, study: str, table: str) -> dict:
+        return record.get(study).table(table).inputs(self, study)
+
+    def table_params(self, study: str, table: str) -> dict:
+        return record.get(study).table(table).params(self, study)
+
     def figure_inputs(self, study: str, figure: str) -> dict:
-        """A figure's table and its reference tables (the optimal denoiser beside the capacity figure; the replicate
-        tables of both sides beside the agreement)."""
-        table = path(FIGURE_TABLE.get(figure, "table"), study=study)
-        reference = [path("table", study=study)] if figure in ("loss_gap", "agreement") else []
-        if figure == "agreement":
-            reference.append(path("table", study=PAIRED_WITH))
-        if figure == "capacity" and "optimal" in self.cfg.studies:
-            reference = [path("opt_summary", **wc) for wc in self.training_sets("optimal")]
-        return {"table": table, "reference": reference}
+        return record.get(study).figure(figure).inputs(self, study)
 
-    def partner(self, cell: Cell) -> Cell:
-        """Side A of a disjoint-split cell: the capacity cell of the same name."""
-        return self._by_name[(PAIRED_WITH, cell.name)]
+    def figure_params(self, study: str, figure: str) -> dict:
+        return record.get(study).figure(figure).params(self, study)
 
-    def agreement_inputs(self, study: str) -> dict:
-        """Per pair (in cell order): both sides' samples and training sets."""
-        cells = self.cells(study)
-        sides = [(self.partner(c), c) for c in cells]
-        return {"samples_a": [path("samples", **a.wildcards()) for a, _ in sides],
-                "samples_b": [path("samples", **b.wildcards()) for _, b in sides],
-                "train_a": [path("data", **a.model_wildcards()) for a, _ in sides],
-                "train_b": [path("data", **b.model_wildcards()) for _, b in sides],
-                "scores_a": [path("scores", **a.wildcards()) for a, _ in sides],
-                "scores_b": [path("scores", **b.wildcards()) for _, b in sides]}
-
-    def scored_tables(self) -> list[str]:
-        """The replicate tables of every selected study with cells, and the agreement tables: the dichotomy's input."""
-        out = [path("table", study=s) for s in self.cfg.studies if registry.get(s).expand is not None]
-        return out + [path(k, study=s) for s in self.cfg.studies for k in registry.get(s).outputs if k == "agreement"]
-
+    # -- per-cell files ------------------------------------------------------------------------------------
     def model_of(self, cell: Cell) -> str:
         """The checkpoint file a cell samples: its model, a snapshot of its full run, or an imported one."""
         if cell.checkpoint:
@@ -190,35 +174,12 @@ class Grid:
             return path("imported", **cell.model_wildcards())
         return path("snapshots" if cell.is_snapshot else "model", **cell.model_wildcards())
 
-    def import_args(self, wildcards) -> tuple[str, str]:
-        """(checkpoint file, import-checkpoint flags) of the model trained elsewhere that these wildcards name."""
-        cell = self.cell_of_model(wildcards)
-        m = next(m for m in self.cfg.block(cell.study).models if m["checkpoint"] == cell.checkpoint)
-        flags = (f"--from {m['source']} --image-size {self.cfg.image_size} --num-heads {m['num_heads']}"
-                 f" --norm-groups {m['norm_groups']} --diffusion-steps {m['diffusion_steps']}"
-                 f" --noise-schedule {m['noise_schedule']}")
-        if m["class_names"]:
-            flags += " --class-names " + " ".join(m["class_names"])
-        return m["checkpoint"], flags
-
     def cell_loss_inputs(self, wildcards) -> dict:
-        """A model's checkpoint, training set and held-out images of the same source (the external study)."""
+        """What a cell's loss gap waits for (its model, or the snapshot directory of its run), its training set and
+        held-out images of the same source; the checkpoint file itself is `model_of`."""
         cell = self.find(wildcards)
-        return {"model": self.model_of(cell), "train": path("data", **cell.model_wildcards()),
+        return {"model": self.model_dependency(cell), "train": path("data", **cell.model_wildcards()),
                 "heldout": path("heldout", dataset=cell.dataset_token, size=cell.heldout, seed=cell.seed)}
-
-    def loss_inputs(self, study: str) -> dict:
-        """Checkpoints (snapshot dirs and models) of a loss-gap study, its training sets and held-out sets."""
-        block, out = self.cfg.block(study), {"models": [], "train": [], "heldout": []}
-        for c in self.cells(study):
-            wc = c.model_wildcards()
-            out["models"].append(self.model_dependency(c))
-            out["train"].append(path("data", **wc))
-            out["heldout"].append(path("heldout", **{**wc, "size": block.heldout}))
-        return {k: sorted(set(v), key=v.index) for k, v in out.items()}
-
-    def loss_checkpoints(self, study: str) -> list[str]:
-        return [self.model_of(c) for c in self.cells(study)]
 
     def card_of(self, cell: Cell) -> str:
         return path("card", **cell.model_wildcards())
@@ -231,8 +192,6 @@ class Grid:
         base = cell.dataset[len("split:"):] if split else cell.dataset
         if not n or not base.startswith(("cifar:", "folder:")):
             return []
-        from memgen.data.cifar import pool_size
-
         from_base = cell.size * (2 if split else 1) + (cell.ndummy if cell.dummy in ("heldout", "hybrid") else 0)
         limit = pool_size(base)  # held-out images are cut from the far end of the pool: they must not reach
         if limit is not None and from_base + n > limit:  # the training set's slots at its start
@@ -248,10 +207,3 @@ class Grid:
         n = max(self.cfg.block(study).size, 256)
         return {side: path("classifier_data", dataset=dataset, dummy=dummy, size=n, seed=seed, side=side)
                 for side in ("base", "dummy")}
-
-    def source_cells(self, study: str, kind: str) -> list[str]:
-        """Per-cell files of the cells a study reads (the criterion reads the capacity grid)."""
-        return self.cell_paths(study, kind)
-
-    def source_data(self, study: str) -> list[str]:
-        return [path("data", **c.model_wildcards()) for c in self.cells(study)]

@@ -3,7 +3,7 @@
     data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}/        a training set (train.npz + card.json)
     models/{dataset}/{CELL}/                               a trained model, shared by every study that uses it
     {study}/{CELL}/                                        its samples and scores in one study
-    {study}/                                               the study's tables and figures
+    {study}/{table}.parquet, {study}/figures/{figure}.png  the study's tables and figures
 
 CELL = ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}`` (`memgen.studies.cell.Cell.name`).
 Logs mirror these paths under ``logs/`` (suffix .log), benchmarks under ``benchmarks/`` (.tsv).
@@ -42,21 +42,11 @@ PATHS = {
     "opt_samples": f"{SET}/samples.npz",
     "opt_scores": f"{SET}/scores.parquet",
     "opt_summary": f"{SET}/summary.parquet",
-    # per study
-    "table": "{study}/replicates.parquet",
-    "table_md": "{study}/replicates.md",
+    # per study: its tables (`memgen.studies.record.Table`) and figures (`...Plot`), by name
+    "table": "{study}/{table}.parquet",
+    "table_md": "{study}/{table}.md",
     "figure": "{study}/figures/{figure}.png",
-    "losses": "{study}/losses.parquet",
-    "capacity_estimates": "{study}/memorization_capacity.parquet",
-    "pairs_figure": "{study}/figures/criterion_pairs.png",
-    "pairs_table": "{study}/pairs.parquet",
-    "sweep": "{study}/threshold_sweep.parquet",
-    "sweep_figure": "{study}/figures/threshold_sweep.png",
-    "agreement": "{study}/agreement.parquet",
-    "agreement_pairs": "{study}/agreement_pairs.parquet",
-    "dichotomy_table": "{study}/dichotomy.parquet",
-    "hyperparameters": "{study}/table1.parquet",
-    "hyperparameters_md": "{study}/table1.md",
+    "figure_table": "{study}/figures/{figure}.parquet",  # the table the figure drew
 }
 
 

@@ -8,11 +8,10 @@ counts each job once. The closed-form optimal denoiser, the classifier and the t
 from __future__ import annotations
 
 from memgen.cost import Job, job_resources, plan_rows
-from memgen.studies import registry
+from memgen.studies import record
 from memgen.studies.cell import Cell
 from memgen.studies.grid import model_key
 
-STAGES = ("train", "sample", "score")
 
 
 def _device(grid, stage: str) -> str:
@@ -23,7 +22,7 @@ def train_job(grid, cell: Cell, params: int | None = None) -> Job:
     """The training of the model a cell samples (its full run for a snapshot cell). ``params``: the model's exact
     parameter count (None: the seeds' UNet at that width, which over-estimates a smaller model: safe limits)."""
     return Job("train", cell.width, grid.cfg.image_size, _device(grid, "train"), batch=cell.batch_size,
-               steps=cell.train_steps, train_images=cell.n_train,
+               steps=cell.train_steps, train_images=cell.n_train_total,
                snapshots=len(grid.snapshot_steps(cell.model_wildcards())), params=params)
 
 
@@ -34,31 +33,20 @@ def sample_job(grid, cell: Cell, params: int | None = None) -> Job:
 
 def score_job(grid, cell: Cell) -> Job:
     return Job("score", cell.width, grid.cfg.image_size, _device(grid, "score"), samples=cell.n_sampled,
-               train_images=cell.n_train)
-
-
-def loss_job(grid, study: str) -> Job:
-    """The loss gap of a study: one forward pass per (checkpoint, noise level, training or held-out image)."""
-    block, cells = grid.cfg.block(study), grid.cells(study)
-    passes = len(cells) * block.levels * (cells[0].size + block.heldout)
-    return Job("sample", cells[0].width, grid.cfg.image_size, _device(grid, "sample"), batch=256, samples=passes,
-               sample_steps=1)
+               train_images=cell.n_train_total)
 
 
 BUILDERS = {"train": train_job, "sample": sample_job, "score": score_job}
 
 
 def job_estimate(grid, stage: str, wildcards, attempt: int = 1):
-    """`memgen.cost.Estimate` of the job with these wildcards (a cell's sampling or scoring, a model's training, a
-    study's loss gap); a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit
+    """`memgen.cost.Estimate` of the job with these wildcards (a cell's sampling or scoring, a model's training);
+    a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit
     resumes from its checkpoint with room to finish."""
-    keys = set(wildcards.keys())
     if stage == "train":
         job = train_job(grid, grid.cell_of_model(wildcards))
-    elif "width" in keys:
-        job = BUILDERS[stage](grid, grid.find(wildcards))
     else:
-        job = loss_job(grid, wildcards["study"])
+        job = BUILDERS[stage](grid, grid.find(wildcards))
     est = job_resources(job)
     return est._replace(runtime_min=est.runtime_min * attempt)
 
@@ -94,7 +82,7 @@ def plan_table(grid):
 
     rows = []
     everything = {}
-    studies = [s for s in grid.cfg.studies if registry.get(s).expand is not None]  # criterion, optimal, table1:
+    studies = [s for s in grid.cfg.studies if record.get(s).trains]  # criterion, optimal, table1:
     widths = {c.width for s in studies for c in grid.cells(s) if not c.source}  # they read other studies' cells
     params = {w: unet_parameters(grid.cfg, w) for w in widths}
     for study in studies:

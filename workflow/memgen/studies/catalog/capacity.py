@@ -1,0 +1,32 @@
+"""Memorization capacity (Yoon et al. Hypothesis 1, Figure 1): the replicate fraction against the training-set
+size, per UNet width; the capacity is the largest size still copied at >= 90%."""
+
+from __future__ import annotations
+
+from memgen.studies.cell import Cell
+from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.paths import path
+from memgen.studies.record import Plot, Study, Table, get, register
+
+
+def expand(name: str, block, cfg) -> list[Cell]:
+    """Every width x training-set size x seed, unconditional."""
+    steps, batch = train_settings(cfg, block)
+    return [Cell(name, block.dataset, w, n, "none", 0, steps, batch, False, s, num_samples(cfg, block))
+            for w in block.widths for n in block.sizes for s in cfg.seeds]
+
+
+def figure_inputs(grid, study: str) -> dict:
+    """The replicate table, and the summaries of the closed-form optimal denoiser of its training sets when a
+    selected study makes them (one that reads this study's cells and scores the optimal denoiser per set)."""
+    readers = [s for s in grid.cfg.studies if get(s).reads == study and "opt_summary" in get(s).per_training_set]
+    return {**replicates(grid, study),
+            "optimal": [path("opt_summary", **wc) for s in readers for wc in grid.training_sets(s)]}
+
+
+STUDY = register(Study(
+    "capacity", "Memorization capacity vs training-set size and width (Yoon et al. Hypothesis 1, Figure 1)",
+    expand,
+    tables=(Table("memorization_capacity", "memgen.analysis.capacity:memorization_capacity", replicates),),
+    figures=(Plot("capacity", "memgen.analysis.figures:capacity_figure", figure_inputs),),
+))

@@ -1,0 +1,23 @@
+"""The class dichotomy (Yoon et al. Hypothesis 3, Figures 7-8): one class-conditional model on a majority class
+and a small minority class; memorized per class?"""
+
+from __future__ import annotations
+
+from memgen.studies.cell import Cell
+from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.record import Plot, Study, register
+
+
+def expand(name: str, block, cfg) -> list[Cell]:
+    """Majority + minority classes (the minority is the training set's second component), class-conditional,
+    samples from every class."""
+    steps, batch = train_settings(cfg, block)
+    return [Cell(name, block.dataset, w, total - block.minority_size, block.minority, block.minority_size, steps,
+                 batch, True, s, num_samples(cfg, block))
+            for w in block.widths for total in block.totals for s in cfg.seeds]
+
+
+STUDY = register(Study(
+    "classes", "Majority vs minority class in one conditional model (Hypothesis 3, Figures 7-8)", expand,
+    figures=(Plot("classes", "memgen.analysis.study_figures:classes_figure", replicates),), galleries=True,
+))
