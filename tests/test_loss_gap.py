@@ -143,7 +143,7 @@ def test_bad_input_names_the_culprit(setup):
 
 def test_loss_gap_table_from_a_checkpoint(tmp_path):
     from memgen.config import load_config
-    from memgen.evaluation.loss_gap import loss_gap_table
+    from memgen.evaluation.loss_gap import checkpoints_table, loss_gap_table
     from memgen.train import train
 
     cfg = load_config({
@@ -158,6 +158,9 @@ def test_loss_gap_table_from_a_checkpoint(tmp_path):
     assert list(table.columns) == ["step"] + TABLE_COLUMNS
     assert (table.step == 2).all() and len(table) == 10 and np.isfinite(table.loss).all()
     assert "step" in loss_gap(table).columns
+    table = checkpoints_table([tmp_path / "m.pt"], images, mondrian(4, 1, 8), k=5)
+    assert (table.seed == 0).all() and list(table.columns[:5]) == ["step", "batch_size", "epochs_per_image",
+                                                                   "base_image_presentations", "seed"]
 
 
 def test_single_image_splits_give_nan_sem_and_a_gap(setup):

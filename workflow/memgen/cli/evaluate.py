@@ -8,7 +8,7 @@ from memgen.config import schema_default
 
 
 def cmd_score(args) -> None:
-    import numpy as np
+    import pandas as pd
 
     from memgen import io
     from memgen.errors import MemgenError
@@ -23,7 +23,7 @@ def cmd_score(args) -> None:
     card = _card(args.card) if args.card else None
     heldout = io.load_images_npz(args.heldout, require_labels=False)[0] if args.heldout else None
     from memgen.analysis.aggregate import summarize_scores
-    from memgen.evaluation.assess import assess, copying_statistic, outcome_summary
+    from memgen.evaluation.assess import assess, copying_summary, heldout_partial_rate, outcome_summary
     from memgen.score import score_samples
 
     prepare(args)
@@ -37,9 +37,11 @@ def cmd_score(args) -> None:
         summary.insert(0, "threshold", args.threshold)
         if card is not None:
             summary = summary.merge(outcome_summary(scores), on="label", how="left")
-        if heldout is not None:
-            summary["c_t"] = np.where(summary["label"] == 0, copying_statistic(
-                scores, samples, train, train_labels, heldout, card or {}), np.nan)
+        if heldout is not None:  # C_T and the tile criterion's rate on held-out images: the base (label 0) row
+            base_row = copying_summary(scores, samples, train, train_labels, heldout, card or {})
+            base_row |= heldout_partial_rate(heldout, train, train_labels, card or {}, threshold=args.threshold,
+                                             device=args.device, n_max=int((scores["label"] == 0).sum()))
+            summary = summary.merge(pd.DataFrame([{"label": 0, **base_row}]), on="label", how="left")
         add_meta(summary, meta)
     io.write_parquet(args.out, scores)
     if summary is not None:
@@ -83,8 +85,9 @@ def register(sub) -> None:
     s.add_argument("--meta", action="append", metavar="KEY=VALUE", help="constant column added to both tables")
     s.add_argument("--card", help="the training set's JSON card: adds partial copies, validity and the four-way "
                    "outcome (replicate, partial copy, novel and valid, invalid) per sample and label")
-    s.add_argument("--heldout", help="held-out images of the base distribution (.npz): adds the data-copying "
-                   "statistic C_T (Meehan et al. 2020) for a real-image base")
+    s.add_argument("--heldout", help="held-out images of the base distribution (.npz): adds, for a real-image base, "
+                   "the data-copying statistic C_T (Meehan et al. 2020) with its cell counts and saturation, and "
+                   "the share of held-out images the tile partial-copy criterion flags")
     add_compute_args(s)
     s.set_defaults(func=cmd_score)
 

@@ -16,7 +16,9 @@ Pools of a real base (cifar, folder) are cut from one seeded permutation of its 
 ``base`` first, then ``extra`` or ``hybrid_source``; ``build_heldout_set``'s ``heldout_eval`` from the end. For a
 procedural base a pool is a fresh draw: ``base`` is exactly ``generator(n, seed, S)`` whatever dummies are
 added, ``extra`` uses ``dummy_seed(seed)``, ``hybrid_source`` and ``heldout_eval`` seeds derived like it from
-their own spawn keys, so every component is independent of the others even when they are the same kind.
+their own spawn keys, so every component is independent of the others even when they are the same kind. A ``gm``
+base's pools keep the base's mixture means (``gm_means(seed)``) and draw only components and noise with the pool's
+seed: the same distribution, fresh images.
 CIFAR images are resized from 32 to S by centre-crop + PIL bicubic when ``image_size != 32``.
 """
 
@@ -33,7 +35,7 @@ from memgen import io
 from memgen.data import cifar, folder as folder_data
 from memgen.data.hybrid import DEFAULT_CUTOFF, hybrid_dummies, low_band_fraction
 from memgen.data.shapes import shapes
-from memgen.data.synthetic import GENERATORS, ImageGenerator
+from memgen.data.synthetic import GENERATORS, ImageGenerator, gaussian_mixture
 from memgen.errors import MemgenError
 from memgen.runtime import STREAM, check_int, spawned_seed
 
@@ -98,6 +100,16 @@ def _parse_base(base: str, cifar_root, folder) -> tuple[str, str]:
     raise MemgenError(f"unknown dataset kind {base!r}; valid kinds: {valid}")
 
 
+def _pool_draw(kind: str, k: int, pool_seed: int, base_seed: int, image_size: int) -> np.ndarray:
+    """``k`` fresh images of a procedural base's distribution for a pool. A Gaussian mixture's distribution is its
+    means, fixed by the base seed: its pools draw components and noise with the pool's seed around the BASE's
+    means (drawn with their own seed they would be another mixture, 0% valid under the base's means). The other
+    kinds have no parameters beyond the kind, so any seed draws from the same distribution."""
+    if kind == "gm":
+        return gaussian_mixture(k, pool_seed, image_size, means_seed=base_seed)
+    return synthetic_kinds()[kind](k, pool_seed, image_size)
+
+
 def _pool_card(pools: dict[str, np.ndarray], positions: dict[str, list[int]]) -> dict[str, Any]:
     return {name: {"count": len(idx), "positions": positions[name], "sha256": io.sha256_array(idx)}
             for name, idx in pools.items()}
@@ -111,8 +123,9 @@ def _base_pools(base: str, n_base: int, pools: dict[str, int], seed: int, image_
         generate = synthetic_kinds()[arg]
         out = {"base": generate(n_base, seed, image_size)} if n_base else {}
         seeds = {name: spawned_seed(seed, _POOL_STREAMS[name]) for name in pools}
-        out |= {name: generate(k, seeds[name], image_size) for name, k in pools.items() if k}
-        return out, {"kind": "synthetic", "generator": arg, "pool_seeds": seeds}
+        out |= {name: _pool_draw(arg, k, seeds[name], seed, image_size) for name, k in pools.items() if k}
+        extra = {"means_seed": seed} if arg == "gm" else {}
+        return out, {"kind": "synthetic", "generator": arg, "pool_seeds": seeds, **extra}
     if kind == "cifar" and arg == cifar.ALL:  # the paper's "randomly sampled CIFAR-10 images": the 50k train split
         images, labels, split = cifar.load_cifar10(cifar_root, download=cifar_download)
         members = np.flatnonzero(split == 0).astype(np.int64)
@@ -218,7 +231,8 @@ def build_split_set(base: str, n: int, seed: int, image_size: int, dummy: str = 
     set of ``n`` images and the same ``seed`` (label 0) and, when asked, ``ndummy`` procedural dummies of another
     draw than side A's (`split_dummy_seed`, label 1). Procedural bases: a fresh draw from the ``extra`` stream;
     CIFAR and folders: permutation slots ``[n, 2n)``. The card says ``split: b``, which gives the model trained on
-    it training randomness of its own (`memgen.train`), and ``base_seed``, the seed of its generator."""
+    it training randomness of its own (`memgen.train`), and ``base_seed``: for a ``gm`` base the seed of the
+    mixture's means (side A's seed: both sides draw from one mixture), else the seed of the pool's draw."""
     _parse_base(base, sources.get("cifar_root"), sources.get("folder"))
     n, seed = check_int("n", n, 1), check_int("seed", seed, 0)
     k = check_int("ndummy", ndummy, 0)
@@ -235,7 +249,7 @@ def build_split_set(base: str, n: int, seed: int, image_size: int, dummy: str = 
         images = np.concatenate([images, synthetic_kinds()[dummy](k, split_dummy_seed(seed), image_size)])
         labels = np.concatenate([labels, np.ones(k, dtype=np.int64)])
         class_names["1"], counts["1"] = dummy, k
-    base_seed = source.get("pool_seeds", {}).get("extra")
+    base_seed = source.get("means_seed", source.get("pool_seeds", {}).get("extra"))  # gm: the base's means
     extra = {"dummy_seed": split_dummy_seed(seed)} if k else {}
     return images, labels, _card(images, labels, base=SPLIT + base, n=n, dummy=dummy if k else NO_DUMMY, ndummy=k,
                                  seed=seed, **extra, split="b", base_seed=base_seed, num_classes=len(class_names),

@@ -86,17 +86,19 @@ def gm_components(n: int, seed: int, num_means: int = 100) -> np.ndarray:
 
 
 def gaussian_mixture(
-    n: int, seed: int, image_size: int, *, num_means: int = 100, sigma: float = 0.5
+    n: int, seed: int, image_size: int, *, num_means: int = 100, sigma: float = 0.5, means_seed: int | None = None
 ) -> np.ndarray:
     """Gaussian-mixture (GM) dummy images, uint8 ``[n, S, S, 3]`` (Appendix B).
 
-    Image i is ``round(255 * clip(mu_k + sigma * z, 0, 1))`` with ``mu = gm_means(seed, S, num_means)``,
-    ``k = gm_components(n, seed, num_means)[i]`` and ``z`` iid standard normal per value.
+    Image i is ``round(255 * clip(mu_k + sigma * z, 0, 1))`` with ``mu = gm_means(means_seed, S, num_means)``,
+    ``k = gm_components(n, seed, num_means)[i]`` and ``z`` iid standard normal per value. ``means_seed`` (default
+    ``seed``) fixes the mixture; a different ``seed`` with the same ``means_seed`` draws fresh images of the SAME
+    mixture (the pools of a GM base: side B of a split, held-out images).
     """
     n, seed, s = check_args(n, seed, image_size)
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma >= 0):
         raise MemgenError(f"sigma must be a finite number >= 0, got {sigma!r}")
-    means = gm_means(seed, s, num_means)
+    means = gm_means(seed if means_seed is None else means_seed, s, num_means)
     components = gm_components(n, seed, num_means)
     noise_rng = spawn_rng(seed, STREAM.GM, 2)
     images = np.empty((n, s, s, 3), dtype=np.uint8)

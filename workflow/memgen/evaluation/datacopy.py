@@ -29,12 +29,15 @@ from sklearn.neighbors import NearestNeighbors
 from memgen.errors import MemgenError
 from memgen.runtime import check_int
 
-DEFAULT_CELLS = 5  # k of k-means: the authors' value for their 2-D experiments; 5 cells keep > 20 samples per
-# cell at the pipeline's 256 samples per model. Raise it with the number of samples.
+DEFAULT_CELLS = 5  # k of k-means when the caller gives none; the pipeline uses copying_cells
 MIN_SAMPLES_PER_CELL = 20  # tau = 20 / m: a cell enters C_T only with MORE than this many generated samples
+CELL_TARGET = 50  # copying_cells: generated samples (and held-out images) per cell on average, 2.5 x the 20 above
 KMEANS_INITS = 10  # k-means restarts (the best inertia is kept)
+PROJECTION_DIM = 256  # copying_features: images of more values go through one fixed random projection to this
+PROJECTION_SEED = 20200826  # the projection's seed: a constant, so every cell of a sweep shares one map
+PROJECTION_BLOCK = 4096  # input values per block of the projection matrix (memory bound at any image size)
 CELL_COLUMNS = ["cell", "n_train", "n_heldout", "n_samples", "heldout_share", "sample_share",
-                "median_dist_heldout", "median_dist_samples", "u", "z", "included"]
+                "median_dist_heldout", "median_dist_samples", "u", "z", "saturated", "included"]
 
 
 def _features(name: str, x) -> np.ndarray:
@@ -56,6 +59,45 @@ def z_u(dist_samples: np.ndarray, dist_heldout: np.ndarray) -> tuple[float, floa
     return u, (u - n * m / 2.0 + 0.5) / np.sqrt(n * m * (n + m + 1) / 12.0)
 
 
+def copying_cells(n_samples: int, n_heldout: int, n_train: int) -> int:
+    """k for a C_T of ``n_samples`` generated samples, ``n_heldout`` held-out and ``n_train`` training images:
+    ``floor(min(n_samples, n_heldout) / CELL_TARGET)``, at least 1 and at most ``n_train``. k-means cells are
+    unequal, so the average cell is given 2.5 times the 20 generated samples a cell needs to enter C_T (tau);
+    256 samples per model give 5 cells (the former fixed default), 32 samples 1 (5 cells left one that qualified),
+    10,000 samples against 1,000 held-out images 20. Every model of a sweep has as many samples, so one k."""
+    k = min(int(n_samples), int(n_heldout)) // CELL_TARGET
+    return max(1, min(k, int(n_train)))
+
+
+def copying_features(images: np.ndarray) -> tuple[np.ndarray, str]:
+    """(features ``[N, D]``, space): the space C_T compares images in, chosen by the image shape alone, so every
+    cell of a sweep (any training-set size) is scored in the same space.
+
+    Images of at most ``PROJECTION_DIM`` values: the pixels themselves (the array is returned as given;
+    `data_copying_test` scales uint8 to [0, 1]), space "pixels". Larger (16 x 16 RGB and up): ``x @ R``, x the
+    [0, 1] pixels and R ``[H*W*C, PROJECTION_DIM]`` iid N(0, 1 / PROJECTION_DIM), drawn in blocks of rows from
+    ``default_rng([PROJECTION_SEED, block])``, float32 out, space "projection 256". The map is the same for
+    training, held-out and generated images, so under the null (samples exchangeable with held-out images) the
+    test stays exact; distances are kept to about sqrt(2 / 256) = 9% (Johnson-Lindenstrauss). Cost: k-means
+    and the searches run on 256 numbers per image, 12 times fewer than the pixels of a 32 x 32 image (float32
+    pixels of 50,000 such images alone take 600 MB). A PCA fitted on the training set (the former rule, above
+    50M values) needs at least as many images as components and changes with each training set.
+    """
+    flat = np.asarray(images).reshape(len(images), -1)
+    dim = flat.shape[1]
+    if dim <= PROJECTION_DIM:
+        return images, "pixels"
+    out = np.zeros((len(flat), PROJECTION_DIM), dtype=np.float32)
+    for b, start in enumerate(range(0, dim, PROJECTION_BLOCK)):
+        stop = min(dim, start + PROJECTION_BLOCK)
+        r = np.random.default_rng([PROJECTION_SEED, b]).standard_normal((stop - start, PROJECTION_DIM))
+        r = (r / np.sqrt(PROJECTION_DIM)).astype(np.float32)
+        for row in range(0, len(flat), 1024):
+            x = flat[row : row + 1024, start:stop].astype(np.float32)
+            out[row : row + 1024] += (x / 255.0 if flat.dtype == np.uint8 else x) @ r
+    return out, f"projection {PROJECTION_DIM}"
+
+
 def _cell_distances(train_c: np.ndarray, *queries: np.ndarray) -> list[np.ndarray]:
     """Distance of each query row to its nearest row of ``train_c`` (exact brute force, sklearn-chunked)."""
     nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(train_c)
@@ -69,7 +111,9 @@ def data_copying_test(train, heldout, samples, n_cells: int = DEFAULT_CELLS, tau
     train ``[l, ...]``, heldout ``[n, ...]``, samples ``[m, ...]``: numeric arrays of one row shape (uint8 images
     scaled to [0, 1]). n_cells: k; tau: the smallest generated share of an included cell (exclusive; default
     ``MIN_SAMPLES_PER_CELL / m``); seed: k-means (and PCA) seed; n_components: PCA dimension or None.
-    Returns ``(C_T, table)``: C_T float (negative: data copying), table one row per cell with ``CELL_COLUMNS``.
+    Returns ``(C_T, table)``: C_T float (negative: data copying), table one row per cell with ``CELL_COLUMNS``;
+    ``saturated``: U sits at 0 or n m (every generated sample nearer the training set than every held-out
+    image, or farther), where Z takes the one value n and m allow: C_T then measures the cell sizes, not the model.
     Raises MemgenError when no cell qualifies.
     """
     t, p, q = (_features(nm, x) for nm, x in (("train", train), ("heldout", heldout), ("samples", samples)))
@@ -91,8 +135,10 @@ def data_copying_test(train, heldout, samples, n_cells: int = DEFAULT_CELLS, tau
         d_p, d_q = _cell_distances(t_c, p_c, q_c)
         included = len(q_c) / len(q) > tau and len(p_c) > 0
         u, z = z_u(d_q, d_p) if len(p_c) and len(q_c) else (np.nan, np.nan)
+        saturated = bool(len(p_c) and len(q_c) and u in (0.0, float(len(p_c) * len(q_c))))  # Z at its extreme
         rows.append([c, len(t_c), len(p_c), len(q_c), len(p_c) / len(p), len(q_c) / len(q),
-                     np.median(d_p) if len(d_p) else np.nan, np.median(d_q) if len(d_q) else np.nan, u, z, included])
+                     np.median(d_p) if len(d_p) else np.nan, np.median(d_q) if len(d_q) else np.nan, u, z,
+                     saturated, included])
     table = pd.DataFrame(rows, columns=CELL_COLUMNS)
     use = table[table.included]
     if use.empty:

@@ -276,7 +276,8 @@ def checkpoints_table(paths, images_train, images_heldout, labels_train=None, la
                       k: int = 20, device: str = "cpu") -> pd.DataFrame:
     """``loss_gap_table`` of every checkpoint file in ``paths`` (snapshots of one run, or models), concatenated,
     with the exposure of each snapshot: its batch size, passes over each training image and draws of training
-    images so far (`memgen.studies.cell.epochs_per_image`). Labels are passed only to class-conditional models."""
+    images so far (`memgen.studies.cell.epochs_per_image`), and the model's training ``seed`` (NA when imported).
+    Labels are passed only to class-conditional models."""
     from memgen import checkpoint
     from memgen.studies.cell import epochs_per_image
 
@@ -292,6 +293,7 @@ def checkpoints_table(paths, images_train, images_heldout, labels_train=None, la
         table.insert(1, "batch_size", batch)
         table.insert(2, "epochs_per_image", epochs)
         table.insert(3, "base_image_presentations", ckpt["step"] * batch)
+        table.insert(4, "seed", pd.array([ckpt.get("seed")] * len(table), dtype="Int64"))  # <NA>: imported model
         tables.append(table)
         LOG.info(f"{path}: step {ckpt['step']} evaluated at {k} noise levels")
     return pd.concat(tables, ignore_index=True)
