@@ -466,7 +466,7 @@ StorageLoc=slurm_acct_db
         out = self.run("scontrol", "show", "job", "-o").stdout
         return [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in out.splitlines() if "JobId=" in line]
 
-    SACCT_FIELDS = ("JobIDRaw", "JobName", "Partition", "State", "ExitCode", "TimelimitRaw", "Comment", "ReqTRES",
+    SACCT_FIELDS = ("JobIDRaw", "JobName", "Partition", "Account", "State", "ExitCode", "TimelimitRaw", "Comment", "ReqTRES",
                     "Submit", "Start", "End")
 
     def accounted_jobs(self) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from slurm_cluster import (PROFILE, REPO, Preempter, model_name, needs_plugin, snakemake_cmd, started, tiny_config,
+from slurm_cluster import (ACCOUNT, PROFILE, REPO, Preempter, model_name, needs_plugin, snakemake_cmd, started, tiny_config,
                            workdir_with)
 from test_preemption import assert_same_state
 
@@ -137,7 +137,8 @@ def test_every_job_went_through_sbatch_and_was_followed_by_sacct(runs):
     assert len(final) == planned - 1, rules
     assert "all" not in rules and rules.count("train") == 2 and rules.count("materialize") == 2
     assert {j["State"] for j in final.values()} == {"COMPLETED"}, timeline(runs_)
-    assert all(j["Partition"] == "debug" for j in ours)  # SLURM's default partition: the profile names none
+    # SLURM's default partition and the user's default account: the profile names neither (sbatch got no -A)
+    assert all(j["Partition"] == "debug" and j["Account"] == ACCOUNT for j in ours)
     assert "polls squeue instead" not in log  # memgen left the plugin's sacct polling alone: accounting works
     assert "slurm-status-command" not in yaml.safe_load((PROFILE / "config.yaml").read_text())  # sacct: default
 

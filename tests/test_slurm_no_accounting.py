@@ -42,6 +42,24 @@ STEPS = 120
 LONG = 100_000  # steps: hours of training, cut by the time limit
 
 
+def test_a_cluster_whose_squeue_forgets_too_soon_stops_at_once_in_one_line(tmp_path):
+    """MinJobAge 60 s: squeue forgets an ended job before the plugin's next poll may come; nothing is submitted.
+    (Its own small cluster, started and stopped before the module's.)"""
+    small = started(accounting=False, min_job_age=60)
+    try:
+        d = workdir_with(tmp_path, tiny_config(STEPS, sizes=(2,)))
+        run = subprocess.run(snakemake_cmd(d, "--workflow-profile", str(PROFILE)), env=small.env(),
+                             capture_output=True, text=True, timeout=300)
+        jobs = small.jobs()
+    finally:
+        small.stop()
+    out = run.stdout + run.stderr
+    errors = [line for line in out.splitlines() if line.startswith("memgen: error:")]
+    assert run.returncode != 0 and len(errors) == 1, out[-3000:]
+    assert "Slurm accounting storage is disabled" in errors[0] and "MinJobAge=60 s" in errors[0]
+    assert "Traceback" not in out and jobs == []
+
+
 @pytest.fixture(scope="module")
 def cluster():
     c = started(gpus=2, accounting=False, max_time=MAX_TIME)

@@ -168,8 +168,8 @@ def status_command(settings) -> str | None:
     if age is None or age < need:
         raise MemgenError(
             f"this cluster keeps no job accounting ({complaint}) and squeue forgets an ended job after MinJobAge="
-            f"{age} s, less than the {need} s Snakemake may wait between status checks: no status command can see "
-            f"every job end (ask for slurmdbd or MinJobAge >= {need}; {SQUEUE_FLAGS} would wait for ever)")
+            f"{age} s, while Snakemake may poll only every {max(MAX_POLL_S, init)} s: no status command can see "
+            f"every job end (ask for slurmdbd or MinJobAge >= {need} s; {SQUEUE_FLAGS} would wait for ever)")
     settings.status_command = "squeue"
     return (f"memgen: this cluster keeps no job accounting ({complaint}): Snakemake polls squeue instead "
             f"(MinJobAge {age} s >= {need} s), as {SQUEUE_FLAGS} would")
