@@ -1,16 +1,25 @@
-"""A throwaway single-node SLURM for tests: Debian's slurmctld/slurmd 22.05 and munge, on 127.0.0.1.
+"""A throwaway single-node SLURM for tests: Debian's slurmctld/slurmd 22.05 and munge, on 127.0.0.1, with or
+without accounting (slurmdbd + MariaDB).
 
 `Cluster` installs the packages when they are missing (apt-get, as root), writes its own slurm.conf, gres.conf
 (fake GPUs: ``gpu:fake:N`` backed by char devices, so a ``--gpus=1`` job schedules) and munge key under one
 temporary directory, and points every SLURM command at it through ``SLURM_CONF``: /etc/slurm is never written,
 because a slurm.conf left pointing at a stopped controller adds ~10 s to every later snakemake call (the SLURM
-plugin runs ``scontrol show config`` while it builds its command line). munged, slurmctld and slurmd run in the
-foreground as children of this process, on free ports and a private munge socket, so they cannot clash with a
-system SLURM, and `Cluster.stop` ends them by PID and deletes the directory.
+plugin runs ``scontrol show config`` while it builds its command line). munged, slurmctld and slurmd (and, with
+accounting, mariadbd and slurmdbd) run in the foreground as children of this process, on free ports and private
+sockets, so they cannot clash with a system SLURM or MariaDB, and `Cluster.stop` ends them by PID and deletes
+the directory.
 
-No accounting database: ``sacct`` fails ("accounting storage is disabled"), so Snakemake polls with
-``squeue``, which sees a job for ``MinJobAge`` seconds after it ends (600 here, well above the 3 x init delay
-that the plugin requires before it trusts squeue). `SNAKEMAKE_FLAGS` are the flags such a cluster needs.
+Two kinds of cluster, as users meet them:
+- ``accounting=True``, like every production cluster: MariaDB (its own data directory, 127.0.0.1 only) and
+  slurmdbd; `sacctmgr` registers the cluster, an account ``memgen`` and root as its user, and
+  ``AccountingStorageEnforce=associations`` makes SLURM refuse jobs of users it does not know. ``sacct`` answers.
+- ``accounting=False``: ``sacct`` fails ("Slurm accounting storage is disabled"); only ``squeue`` can report on
+  jobs, for ``MinJobAge`` seconds after they end.
+
+Partitions (`PARTITIONS`): ``debug`` (the default; preempted jobs are requeued), ``cancel`` (preempted jobs are
+cancelled) and ``urgent`` (a higher priority tier whose jobs preempt the other two's). ``max_time`` sets the
+MaxTime of ``debug``.
 
 When the cluster cannot be had (not root, no apt-get, the install fails, a daemon does not come up) the methods
 raise `Unavailable` with one line saying why; tests turn it into a skip.
@@ -18,7 +27,9 @@ raise `Unavailable` with one line saying why; tests turn it into a skip.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -26,27 +37,128 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import pytest
+import yaml
 from tiny import tiny
 
+from memgen import checkpoint
+
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "srun", "sinfo")
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "srun", "sinfo", "sacct")
+ACCOUNTING_PACKAGES = ("slurmdbd", "mariadb-server")
+ACCOUNTING_BINARIES = ("slurmdbd", "sacctmgr", "mariadbd", "mariadb-install-db", "mariadb")
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# --slurm-init-seconds-before-status-checks: the first status poll comes this long after a submission, and each
-# poll that finds nothing finished waits 10 s longer (the plugin's rule), so a DAG level of ~10 s jobs takes
-# 2 + 12 = 14 s with 2, and 5 + 15 = 20 s with 5. MinJobAge (600) must be >= 3x this for squeue polling.
-INIT_SECONDS = 2
-SNAKEMAKE_FLAGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks",
-                   str(INIT_SECONDS), "--slurm-no-account")
+# name -> slurm.conf options. With PreemptType=preempt/partition_prio a pending job of a higher PriorityTier takes
+# the resources of running jobs of lower tiers; each partition's PreemptMode says what happens to them.
+PARTITIONS = {
+    "debug": "Default=YES PriorityTier=1 PreemptMode=REQUEUE",
+    "cancel": "PriorityTier=1 PreemptMode=CANCEL",
+    "urgent": "PriorityTier=2 PreemptMode=OFF",
+}
+ACCOUNT = "memgen"  # the account sacctmgr creates on a cluster with accounting; root's default account
 
 
-def tiny_config(steps: int = 40, log_every: int = 10, checkpoint_every: int = 20) -> dict:
-    """The capacity study at toy scale (tests/test_pipeline.py's TINY): width 16, 2 and 6 Mondrians of 8x8,
-    ``steps`` AdamW steps of batch 8, 24 samples of 10 respaced steps."""
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+PREEMPTED = re.compile(r"preempted by (SIG\w+) at step (\d+): checkpoint written to (\S+); rerun to resume")
+
+
+def tiny_config(steps: int, sizes=(2, 6), log_every: int = 10, checkpoint_every: int = 50, **blocks) -> dict:
+    """The capacity study at toy scale (tests/test_pipeline.py's TINY): width 16, ``sizes`` Mondrians of 8x8,
+    ``steps`` AdamW steps of batch 8, 24 samples of 10 respaced steps; ``blocks`` add top-level keys."""
     return tiny(steps, checkpoint_every, log_every, results="results", seeds=[0],
-                sample={"num_samples": 24, "batch_size": 12, "steps": 10}, capacity={"widths": [16], "sizes": [2, 6]})
+                sample={"num_samples": 24, "batch_size": 12, "steps": 10},
+                capacity={"widths": [16], "sizes": list(sizes)}, **blocks)
+
+
+def workdir_with(path: Path, config: dict) -> Path:
+    """``path`` with the config written to tiny.yaml in it."""
+    (path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_cmd(workdir: Path, *args: str, targets: tuple[str, ...] = ()) -> list[str]:
+    """The command a user types in the repository (`snakemake [targets] --configfile ...`), run for ``workdir``
+    (targets come first: --configfile would take them for config files)."""
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *targets,
+            "--configfile", str(workdir / "tiny.yaml"), *args]
+
+
+def model_name(n: int, steps: int) -> str:
+    """The model directory of the tiny config's cell with ``n`` images (memgen/studies/paths.py)."""
+    return f"w16-n{n}-none0-it{steps}-b8-uncond-s0"
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail where the cluster is required (CI: MEMGEN_REQUIRE_SLURM=1)."""
+    if os.environ.get("MEMGEN_REQUIRE_SLURM") == "1":
+        pytest.fail(f"MEMGEN_REQUIRE_SLURM=1 but {reason}")
+    pytest.skip(reason)
+
+
+def needs_plugin() -> None:
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
+
+
+def started(**kwargs) -> "Cluster":
+    """A started `Cluster(**kwargs)` (installing SLURM first when needed) with ``timings``; skips (or fails,
+    see `unavailable`) when none can be had."""
+    needs_plugin()
+    t0 = time.monotonic()
+    try:
+        installed = ensure_installed(accounting=kwargs.get("accounting", False))
+        cluster = Cluster(**kwargs)
+        start_s = cluster.start()
+    except Unavailable as err:
+        unavailable(f"no SLURM test: {err}")
+    cluster.timings = {"install_s": round(installed, 1), "start_s": round(start_s, 1),
+                       "fixture_s": round(time.monotonic() - t0, 1)}
+    return cluster
+
+
+class Preempter(threading.Thread):
+    """Preemption as SLURM does it: once the training log at ``log`` shows ``after`` steps, submits a job to the
+    higher-tier partition ``urgent`` that needs every CPU of the node, so SLURM preempts what runs in the lower
+    tiers (their jobs get SIGTERM, then are requeued or cancelled by their partition's PreemptMode). Keeps the
+    training's "preempted by" line and its checkpoint's step before a rerun overwrites the log.
+
+    ``expedite``: SLURM holds a requeued job for ~2 minutes (its EligibleTime, seen on the test cluster) before
+    it may start again; like an administrator, the thread releases every requeued job at once
+    (``scontrol update JobId=... StartTime=now``) to keep the test short."""
+
+    def __init__(self, cluster: "Cluster", log: Path, state: Path, after: int = 10, expedite: bool = False,
+                 timeout: float = 480):
+        super().__init__(daemon=True)
+        self.cluster, self.log, self.state, self.after = cluster, log, state, after
+        self.expedite, self.timeout, self.done = expedite, timeout, threading.Event()
+        self.seen = self.line = self.step = self.saved_step = self.urgent = None
+        self.expedited: set[str] = set()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and not self.done.is_set():
+            text = self.log.read_text() if self.log.exists() else ""
+            steps = [int(s) for s in re.findall(r"^step (\d+)/", text, re.M)]
+            if self.urgent is None and steps and steps[-1] >= self.after:
+                self.seen = steps[-1]
+                out = self.cluster.run("sbatch", "--parsable", "-p", "urgent", "-c", str(self.cluster.cpus),
+                                       "--mem=500", "-t", "5", "-o", "/dev/null", "--wrap", "sleep 2")
+                self.urgent = out.stdout.strip().split(";")[0] or out.stderr.strip()
+            elif self.urgent is not None and self.line is None and (m := PREEMPTED.search(text)):
+                self.line, self.step = m.group(0), int(m.group(2))
+                self.saved_step = checkpoint.load(self.state)["step"]
+            if self.expedite and self.urgent is not None:
+                held = self.cluster.run("squeue", "-h", "-t", "PD", "-o", "%i %r").stdout.split("\n")
+                for job, reason in (line.split() for line in held if len(line.split()) == 2):
+                    if reason == "BeginTime":
+                        self.cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+                        self.expedited.add(job)
+            time.sleep(0.05)
 
 
 class Unavailable(RuntimeError):
@@ -66,16 +178,20 @@ def _tail(*paths: Path, lines: int = 3) -> str:
     return "(no log)"
 
 
-def ensure_installed(timeout: float = 900) -> float:
-    """Install `PACKAGES` with apt-get unless `BINARIES` are all there; returns the seconds it took (0: present).
+def ensure_installed(accounting: bool = False, timeout: float = 900) -> float:
+    """Install `PACKAGES` (and, for ``accounting``, `ACCOUNTING_PACKAGES`) with apt-get unless their binaries are
+    all there; returns the seconds it took (0: present).
 
-    Non-interactive; a temporary policy-rc.d keeps the packages' init scripts from starting system daemons."""
-    if all(_which(b) for b in BINARIES):
+    Non-interactive; a temporary policy-rc.d keeps the packages' init scripts from starting system daemons (an
+    existing one is left as it is)."""
+    packages = PACKAGES + (ACCOUNTING_PACKAGES if accounting else ())
+    binaries = BINARIES + (ACCOUNTING_BINARIES if accounting else ())
+    if all(_which(b) for b in binaries):
         return 0.0
     if os.geteuid() != 0:
-        raise Unavailable("SLURM is not installed and we are not root (cannot apt-get install it)")
+        raise Unavailable(f"{' '.join(packages)} not installed and we are not root (cannot apt-get install them)")
     if not _which("apt-get"):
-        raise Unavailable("SLURM is not installed and there is no apt-get")
+        raise Unavailable(f"{' '.join(packages)} not installed and there is no apt-get")
     t0 = time.monotonic()
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "PATH": SBIN_PATH}
     policy = Path("/usr/sbin/policy-rc.d")
@@ -86,7 +202,7 @@ def ensure_installed(timeout: float = 900) -> float:
     try:
         for cmd in (["apt-get", "update", "-qq"],
                     ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300",
-                     "-o", "Dpkg::Options::=--force-confold", *PACKAGES]):
+                     "-o", "Dpkg::Options::=--force-confold", *packages]):
             try:
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -97,9 +213,9 @@ def ensure_installed(timeout: float = 900) -> float:
     finally:
         if own_policy:
             policy.unlink(missing_ok=True)
-    missing = [b for b in BINARIES if not _which(b)]
+    missing = [b for b in binaries if not _which(b)]
     if missing:
-        raise Unavailable(f"apt-get installed {' '.join(PACKAGES)} but {', '.join(missing)} is missing")
+        raise Unavailable(f"apt-get installed {' '.join(packages)} but {', '.join(missing)} is missing")
     return time.monotonic() - t0
 
 
@@ -122,16 +238,24 @@ def _memory_mb() -> int:
 
 
 class Cluster:
-    """One node (this machine, as many CPUs as it has, at least 2) with ``gpus`` fake GPUs, partition ``debug``."""
+    """One node (this machine, as many CPUs as it has, at least 2) with ``gpus`` fake GPUs and the `PARTITIONS`.
 
-    def __init__(self, gpus: int = 2):
-        self.gpus = gpus
+    ``accounting``: slurmdbd + MariaDB beside slurmctld (see the module's docstring). ``min_job_age``: seconds
+    slurmctld (and so squeue) keeps an ended job. ``max_time``: MaxTime of partition ``debug`` in minutes
+    (None: INFINITE). ``kill_wait``: seconds between a job's SIGTERM and its SIGKILL (KillWait)."""
+
+    def __init__(self, gpus: int = 2, accounting: bool = False, min_job_age: int = 600,
+                 max_time: int | None = None, kill_wait: int = 30):
+        self.gpus, self.accounting, self.min_job_age = gpus, accounting, min_job_age
+        self.max_time, self.kill_wait = max_time, kill_wait
+        self.cpus = max(2, os.cpu_count() or 1)
         self.root = Path(tempfile.mkdtemp(prefix="memgen-slurm-"))
         self.host = socket.gethostname().split(".")[0]
         self.procs: dict[str, subprocess.Popen] = {}
         self.outs: dict[str, Path] = {}  # each daemon's stdout and stderr
         self.conf = self.root / "slurm.conf"
         self.munge_socket = self.root / "munge" / "munge.socket"
+        self.db_socket = self.root / "mysql" / "mysqld.sock"
 
     # --- environment -----------------------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -146,15 +270,18 @@ class Cluster:
 
     # --- start ---------------------------------------------------------------------------------------------
     def start(self, timeout: float = 90) -> float:
-        """Write the configuration, start munged, slurmctld (until `scontrol ping` says UP), then slurmd (until
-        the node is idle). Returns the seconds it took; `Unavailable` (after stopping what started) on failure."""
+        """Write the configuration, start munged, (with accounting: mariadbd, slurmdbd, then register cluster,
+        account and user), slurmctld (until `scontrol ping` says UP), then slurmd (until the node is idle).
+        Returns the seconds it took; `Unavailable` (after stopping what started) on failure."""
         t0 = time.monotonic()
-        missing = [b for b in BINARIES if not _which(b)]
+        missing = [b for b in BINARIES + (ACCOUNTING_BINARIES if self.accounting else ()) if not _which(b)]
         if missing:
             raise Unavailable(f"not installed: {', '.join(missing)}")
         try:
             self._write_config()
             self._start_munge(timeout)
+            if self.accounting:
+                self._start_accounting(timeout)
             self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-i"])
             self._wait(lambda: "is UP" in self.run("scontrol", "ping").stdout, timeout, "slurmctld", "ctld.log")
             self._spawn("slurmd", ["slurmd", "-D", "-N", self.host])
@@ -165,7 +292,7 @@ class Cluster:
         return time.monotonic() - t0
 
     def _write_config(self) -> None:
-        for sub in ("munge", "state", "spool", "bin"):
+        for sub in ("munge", "state", "spool", "bin", "mysql"):
             (self.root / sub).mkdir()
         # Inside a job the plugin's jobstep runs `srun` with every SLURM_* variable removed, SLURM_CONF too (real
         # nodes read /etc/slurm/slurm.conf), so the jobs find an srun on PATH that puts it back.
@@ -177,10 +304,23 @@ class Cluster:
             dev = self.root / f"fakegpu{i}"
             os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 3))
             devices.append(str(dev))
-        ctld_port, slurmd_port = _free_ports(2)
-        cpus = max(2, os.cpu_count() or 1)
+        ctld_port, slurmd_port, self.dbd_port, self.db_port = _free_ports(4)
+        cpus = self.cpus
         memory = max(1000, _memory_mb() - 1024)
         r = self.root
+        # With accounting, AccountingStoragePass names the munge socket for slurmdbd connections (the default,
+        # /run/munge, does not exist here); job_comment makes sacct report Snakemake's rule_<rule>_wildcards_<...>.
+        if self.accounting:
+            accounting = (f"AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=127.0.0.1\n"
+                          f"AccountingStoragePort={self.dbd_port}\nAccountingStoragePass={self.munge_socket}\n"
+                          f"AccountingStorageEnforce=associations\n"
+                          f"AccountingStorageTRES=gres/gpu\nAccountingStoreFlags=job_comment\n")
+        else:
+            accounting = "AccountingStorageType=accounting_storage/none\n"
+        partitions = "\n".join(
+            f"PartitionName={name} Nodes={self.host} MaxTime="
+            f"{self.max_time if name == 'debug' and self.max_time else 'INFINITE'} {options} State=UP"
+            for name, options in PARTITIONS.items())
         self.conf.write_text(f"""\
 ClusterName=memgentest
 SlurmctldHost={self.host}(127.0.0.1)
@@ -200,21 +340,22 @@ SlurmdLogFile={r}/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
+{accounting}JobCompType=jobcomp/none
 MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SlurmdParameters=config_overrides
 DefMemPerCPU=512
 ReturnToService=2
-MinJobAge=600
-KillWait=30
+MinJobAge={self.min_job_age}
+KillWait={self.kill_wait}
 InactiveLimit=0
 MailProg=/bin/true
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 GresTypes=gpu
 NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} Gres=gpu:fake:{self.gpus} State=UNKNOWN
-PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
+{partitions}
 """)
         (r / "gres.conf").write_text(f"NodeName={self.host} Name=gpu Type=fake File={','.join(devices)}\n")
 
@@ -230,6 +371,56 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
                                f"--seed-file={m}/munged.seed"], log="munge/munged.out")
         self._wait(self._munge_works, timeout, "munged", "munge/munged.log")
 
+    def _start_accounting(self, timeout: float) -> None:
+        """MariaDB in our directory (127.0.0.1 and a private socket), a database user for slurmdbd, slurmdbd,
+        then the cluster, account `ACCOUNT` and root as its user (sacctmgr), as an administrator would."""
+        db, password = self.root / "mysql", secrets.token_hex(12)
+        install = subprocess.run([_which("mariadb-install-db"), "--no-defaults", "--user=root",
+                                  f"--datadir={db}/data", "--auth-root-authentication-method=normal",
+                                  "--skip-test-db", "--skip-name-resolve"],
+                                 capture_output=True, text=True, timeout=timeout)
+        if install.returncode != 0:
+            raise Unavailable(f"mariadb-install-db failed: {(install.stderr or install.stdout).strip()[-300:]}")
+        self._spawn("mariadbd", ["mariadbd", "--no-defaults", "--user=root", f"--datadir={db}/data",
+                                 f"--socket={self.db_socket}", f"--port={self.db_port}", "--bind-address=127.0.0.1",
+                                 "--skip-name-resolve", f"--pid-file={db}/mariadbd.pid",
+                                 f"--log-error={db}/error.log", "--innodb-buffer-pool-size=64M"], log="mysql/out.log")
+        self._wait(lambda: self._sql("SELECT 1").returncode == 0, timeout, "mariadbd", "mysql/error.log")
+        grant = self._sql(f"CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+                          "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';")
+        if grant.returncode != 0:
+            raise Unavailable(f"MariaDB refused the slurm user: {grant.stderr.strip()[-300:]}")
+        dbd_conf = self.root / "slurmdbd.conf"  # slurmdbd reads it beside $SLURM_CONF; it must be 0600
+        dbd_conf.touch(mode=0o600)
+        dbd_conf.write_text(f"""\
+AuthType=auth/munge
+AuthInfo=socket={self.munge_socket}
+DbdAddr=127.0.0.1
+DbdHost={self.host}
+DbdPort={self.dbd_port}
+SlurmUser=root
+LogFile={self.root}/slurmdbd.log
+PidFile={self.root}/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={self.db_port}
+StorageUser=slurm
+StoragePass={password}
+StorageLoc=slurm_acct_db
+""")
+        self._spawn("slurmdbd", ["slurmdbd", "-D"])
+        self._wait(lambda: self.run("sacctmgr", "-n", "show", "cluster").returncode == 0, timeout, "slurmdbd",
+                   "slurmdbd.log")
+        for args in (("cluster", "memgentest"), ("account", ACCOUNT, "Description=memgen-tests", "Organization=memgen"),
+                     ("user", "root", f"DefaultAccount={ACCOUNT}")):
+            added = self.run("sacctmgr", "-i", "add", *args)
+            if added.returncode != 0:
+                raise Unavailable(f"sacctmgr add {args[0]} failed: {(added.stderr or added.stdout).strip()[-300:]}")
+
+    def _sql(self, statement: str) -> subprocess.CompletedProcess:
+        return subprocess.run([_which("mariadb"), "--no-defaults", f"--socket={self.db_socket}", "-u", "root", "-e",
+                               statement], capture_output=True, text=True, timeout=30)
+
     def _munge_works(self) -> bool:
         if not self.munge_socket.exists():
             return False
@@ -243,7 +434,7 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         if state.startswith(("inval", "drain", "down")) and not state.endswith("*"):
             reason = self.run("sinfo", "-h", "-R", "-o", "%E").stdout.strip()
             raise Unavailable(f"node is {state}: {reason or _tail(self.root / 'slurmd.log', lines=1)}")
-        return state == "idle"
+        return state.splitlines()[0] == "idle" if state else False
 
     def _spawn(self, name: str, cmd: list[str], log: str | None = None) -> None:
         binary = _which(cmd[0])
@@ -268,25 +459,40 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 
     # --- jobs ------------------------------------------------------------------------------------------------
     def jobs(self) -> list[dict[str, str]]:
-        """Every job slurmctld still knows (all states; MinJobAge keeps ended ones 600 s), as the key=value
+        """Every job slurmctld still knows (all states; MinJobAge keeps ended ones that long), as the key=value
         fields of `scontrol show job`: JobId, JobName, JobState, ExitCode, Comment (Snakemake's
-        ``rule_<rule>_wildcards_<values>``), TresPerJob (``gres:gpu:1`` for ``--gpus=1``), StdOut, ..."""
+        ``rule_<rule>_wildcards_<values>``), TresPerJob (``gres:gpu:1`` for ``--gpus=1``), TimeLimit, Partition,
+        Restarts (how often SLURM requeued it), StdOut, ..."""
         out = self.run("scontrol", "show", "job", "-o").stdout
         return [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in out.splitlines() if "JobId=" in line]
 
+    SACCT_FIELDS = ("JobIDRaw", "JobName", "Partition", "Account", "State", "ExitCode", "TimelimitRaw", "Comment", "ReqTRES",
+                    "Submit", "Start", "End")
+
+    def accounted_jobs(self) -> list[dict[str, str]]:
+        """Every job in the accounting database (a cluster with accounting), one row per run of a job: a job that
+        SLURM requeued has a row per start (``sacct --duplicates``), the earlier ones in state REQUEUED or
+        PREEMPTED. Keys: `SACCT_FIELDS` (TimelimitRaw in minutes, ReqTRES has ``gres/gpu=1`` for ``--gpus=1``)."""
+        proc = self.run("sacct", "-X", "--duplicates", "--allusers", "-P", "-n", "-S", "2000-01-01",
+                        "-o", ",".join(f"{f}%300" for f in self.SACCT_FIELDS))
+        if proc.returncode != 0:
+            raise RuntimeError(f"sacct failed: {proc.stderr.strip()}")
+        return [dict(zip(self.SACCT_FIELDS, line.split("|"))) for line in proc.stdout.splitlines() if line.strip()]
+
     # --- stop ------------------------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Cancel every job, end slurmd, slurmctld and munged by PID (SIGTERM, then SIGKILL after 15 s) and
-        delete the configuration and state."""
+        """Cancel every job, end slurmd, slurmctld, slurmdbd, mariadbd and munged by PID (SIGTERM, then SIGKILL
+        after 15 s) and delete the configuration, state and database."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             try:
-                live = [j["JobId"] for j in self.jobs() if j["JobState"] in ("PENDING", "RUNNING", "COMPLETING")]
+                live = [j["JobId"] for j in self.jobs() if j["JobState"] in ("PENDING", "RUNNING", "COMPLETING",
+                                                                           "REQUEUED", "CONFIGURING")]
                 if live:
                     self.run("scancel", "--full", *live)
             except (subprocess.SubprocessError, OSError):
                 pass
         _kill_marked(str(self.root), grace=15)  # the jobs' processes, before their daemons go
-        for name in ("slurmd", "slurmctld", "munged"):
+        for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue

@@ -1,53 +1,46 @@
-"""memgen on a real single-node SLURM (tests/slurm_cluster.py), through the shipped profile.
+"""memgen on a real single-node SLURM WITH accounting (tests/slurm_cluster.py: slurmctld, slurmd, slurmdbd and
+MariaDB), through `workflow/profiles/slurm` exactly as shipped: the command is the README's, run for a work
+directory (`snakemake --workflow-profile workflow/profiles/slurm --configfile tiny.yaml`), no flag added.
 
-One run of the tiny capacity config goes through `workflow/profiles/slurm` (plus the flags of a cluster without
-accounting, and one fake GPU per training job) while the same config runs locally in another directory. Checked:
-every job went through sbatch, the tables and scores equal the local run's, and the training job that the test
-scancels mid-run (SIGTERM to its processes) wrote its checkpoint at the step in flight, was resubmitted by
-Snakemake's retry and ended bit-identical to the local model.
+One run of the tiny capacity config goes through SLURM while the same config runs locally in another directory.
+While the cluster run trains, a job submitted to a higher-priority partition makes SLURM preempt what runs in
+the default partition (PreemptMode=REQUEUE): SLURM sends SIGTERM and requeues the jobs. Checked: every job went
+through sbatch (the accounting database lists them), the preempted training wrote its checkpoint at the step in
+flight and, requeued by SLURM, resumed there and ended bit-identical to the local model, the tables and scores
+equal the local run's, and Snakemake learned every job's end from sacct: the cluster forgets an ended job after
+MinJobAge = 10 s, so squeue polling (a first poll 10 s after a submission, growing by 10 s) would miss them and
+never end.
 
 Skipped, with one line, where no cluster can be had (not root, no apt-get, no plugin, a daemon that does not
-start); on a Debian machine where we are root (CI), it installs slurm + munge with apt-get and runs. With
-MEMGEN_REQUIRE_SLURM=1 (set by .ci/run) a cluster that cannot be had fails the tests instead of skipping them.
+start); on a Debian machine where we are root (CI), it installs slurm, munge, slurmdbd and MariaDB with apt-get
+and runs. With MEMGEN_REQUIRE_SLURM=1 (set by .ci/run) a cluster that cannot be had fails the tests instead.
+The cluster without accounting, time limits, the partition's MaxTime and PreemptMode=CANCEL:
+tests/test_slurm_no_accounting.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from slurm_cluster import SNAKEMAKE_FLAGS, Cluster, Unavailable, ensure_installed, tiny_config
-from test_preemption import PREEMPTED, assert_same_state
+from slurm_cluster import (ACCOUNT, PROFILE, REPO, Preempter, model_name, needs_plugin, snakemake_cmd, started, tiny_config,
+                           workdir_with)
+from test_preemption import assert_same_state
 
 from memgen import checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
-STEPS = 120  # long enough to scancel a training mid-run (~10 s at 12 steps/s on a busy core)
-CELLS = [f"w16-n{n}-none0-it{STEPS}-b8-uncond-s0" for n in (2, 6)]
-VICTIM = CELLS[1]  # the training that gets scancelled; its Snakemake wildcards, as in the job's comment:
+STEPS = 120  # long enough to preempt a training mid-run (~5-10 s at 12-25 steps/s on a busy core)
+SIZES = (2, 6)
+CELLS = [model_name(n, STEPS) for n in SIZES]
+VICTIM = CELLS[1]  # the training whose log triggers the preemption; its Snakemake wildcards, as in its comment:
 VICTIM_COMMENT = f"rule_train_wildcards_mondrian_16_6_none_0_{STEPS}_8_uncond_0"
-
-
-def snakemake(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-            "--configfile", str(workdir / "tiny.yaml"), *args]
-
-
-def workdir_with_config(path: Path) -> Path:
-    config = tiny_config(steps=STEPS, log_every=5, checkpoint_every=50)
-    (path / "tiny.yaml").write_text(yaml.safe_dump(config))
-    return path
-
+MIN_JOB_AGE = 10  # seconds slurmctld (and squeue) keeps an ended job: too short for squeue polling
 
 EXECUTOR = """
 import sys
@@ -64,18 +57,6 @@ def chosen_executor(cwd: Path, *args: str) -> str:
     return re.search(r"executor: (\S+)", proc.stdout).group(1)
 
 
-def unavailable(reason: str) -> None:
-    """Skip, or fail where the cluster is required (CI: MEMGEN_REQUIRE_SLURM=1)."""
-    if os.environ.get("MEMGEN_REQUIRE_SLURM") == "1":
-        pytest.fail(f"MEMGEN_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
-
-
-def needs_plugin() -> None:
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
-
-
 def test_a_plain_run_never_selects_the_slurm_executor(tmp_path):
     """No profile is picked up by default, from the repository or from elsewhere: plain runs stay local."""
     for cwd in (REPO, tmp_path):
@@ -87,131 +68,102 @@ def test_the_profile_selects_slurm_and_its_resources_evaluate(tmp_path):
     needs_plugin()
     for cwd in (REPO, tmp_path):
         assert chosen_executor(cwd, "--workflow-profile", str(PROFILE)) == "'slurm'"
-    d = workdir_with_config(tmp_path)
-    dry = subprocess.run(snakemake(d, "-n", "--workflow-profile", str(PROFILE)), capture_output=True, text=True,
+    d = workdir_with(tmp_path, tiny_config(STEPS))
+    dry = subprocess.run(snakemake_cmd(d, "-n", "--workflow-profile", str(PROFILE)), capture_output=True, text=True,
                          timeout=300)
     assert dry.returncode == 0, dry.stderr[-2000:]
-    assert "cpus_per_gpu=1" in dry.stdout + dry.stderr  # "threads" became the rule's thread count
+    out = dry.stdout + dry.stderr
+    assert "cpus_per_gpu=1" in out  # "threads" became the rule's thread count
+    assert "slurm_extra=--signal=USR1@300" in out  # the trainings' early warning
 
 
 # ------------------------------------------------------------------------------------------- the real cluster
-class Preempter(threading.Thread):
-    """Watches the victim's training log; once it shows `after` steps, scancels that job (SLURM sends SIGTERM to
-    every process of the job), then keeps the 'preempted by' line and the checkpoint's step before the retry
-    overwrites the log."""
-
-    def __init__(self, cluster: Cluster, log: Path, state: Path, after: int = 10, timeout: float = 500):
-        super().__init__(daemon=True)
-        self.cluster, self.log, self.state, self.after, self.timeout = cluster, log, state, after, timeout
-        self.job = self.seen = self.line = self.step = self.saved_step = None
-
-    def run(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline and self.saved_step is None:
-            text = self.log.read_text() if self.log.exists() else ""
-            steps = [int(s) for s in re.findall(r"^step (\d+)/", text, re.M)]
-            if self.job is None and steps and steps[-1] >= self.after:
-                running = [j for j in self.cluster.jobs()
-                           if j.get("Comment") == VICTIM_COMMENT and j["JobState"] == "RUNNING"]
-                if running:
-                    self.job, self.seen = running[0], steps[-1]
-                    self.cluster.run("scancel", running[0]["JobId"])
-            elif self.job is not None and (m := PREEMPTED.search(text)):
-                self.line, self.step = m.group(0), int(m.group(2))
-                self.saved_step = checkpoint.load(self.state)["step"]
-            time.sleep(0.05)
-
-
-def timeline(jobs: list[dict]) -> str:
-    """One line per sbatch job: submitted, started, ended (seconds from the first submission), state, rule."""
-    def at(stamp: str) -> float:
-        return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
-
-    t0 = min(at(j["SubmitTime"]) for j in jobs)
-    return "\n".join(f"  job {j['JobId']:>3} submit {at(j['SubmitTime']) - t0:5.0f} s  start "
-                     f"{at(j['StartTime']) - t0:5.0f} s  end {at(j['EndTime']) - t0:5.0f} s  {j['JobState']:<9} "
-                     f"{j['Comment'].removeprefix('rule_')}" for j in jobs)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    needs_plugin()
-    t0 = time.monotonic()
-    try:
-        installed = ensure_installed()
-        c = Cluster(gpus=2)
-        started = c.start()
-    except Unavailable as err:
-        unavailable(f"no SLURM test: {err}")
-    c.timings = {"install_s": installed, "start_s": started, "fixture_s": time.monotonic() - t0}
+    c = started(gpus=2, accounting=True, min_job_age=MIN_JOB_AGE)
     yield c
     c.stop()
 
 
+def timeline(jobs: list[dict]) -> str:
+    """One line per run of an sbatch job (sacct): submitted, started, ended (seconds from the first submission),
+    state, rule."""
+    def at(stamp: str) -> float:
+        return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) if stamp[:1].isdigit() else float("nan")
+
+    t0 = min(at(j["Submit"]) for j in jobs)
+    return "\n".join(f"  job {j['JobIDRaw']:>3} submit {at(j['Submit']) - t0:5.0f} s  start {at(j['Start']) - t0:5.0f}"
+                     f" s  end {at(j['End']) - t0:5.0f} s  {j['Partition']:<7} {j['State']:<10} "
+                     f"{j['Comment'].removeprefix('rule_')}" for j in jobs)
+
+
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory):
-    """The tiny config run locally (--cores 2) and on the cluster (one GPU per training), side by side."""
-    local_dir = workdir_with_config(tmp_path_factory.mktemp("local"))
-    slurm_dir = workdir_with_config(tmp_path_factory.mktemp("slurm"))
-    # The shipped profile, plus one (fake) GPU per training: the test's jobs still train on the CPU.
-    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
-    profile["set-resources"]["train"]["gpu"] = 1
-    profile_dir = tmp_path_factory.mktemp("profile")
-    (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile))
+    """The tiny config run locally (--cores 2) and on the cluster with the shipped profile, side by side."""
+    config = tiny_config(STEPS, SIZES, log_every=5)
+    local_dir = workdir_with(tmp_path_factory.mktemp("local"), config)
+    slurm_dir = workdir_with(tmp_path_factory.mktemp("slurm"), config)
 
     t0 = time.monotonic()
-    local = subprocess.Popen(snakemake(local_dir, "--cores", "2"), stdout=subprocess.PIPE,
+    local = subprocess.Popen(snakemake_cmd(local_dir, "--cores", "2"), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     model_dir = slurm_dir / "results" / "models" / "mondrian" / VICTIM
     preempter = Preempter(cluster, slurm_dir / "results" / "logs" / "models" / "mondrian" / VICTIM / "model.log",
-                          model_dir / "model.pt.state")
+                          model_dir / "model.pt.state", expedite=True)
     preempter.start()
-    slurm = subprocess.run(snakemake(slurm_dir, "--workflow-profile", str(profile_dir), *SNAKEMAKE_FLAGS,
-                                     "--slurm-keep-successful-logs"),
-                           env=cluster.env(), capture_output=True, text=True, timeout=540)
+    slurm = subprocess.run(snakemake_cmd(slurm_dir, "--workflow-profile", str(PROFILE)),
+                           env=cluster.env(), capture_output=True, text=True, timeout=600)
     slurm_s = time.monotonic() - t0
+    preempter.done.set()
     local_out = local.communicate(timeout=300)[0]
     preempter.join(timeout=5)
-    cluster.timings.update(slurm_run_s=round(slurm_s, 1), sbatch_jobs=len(cluster.jobs()),
-                           scancel_at_step=preempter.seen, checkpoint_step=preempter.saved_step)
-    print(f"\nSLURM test timings: {cluster.timings}\n{timeline(cluster.jobs())}")
+    jobs = cluster.accounted_jobs()
+    cluster.timings.update(slurm_run_s=round(slurm_s, 1), sbatch_runs=len(jobs), preempted_at_step=preempter.seen,
+                           checkpoint_step=preempter.saved_step)
+    print(f"\nSLURM (accounting) test timings: {cluster.timings}\n{timeline(jobs)}")
     assert local.returncode == 0, local_out[-3000:]
     assert slurm.returncode == 0, (slurm.stdout + slurm.stderr)[-5000:]
-    return local_dir, slurm_dir, slurm.stdout + slurm.stderr, preempter
+    return local_dir, slurm_dir, slurm.stdout + slurm.stderr, preempter, jobs
 
 
-def test_every_job_went_through_sbatch(cluster, runs):
-    _, slurm_dir, log, _ = runs
+def test_every_job_went_through_sbatch_and_was_followed_by_sacct(runs):
+    _, _, log, preempter, runs_ = runs
     planned = int(re.search(r"^total\s+(\d+)", log, re.M).group(1))  # Snakemake's job stats, `all` included
-    jobs = cluster.jobs()
-    rules = [j["Comment"].removeprefix("rule_").split("_wildcards_")[0] for j in jobs]
-    # Every job but the target rule `all` (no command: Snakemake marks it done itself), plus the retry.
-    assert len(jobs) == planned - 1 + 1, rules
-    assert "all" not in rules and rules.count("train") == 3 and rules.count("materialize") == 2
-    assert sorted(j["JobState"] for j in jobs) == ["CANCELLED"] + ["COMPLETED"] * (len(jobs) - 1)
-    logs = sorted((slurm_dir / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert sorted(p.stem for p in logs) == sorted(j["JobId"] for j in jobs)  # one SLURM log per sbatch
-    for j in jobs:  # the portable `gpu` resource became --gpus=1 for the trainings, and nothing for the rest
-        assert (j.get("TresPerJob") == "gres:gpu:1") == j["Comment"].startswith("rule_train_"), j
+    ours = [j for j in runs_ if j["JobIDRaw"] != preempter.urgent]
+    final = {j["JobIDRaw"]: j for j in ours}  # sacct lists a requeued job's earlier runs first
+    rules = [j["Comment"].removeprefix("rule_").split("_wildcards_")[0] for j in final.values()]
+    # Every job but the target rule `all` (no command: Snakemake marks it done itself), each submitted once:
+    # a preempted job was requeued by SLURM under its own id, not resubmitted by Snakemake.
+    assert len(final) == planned - 1, rules
+    assert "all" not in rules and rules.count("train") == 2 and rules.count("materialize") == 2
+    assert {j["State"] for j in final.values()} == {"COMPLETED"}, timeline(runs_)
+    # SLURM's default partition and the user's default account: the profile names neither (sbatch got no -A)
+    assert all(j["Partition"] == "debug" and j["Account"] == ACCOUNT for j in ours)
+    assert "polls squeue instead" not in log  # memgen left the plugin's sacct polling alone: accounting works
+    assert "slurm-status-command" not in yaml.safe_load((PROFILE / "config.yaml").read_text())  # sacct: default
+
+
+def test_slurm_preempted_the_training_which_checkpointed_and_resumed_when_requeued(runs):
+    local_dir, slurm_dir, log, preempter, jobs = runs
+    assert preempter.urgent is not None, "the victim's training never reached the preemption point"
+    victim = [j for j in jobs if j["Comment"] == VICTIM_COMMENT]
+    assert [j["State"] for j in victim] == ["PREEMPTED", "COMPLETED"], timeline(jobs)  # one job id, two runs
+    assert len({j["JobIDRaw"] for j in victim}) == 1
+    assert preempter.line is not None, "no 'preempted by' line after the preemption"
+    assert preempter.line.startswith("preempted by SIGTERM at step ")
+    assert preempter.saved_step == preempter.step >= preempter.seen  # the checkpoint holds the step in flight
+    final_log = (slurm_dir / "results" / "logs" / "models" / "mondrian" / VICTIM / "model.log").read_text()
+    assert f"at step {preempter.step}/{STEPS}" in final_log  # the requeued run resumed there
+    for cell in CELLS:  # every training, preempted or not, equals the local one
+        model = Path("results") / "models" / "mondrian" / cell / "model.pt"
+        assert_same_state(checkpoint.load(slurm_dir / model), checkpoint.load(local_dir / model))
 
 
 def test_results_equal_a_local_run(runs):
-    local_dir, slurm_dir, _, _ = runs
+    local_dir, slurm_dir, _, _, _ = runs
     local, slurm = local_dir / "results" / "capacity", slurm_dir / "results" / "capacity"
     pd.testing.assert_frame_equal(pd.read_parquet(slurm / "replicates.parquet"),
                                   pd.read_parquet(local / "replicates.parquet"))
     for cell in CELLS:
         pd.testing.assert_frame_equal(pd.read_parquet(slurm / cell / "scores.parquet"),
                                       pd.read_parquet(local / cell / "scores.parquet"))
-
-
-def test_scancelled_training_checkpointed_its_step_and_the_retry_resumed_it_bit_identical(runs):
-    local_dir, slurm_dir, log, preempter = runs
-    assert preempter.job is not None, "the victim's training never reached the scancel point"
-    assert preempter.line is not None, "no 'preempted by' line after scancel (SIGKILLed before the checkpoint?)"
-    assert preempter.line.startswith("preempted by SIGTERM at step ")
-    assert preempter.saved_step == preempter.step >= preempter.seen  # the checkpoint holds the step in flight
-    final_log = (slurm_dir / "results" / "logs" / "models" / "mondrian" / VICTIM / "model.log").read_text()
-    assert f"at step {preempter.step}/{STEPS}" in final_log  # the retry resumed there
-    model = Path("results") / "models" / "mondrian" / VICTIM / "model.pt"
-    assert_same_state(checkpoint.load(slurm_dir / model), checkpoint.load(local_dir / model))

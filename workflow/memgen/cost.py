@@ -123,16 +123,17 @@ def _check(job: Job) -> None:
         check_int(f"{job.kind} job {name}", getattr(job, name), 1)
 
 
-def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, ceiling_min: int = CEILING_MIN
-                  ) -> Estimate:
-    """Time limit (minutes) and host memory (MB) for one job.
+def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, ceiling_min: int = CEILING_MIN,
+                  attempt: int = 1) -> Estimate:
+    """Time limit (minutes) and host memory (MB) for one job, on its ``attempt``-th try.
 
     Compute seconds: train = steps x max(STEP_FLOOR_S, batch x TRAIN_S); sample = batches x sample_steps x
     max(EVAL_FLOOR_S, batch x EVAL_S); score = samples x train_images x image_size^2 x 3 x PAIR_S; the network
     rates scaled by (image_size/32)^2 and, when ``params``
     is given, by params / unet_params(width) (a smaller UNet of the same width costs less). The limit is
-    ``safety x (seconds + startup)`` rounded up, clamped to [floor_min, ceiling_min]: a longer training is cut by
-    SLURM's SIGTERM, checkpoints, and Snakemake's retry resumes it (see plan_rows' attempts).
+    ``attempt x safety x (seconds + startup)`` rounded up, clamped to [floor_min, ceiling_min] (the ceiling wins
+    over the floor): a retry asks for more, never past the ceiling; a longer training is cut by SLURM's SIGTERM,
+    checkpoints, and Snakemake's retry resumes it (see plan_rows' attempts).
     Memory: torch's base + parameters x 4 bytes x (model, EMA, gradient, 2 Adam moments, 2 checkpoint copies;
     a GPU job: the 4 checkpoint copies only) + activations x batch (CPU only: a GPU holds them) + the images,
     times safety.
@@ -162,7 +163,7 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
                    + chunk_s * chunk_t * 4) / 2**20
     if job.device == "gpu":
         act_mb = 0.0
-    limit = math.ceil(safety * (seconds + STARTUP_S[job.device]) / 60)
+    limit = attempt * math.ceil(safety * (seconds + STARTUP_S[job.device]) / 60)
     mem = math.ceil(safety * (BASE_MB[job.device] + state_mb + act_mb + data_mb))
     return Estimate(seconds, min(max(limit, floor_min), ceiling_min), max(mem, FLOOR_MB))
 

@@ -4,8 +4,10 @@
 import json
 import os
 import shlex
+import signal
 import sys
 
+from memgen import slurm
 from memgen.interop.facts import cache_dir, facts_name
 from memgen.studies import PATHS, REGISTRY, figure_kinds, table_kinds
 from memgen.studies.plan import job_estimate
@@ -16,6 +18,12 @@ FACTS_DIR = str(cache_dir(RESULTS))  # the facts of imported checkpoints (memgen
 # SLURM jobs re-run this file through the same interpreter, so they get the same PATH).
 shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
 ENV = "../../envs/memgen.yaml"
+if os.environ.get("SLURM_JOB_ID"):  # in a SLURM job, the profile's --signal=USR1@300 is for `memgen train` alone:
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # Snakemake and the job's shell ignore it (train handles it)
+
+
+onstart:
+    slurm.on_start(workflow)  # SLURM only: no accounting -> squeue; PreemptMode=CANCEL -> retry (memgen/slurm.py)
 
 
 def out(kind):
@@ -50,27 +58,40 @@ def bench_path(kind):
 def stage_resources(stage):
     """Snakemake resources of a stage's jobs (threads are declared apart): the GPU from config resources.<stage>;
     the time limit (minutes) and memory (MB) fixed there, or else estimated per cell by memgen.cost, so a
-    UNet-256 training asks for more than a UNet-64 one, and a retry asks for twice the time."""
+    UNet-256 training asks for more than a UNet-64 one, and a retry asks for the attempt number times the time;
+    every time limit at most the MaxTime of the job's SLURM partition."""
     res = getattr(CFG.resources, stage)
-    return {"gpu": res.gpu, "runtime": res.runtime or CellEstimate(stage, "runtime_min"),
+    return {"gpu": res.gpu, "runtime": Runtime(res.runtime) if res.runtime else CellEstimate(stage, "runtime_min"),
             "mem_mb": res.mem_mb or CellEstimate(stage, "mem_mb")}
 
 
 class CellEstimate:
-    """A resource callable: one field of memgen.studies.plan.job_estimate for the job's cell."""
+    """A resource callable: one field of memgen.studies.plan.job_estimate for the job's cell (its time limit
+    capped at the SLURM partition's MaxTime)."""
 
     def __init__(self, stage, field):
         self.stage, self.field = stage, field
 
-    def __call__(self, wildcards, attempt):
-        return getattr(job_estimate(GRID, self.stage, wildcards, attempt), self.field)
+    def __call__(self, wildcards, attempt, rulename):
+        cap = slurm.runtime_cap(workflow, rulename) if self.field == "runtime_min" else None
+        return getattr(job_estimate(GRID, self.stage, wildcards, attempt, cap), self.field)
+
+
+class Runtime:
+    """A resource callable: a fixed time limit (minutes), at most the MaxTime of the job's SLURM partition."""
+
+    def __init__(self, minutes):
+        self.minutes = minutes
+
+    def __call__(self, wildcards, rulename):
+        return slurm.capped(self.minutes, slurm.runtime_cap(workflow, rulename))
 
 
 def fixed_resources(stage):
     """Jobs of a stage that are not a cell's training, sampling or scoring (the optimal denoiser's matrix products,
     a model's loss per noise level: minutes): the stage's GPU, fixed limits."""
     res = getattr(CFG.resources, stage)
-    return {"gpu": res.gpu, "runtime": res.runtime or 60, "mem_mb": res.mem_mb or 4000}
+    return {"gpu": res.gpu, "runtime": Runtime(res.runtime or 60), "mem_mb": res.mem_mb or 4000}
 
 
 def stage_threads(stage):
@@ -81,7 +102,7 @@ def device_for(stage):
     return "cuda" if getattr(CFG.resources, stage).gpu else "cpu"
 
 
-SMALL_JOB = {"mem_mb": 2000, "runtime": 10}  # data sets, tables, figures
+SMALL_JOB = {"mem_mb": 2000, "runtime": Runtime(10)}  # data sets, tables, figures
 
 
 wildcard_constraints:

@@ -45,7 +45,7 @@ rule train_classifier:
     threads: stage_threads("score")
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=Runtime(30),
     conda:
         ENV
     shell:

@@ -7,7 +7,7 @@ counts each job once. The closed-form optimal denoiser, the classifier and the t
 
 from __future__ import annotations
 
-from memgen.cost import Job, job_resources, plan_rows
+from memgen.cost import CEILING_MIN, Job, job_resources, plan_rows
 from memgen.studies import record
 from memgen.studies.cell import Cell
 from memgen.studies.grid import model_key
@@ -39,16 +39,16 @@ def score_job(grid, cell: Cell) -> Job:
 BUILDERS = {"train": train_job, "sample": sample_job, "score": score_job}
 
 
-def job_estimate(grid, stage: str, wildcards, attempt: int = 1):
+def job_estimate(grid, stage: str, wildcards, attempt: int = 1, cap_min: int | None = None):
     """`memgen.cost.Estimate` of the job with these wildcards (a cell's sampling or scoring, a model's training);
-    a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit
-    resumes from its checkpoint with room to finish."""
+    a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit resumes from its
+    checkpoint with room to finish, but never more than cost.CEILING_MIN nor ``cap_min`` (the MaxTime of the job's
+    SLURM partition: SLURM never starts a job asking for more)."""
     if stage == "train":
         job = train_job(grid, grid.cell_of_model(wildcards))
     else:
         job = BUILDERS[stage](grid, grid.find(wildcards))
-    est = job_resources(job)
-    return est._replace(runtime_min=est.runtime_min * attempt)
+    return job_resources(job, attempt=attempt, ceiling_min=min(CEILING_MIN, cap_min or CEILING_MIN))
 
 
 def unet_parameters(cfg, width: int) -> int:
