@@ -17,6 +17,7 @@ rule sample:
         steps=CFG.sample.steps,
         batch_size=CFG.sample.batch_size,
         precision=CFG.sample.precision,
+        compile=CFG.sample.compile,
         device=device_for("sample"),
     threads: stage_threads("sample")
     resources:
@@ -26,7 +27,8 @@ rule sample:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {params.checkpoint}"
         " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
-        " --batch-size {params.batch_size} --precision {params.precision} --device {params.device} --threads {threads}"
+        " --batch-size {params.batch_size} --precision {params.precision} --compile {params.compile}"
+        " --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"
 
 
