@@ -30,6 +30,7 @@ import torch
 from memgen import checkpoint, io
 from memgen.errors import MemgenError
 from memgen.precision import resolve_fast_path, unet_flops
+from memgen.rates import Workload
 from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
 from memgen.step import TrainStep
 
@@ -311,7 +312,7 @@ def train(
     ema.requires_grad_(False)
     diffusion = checkpoint.build_diffusion(config.diffusion)
     fast = resolve_fast_path(dev, tc.precision, flops=unet_flops(ucfg, tc.batch_size, backward=True),
-                             compile=tc.compile)
+                             compile=tc.compile, workload=Workload("train", width, size, tc.batch_size, tc.steps))
     trainer = TrainStep(model, ema, diffusion, lr=tc.lr, weight_decay=tc.weight_decay, ema_rate=tc.ema_rate,
                         device=dev, fast=fast, log=log)  # AdamW as improved-diffusion; fast path: memgen.precision
     opt = trainer.optimizer
