@@ -60,7 +60,8 @@ def test_auto_picks_per_width_what_was_measured_fastest(cuda):
     assert resolve_fast_path("cuda", "auto", workload=Workload("train", 64, **long)) == FastPath("fp32")
     assert resolve_fast_path("cuda", "auto", workload=Workload("train", 32, **long)) == FastPath("fp32")  # nearest: 64
     assert resolve_fast_path("cuda", "auto", workload=Workload("train", 256, **long)).describe() == DEFAULT
-    assert resolve_fast_path("cuda", "auto", workload=Workload("train", 128, **long)).describe() == DEFAULT  # unmeasured
+    unmeasured = Workload("train", 128, **long)  # the default was not measured at 128
+    assert resolve_fast_path("cuda", "auto", workload=unmeasured).describe() == DEFAULT
     sample = resolve_fast_path("cuda", "auto", workload=Workload("sample", 64, 32, 256, calls=10_000))
     assert sample.compile and sample.precision == "bf16" and sample.fused_adamw  # fused_adamw: the default's, unused
 
@@ -86,7 +87,9 @@ def test_plan_rates_and_pack_gain():
     plan = rates.plan_rates("train", 32, 256, TABLE)
     assert sorted(plan) == [64, 128, 256]
     assert plan[64]["path"] == "fp32" and plan[64]["s"] == pytest.approx(0.05 * 2)  # batch 256 from 128
-    assert plan[128]["path"] == "fp32"  # the default unmeasured: the slowest measured path (safe limits)
+    assert plan[128]["path"] == "bf16+fused_adamw"  # the default unmeasured: its eager twin (its fallback)
+    no_twin = {**TABLE, "train": [r for r in TABLE["train"] if (r["width"], r["path"]) != (128, "bf16+fused_adamw")]}
+    assert rates.plan_rates("train", 32, 256, no_twin)[128]["path"] == "fp32"  # else the slowest (safe limits)
     assert plan[256]["path"] == DEFAULT and plan[256]["compile_s"] == 90.0
     assert rates.plan_rates("train", 32, 64, TABLE)[64]["s"] == 0.05  # fewer images: no faster
     assert rates.pack_gain(64, 4, table=TABLE) == 2.5 and rates.pack_gain(256, 4, table=TABLE) == 2.5  # nearest

@@ -33,6 +33,8 @@ KINDS = ("train", "sample")
 # What "auto" runs on CUDA where nothing measured says otherwise (memgen.precision.resolve_fast_path; its test
 # checks that the two agree).
 CUDA_DEFAULT = {"train": "bf16+compile(reduce-overhead)+fused_adamw", "sample": "bf16+compile(reduce-overhead)"}
+# The default without compiling: what it runs if compiling fails (the eager fallback), so a bound on its time.
+CUDA_EAGER = {"train": "bf16+fused_adamw", "sample": "bf16"}
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,10 @@ def choose_path(chip: str, workload: Workload, table: dict | None = None) -> str
 
 def plan_rates(kind: str, image_size: int, batch: int, table: dict | None = None) -> dict[int, dict]:
     """Per measured width of ``table["plan_chip"]``: ``{"s": seconds per call at ``batch``, "compile_s",
-    "path", "image_size"}`` of the path the planner assumes: the one `choose_path` picks for a long job, or, where
-    the default was not measured, the slowest measured path (time limits stay safe). Seconds at another batch than
-    the measured b0: s0 x max(1, batch / b0) (a launch-bound step does not get faster with fewer images)."""
+    "path", "image_size"}`` of the path the planner assumes: the one `choose_path` picks for a long job; where the
+    default was not measured, its eager twin (`CUDA_EAGER`: what it runs if compiling fails, so no faster than the
+    default is expected to be), else the slowest measured path (time limits stay safe). Seconds at another batch
+    than the measured b0: s0 x max(1, batch / b0) (a launch-bound step does not get faster with fewer images)."""
     table = table or load_table()
     chip = table["plan_chip"]
     out = {}
@@ -105,8 +108,8 @@ def plan_rates(kind: str, image_size: int, batch: int, table: dict | None = None
         rows = measured(kind, chip, width, image_size, batch, table)
         if not rows or rows[0]["width"] != width:
             continue
-        chosen = choose_path(chip, Workload(kind, width, image_size, batch, calls=10**6), table)
-        row = next(r for r in rows if r["path"] == chosen) if chosen else max(rows, key=lambda r: r["s_per_call"])
+        chosen = choose_path(chip, Workload(kind, width, image_size, batch, calls=10**6), table) or CUDA_EAGER[kind]
+        row = next((r for r in rows if r["path"] == chosen), max(rows, key=lambda r: r["s_per_call"]))
         out[width] = {"s": row["s_per_call"] * max(1.0, batch / row["batch"]), "compile_s": row.get("compile_s"),
                       "path": row["path"], "image_size": row["image_size"]}
     return out
