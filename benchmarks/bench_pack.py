@@ -255,7 +255,11 @@ def main() -> None:
         eager_base = eager["aggregate_steps_per_s"]
     for k in args.k:
         if "processes" in modes:
-            result["rows"].append(row_from("processes", k, run_children(args, k, args.variant, env), base))
+            try:
+                result["rows"].append(row_from("processes", k, run_children(args, k, args.variant, env), base))
+            except Exception as err:  # noqa: BLE001 - e.g. K copies that do not fit the GPU's memory
+                result["rows"].append({"mode": "processes", "k": k, "gain": None,
+                                       "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"})
         if "mps" in modes:
             mps = MPS() if device.type == "cuda" else None
             try:
@@ -264,6 +268,9 @@ def main() -> None:
                                            "error": "needs CUDA" if mps is None else mps.error})
                 else:
                     result["rows"].append(row_from("mps", k, run_children(args, k, args.variant, mps.env), base))
+            except Exception as err:  # noqa: BLE001 - e.g. clients that cannot reach the MPS server
+                result["rows"].append({"mode": "mps", "k": k, "gain": None,
+                                       "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"})
             finally:
                 if mps is not None:
                     mps.close()

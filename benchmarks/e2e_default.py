@@ -35,8 +35,8 @@ from benchlib import ROOT, write_result
 from memgen import io
 
 
-def train_pids(workdir: Path) -> list[int]:
-    """PIDs of `python -m memgen train` processes running in ``workdir`` (Snakemake's jobs run there)."""
+def pids_in(workdir: Path) -> list[tuple[int, list[str]]]:
+    """(pid, argv) of the processes whose working directory is ``workdir`` (Snakemake runs its jobs there)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -46,9 +46,23 @@ def train_pids(workdir: Path) -> list[int]:
             cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
         except OSError:
             continue
-        if argv[1:4] == ["-m", "memgen", "train"] and cwd == workdir:
-            found.append(int(entry))
+        if cwd == workdir:
+            found.append((int(entry), argv))
     return found
+
+
+def train_pids(workdir: Path) -> list[int]:
+    """PIDs of the `python -m memgen train` jobs running in ``workdir``."""
+    return [pid for pid, argv in pids_in(workdir) if argv[1:4] == ["-m", "memgen", "train"]]
+
+
+def kill_jobs(workdir: Path) -> None:
+    """SIGKILL whatever still runs in ``workdir`` (the jobs of a Snakemake this script gave up on)."""
+    for pid, _ in pids_in(workdir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def alive(pid: int) -> bool:
@@ -124,8 +138,9 @@ def main() -> None:
                 if time.perf_counter() - resumed_seen_at >= args.second_after:
                     signals.append(stop(workdir, f"{args.second_after} s after 'resumed from'"))
                     poll_log()
-        if dag.poll() is None:
+        if dag.poll() is None:  # out of time: Snakemake and its jobs go
             dag.kill()
+            kill_jobs(workdir)
         code = dag.wait()
     wall = time.perf_counter() - t0
     console = read(workdir / "snakemake.txt")

@@ -121,8 +121,8 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
     "auto" picks bf16 only from CPU_BF16_MIN_FLOPS up (None: assume it is large).
     compile: None or "auto" = the choice's default (on CUDA with CUDA graphs, mode "reduce-overhead": measured
     on one H100, a UNet-128 step of batch 128 took 0.099 s in fp32 eager, 0.084 s in bf16 eager, 0.061 s compiled
-    and 0.045 s compiled with CUDA graphs; never on CPU, where compiling the UNet takes longer than
-    the demo's trainings), True/False to force it.
+    and 0.045 s compiled with CUDA graphs, the last in a hand-patched run that benchmarks/gpu.sh repeats; never on
+    CPU, where compiling the UNet takes longer than the demo's trainings), True/False to force it.
 
     "auto" on a CPU: channels_last (faster on CPU at every size measured, 1.02-1.25x in fp32) and fused AdamW,
     bf16 with AMX/AVX512-BF16 above the threshold. On CUDA: bf16 where ``torch.cuda.is_bf16_supported()``,

@@ -7,8 +7,10 @@ index): ``torch.compile`` fuses its operations (the 10 Philox rounds and Box-Mul
 kernel), and on CUDA with mode "reduce-overhead" that function is captured in a ``torch.cuda.CUDAGraph`` once and
 replayed T times per batch. The step index and the sample indices are device tensors
 (`memgen.diffusion.noise.step_noise`, `memgen.diffusion.sampler.reverse_step`), so one compilation and one
-capture serve every step and every batch, and the noise is the eager chain's bit for bit (same Philox key and
-counters); only the network's arithmetic differs, by the compiler's fusions, as in a compiled training step.
+capture serve every step and every batch, and the noise is the eager chain's: the same Philox key and counters,
+so the same integers, turned into normals by the same float64 Box-Muller (traced without Inductor, the chain is the
+eager one bit for bit: tests/test_sample_compiled.py); the network's arithmetic differs by the compiler's fusions,
+as in a compiled training step.
 The capture keeps its own static batch: a shorter last batch is padded with copies of its last sample, and cut.
 
 If compiling, capturing or the first replays fail, one line is logged and that batch and all later ones run the
