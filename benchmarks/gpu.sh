@@ -151,8 +151,8 @@ if [ $CPU_SMOKE -eq 0 ] && wanted warm_compile; then
   WARM_PID=$!
 fi
 
-step e2e 300 "$PY" benchmarks/e2e_default.py --workdir "$WORK/e2e" --configfile "${SMOKE_CONFIGS[@]}" "${E2E[@]}" \
-  --timeout 280 --out "$OUT/e2e.json"
+step e2e 330 "$PY" benchmarks/e2e_default.py --workdir "$WORK/e2e" --configfile "${SMOKE_CONFIGS[@]}" "${E2E[@]}" \
+  --timeout 310 --out "$OUT/e2e.json"
 if [ -f "$WORK/e2e/results-smoke/capacity/replicates.parquet" ]; then
   cp "$WORK/e2e/results-smoke/capacity/replicates.parquet" "$OUT/smoke_replicates.parquet"
 fi

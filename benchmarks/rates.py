@@ -10,7 +10,9 @@ an earlier one, and a later folder's an earlier folder's):
 - bench_train*.json: a row per (batch, variant): s_per_step; compile_s for a compiled variant. A variant whose
   compilation fell back to eager (``compiled`` false) is left out: it did not measure its path.
 - bench_sample*.json: a row per loop variant: seconds per reverse step of the batch = loop seconds / steps (legacy
-  files without the loop's path: the network's p_mean_variance plus the noise draw of that path).
+  files without the loop's path: the network's p_mean_variance plus the noise draw of that path). The plain
+  variant draws its noise with PerSampleNoise (the reference), memgen's fp32 sampling with CounterNoise, which
+  costs less on a GPU: the fp32 row is a bound.
 - bench_budget.json: its children's bench_train / bench_sample results (``runs``), as above.
 - bench_widths.json (the 2026-11-26 format: rows tagged train/sample with their width): as above, image size
   and device from the folder's other files.
