@@ -5,8 +5,9 @@ Usage (from the repository root; on a shared CPU with OMP_NUM_THREADS=1):
     ... --widths 64 256 --train-batch 128 --train-steps 3 --sample-batch 256 --sample-steps 10 --rounds 3 \
         --repeats 3 --device cuda      (what benchmarks/gpu.sh runs on a GPU)
 
-For each width it runs ``bench_train.py`` (plain fp32 eager vs memgen's fast path, interleaved) and
-``bench_sample.py`` (the plain vs the fast sampling loop) in child processes, by default of the paper preset
+For each width it runs ``bench_train.py`` (``--train-variants``, default plain fp32 eager vs memgen's eager fast
+path, interleaved) and ``bench_sample.py`` (``--sample-variants``, default the plain vs the fast sampling loop; on a
+GPU gpu.sh adds the compiled variants) in child processes, by default of the paper preset
 (32x32, Table 1's UNet), and converts their medians to seconds per 1,000 training steps at the measured batch and
 seconds per 1,000 samples per respaced sampling step (a sampling run of S steps costs S times that). Nothing is
 extrapolated across batch sizes: the batch is a column. The children's whole results are kept under ``runs``.
@@ -44,10 +45,12 @@ def measure_width(width: int, args: argparse.Namespace, tmp: Path) -> tuple[dict
     common = ["--preset", args.preset, "--width", str(width), "--device", args.device, "--rounds", str(args.rounds)]
     common += ["--image-size", str(args.image_size)] if args.image_size else []
     common += ["--threads", str(args.threads)] if args.threads else []
-    train = child("bench_train.py", [*common, "--batch", str(args.train_batch), "--variants", "plain,fast",
-                                     "--steps", str(args.train_steps), "--warmup", "1"], tmp / f"train_w{width}.json")
+    train = child("bench_train.py", [*common, "--batch", str(args.train_batch), "--variants", args.train_variants,
+                                     "--steps", str(args.train_steps), "--warmup", str(args.train_warmup)],
+                  tmp / f"train_w{width}.json")
     sample = child("bench_sample.py", [*common, "--batch", str(args.sample_batch), "--steps", str(args.sample_steps),
-                                       "--repeats", str(args.repeats)], tmp / f"sample_w{width}.json")
+                                       "--repeats", str(args.repeats), "--variants", args.sample_variants,
+                                       "--compile-backend", args.compile_backend], tmp / f"sample_w{width}.json")
     return train, sample
 
 
@@ -60,10 +63,8 @@ def budget_rows(width: int, train: dict, sample: dict) -> list[dict]:
     for r in sample["rows"]:
         if r["part"] != "loop":
             continue
-        variant, batch = r["what"].split(" ", 1)[0], int(r["what"].rsplit(" ", 1)[1])
-        path = r["what"].split("(", 1)[1].split(")", 1)[0]  # "fast (bf16+channels_last), batch 8"
-        rows.append({"width": width, "what": "sample", "variant": variant, "path": path,
-                     "batch": batch, "s_per_1k": 1000 / (r["samples_per_s"] * sample["steps"])})
+        rows.append({"width": width, "what": "sample", "variant": r["variant"], "path": r["path"],
+                     "batch": r["batch"], "s_per_1k": 1000 / (r["samples_per_s"] * sample["steps"])})
     return rows
 
 
@@ -74,6 +75,10 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-steps", type=int, default=1, help="timed training steps per round")
+    parser.add_argument("--train-warmup", type=int, default=1, help="untimed training steps per variant")
+    parser.add_argument("--train-variants", default="plain,fast", help="bench_train.py --variants")
+    parser.add_argument("--sample-variants", default="plain,fast", help="bench_sample.py --variants")
+    parser.add_argument("--compile-backend", default="inductor", help="bench_sample.py --compile-backend")
     parser.add_argument("--sample-batch", type=int, default=8)
     parser.add_argument("--sample-steps", type=int, default=2, help="respaced steps per timed sampling loop")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per benchmark")

@@ -7,11 +7,16 @@ Usage (from the repository root):
 Part 1, the noise: seconds per reverse step of drawing the step's noise with `PerSampleNoise` (one CPU generator
 per sample, then a copy to the device) and with `CounterNoise` (Philox on the device), next to one network
 evaluation (``p_mean_variance``) of the plain and the fast path; the noise's share of a step is their ratio.
-Part 2, the loop: samples/s of ``p_sample_loop`` over ``--steps`` respaced steps, plain (fp32 eager, PerSampleNoise,
-``--batch``) vs fast (``resolve_fast_path(device, "auto")`` applied through `FastForward`, CounterNoise,
-``--fast-batch``), interleaved. On CUDA it also checks that CounterNoise's Philox words there equal the CPU's and
-reports the largest difference of the normals. Weights are the fresh UNet's plus N(0, 0.02^2) noise (a fresh
-UNet outputs exact zeros).
+Part 2, the loop: samples/s over ``--steps`` respaced steps of each ``--variants``, interleaved: ``plain`` (fp32
+eager ``p_sample_loop``, PerSampleNoise, ``--batch``), ``fast`` (the eager fast path: ``resolve_fast_path(device,
+"auto")`` without compiling, through `FastForward`, CounterNoise, ``--fast-batch``), ``graphs`` (the same network
+in `memgen.sample_compiled.CompiledSampler`: the reverse step compiled and, on CUDA, replayed from a CUDA graph;
+``--fast-batch``; its first batch, which compiles and captures, is reported as ``compile_s``) and ``graphs-fp32``
+(the same in fp32). ``--compile-backend eager`` traces without Inductor (the CPU smoke run). Each loop row names its
+variant, path (`FastPath.describe`), batch and steps (benchmarks/rates.py reads them). The largest difference of a
+graphs variant's samples from the eager loop of the same network is reported. On CUDA it also checks that
+CounterNoise's Philox words there equal the CPU's and reports the largest difference of the normals. Weights are
+the fresh UNet's plus N(0, 0.02^2) noise (a fresh UNet outputs exact zeros).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import dataclasses
 import time
 
+import numpy as np
 import torch
 from benchlib import PRESETS, environment, interleaved, model_setup, print_table, timed, write_result
 
@@ -28,7 +34,9 @@ from memgen.config import Config
 from memgen.diffusion import PerSampleNoise, p_sample_loop
 from memgen.diffusion.noise import CounterNoise, counter_normal, philox4x32, run_key
 from memgen.model import UNet
-from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
+from memgen.diffusion.sampler import sample_seeded
+from memgen.precision import PLAIN, FastForward, FastPath, resolve_fast_path, unet_flops
+from memgen.sample_compiled import CAPTURE_MODE, CompiledSampler
 
 
 
@@ -109,7 +117,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None, help="default: the preset's")
     parser.add_argument("--batch", type=int, default=256, help="plain path's batch")
-    parser.add_argument("--fast-batch", type=int, default=None, help="fast path's batch (default: --batch)")
+    parser.add_argument("--fast-batch", type=int, default=None, help="the other variants' batch (default: --batch)")
+    parser.add_argument("--variants", default="plain,fast,graphs", help="comma list: plain,fast,graphs,graphs-fp32")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the graphs variants")
     parser.add_argument("--steps", type=int, default=10, help="respaced sampling steps per loop")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="calls per timing of part 1")
@@ -119,35 +129,66 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def graphs_sampler(model, diffusion, batch: int, shape: tuple, device: torch.device, backend: str):
+    """The compiled (on CUDA: captured) sampling loop of one batch, and the eager loop it replaces."""
+    sampler = CompiledSampler(diffusion, model, seed=0, shape_chw=shape, batch_size=batch, device=device,
+                              mode=CAPTURE_MODE, backend=backend)
+    indices = np.arange(batch)
+    return sampler, (lambda: sampler(indices)), (lambda: sample_seeded(diffusion, model, 0, indices, shape, device))
+
+
 def main() -> None:
     args = parse_args()
 
     device, config = model_setup(args)
     size, fast_batch = config["image_size"], args.fast_batch or args.batch
     shape = (3, size, size)
+    variants = args.variants.split(",")
     ucfg = Config.from_dict(config).unet(args.width, num_classes=0)
     flops = unet_flops(ucfg, fast_batch, backward=False)
     fast = dataclasses.replace(resolve_fast_path(device, "auto", flops=flops, compile=False), fused_adamw=False)
+    paths = {"plain": PLAIN, "fast": fast, "graphs": dataclasses.replace(fast, compile=True, compile_mode=CAPTURE_MODE),
+             "graphs-fp32": FastPath("fp32", compile=True, compile_mode=CAPTURE_MODE)}
     diffusion = checkpoint.build_diffusion_for(config).respaced(str(args.steps))
     models = {name: build_model(config, args.width, device, path) for name, path in (("plain", PLAIN), ("fast", fast))}
     result = {"benchmark": "sample", **environment(device), "preset": args.preset, "width": args.width,
               "image_size": size, "steps": args.steps, "fast_path": fast.describe(), "rows": []}
     result["rows"] += step_parts(models, diffusion, fast_batch, shape, device, args.repeats)
-    batches = {"plain": args.batch, "fast": fast_batch}
-    loops = {"plain": sampler(models["plain"], diffusion, PerSampleNoise, args.batch, shape, device),
-             "fast": sampler(models["fast"], diffusion, CounterNoise, fast_batch, shape, device)}
-    for run in loops.values():
-        run()  # warm-up
+    batches = {name: args.batch if name == "plain" else fast_batch for name in variants}
+    loops, samplers, compile_s, diffs = {}, {}, {}, {}
+    for name in variants:
+        if name in ("plain", "fast"):
+            loops[name] = sampler(models[name], diffusion, PerSampleNoise if name == "plain" else CounterNoise,
+                                  batches[name], shape, device)
+            continue
+        model = models["fast"] if name == "graphs" else models["plain"]
+        samplers[name], loops[name], eager = graphs_sampler(model, diffusion, fast_batch, shape, device,
+                                                            args.compile_backend)
+        first = time_once(loops[name], device)
+        diffs[name] = float((loops[name]() - eager()).abs().max())
+        compile_s[name] = first - time_once(loops[name], device)
+    for name in ("plain", "fast"):
+        if name in loops:
+            loops[name]()  # warm-up
     per_loop = interleaved(loops, device, args.rounds, 1)
-    for name, batch in batches.items():
-        rate = batch / per_loop[name]
-        result["rows"].append({"part": "loop", "what": f"{name} ({fast.describe() if name == 'fast' else 'fp32'}), "
-                               f"batch {batch}", "s": per_loop[name], "samples_per_s": rate,
-                               "speedup": rate / (args.batch / per_loop["plain"])})
+    reference = args.batch / per_loop["plain"] if "plain" in per_loop else None
+    for name in variants:
+        rate = batches[name] / per_loop[name]
+        path = paths[name].describe()
+        row = {"part": "loop", "variant": name, "path": path, "batch": batches[name], "steps": args.steps,
+               "what": f"{name} ({path}), batch {batches[name]}", "s": per_loop[name], "samples_per_s": rate,
+               "speedup": rate / reference if reference else None}
+        if name in samplers:
+            row.update(compile_s=compile_s[name], compiled=samplers[name].compiled, max_abs_diff_vs_eager=diffs[name])
+        result["rows"].append(row)
     if device.type == "cuda":
         result.update(cross_device_check(device, shape))
-    print_table(result["rows"], ["part", "what", "s", "share_of_step", "samples_per_s", "speedup"])
+    print_table(result["rows"], ["part", "what", "s", "share_of_step", "samples_per_s", "speedup", "compile_s"])
     write_result(args.out, result)
+
+
+def time_once(fn, device: torch.device) -> float:
+    return timed(fn, device, 1)
 
 
 if __name__ == "__main__":

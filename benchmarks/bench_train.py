@@ -26,7 +26,7 @@ import time
 
 import torch
 from benchlib import (PRESETS, PeakMemory, datasheet_peak, environment, interleaved, measured_matmul_peak,
-                      model_setup, print_table, sync, timed, write_result)
+                      model_setup, print_table, timed, write_result)
 
 from memgen import checkpoint
 from memgen.config import Config

@@ -198,27 +198,63 @@ def _load(path: Path) -> dict | None:
         return None
 
 
+def _train_row(name: str, r: dict, width=None) -> dict:
+    extra = f"; compile {r['compile_s']:.0f} s" if r.get("compile_s") is not None else ""
+    speedup = f"x{r['speedup']:.2f}" if r.get("speedup") else "-"
+    where = f"w{width} " if width else ""
+    return {"benchmark": name, "what": f"{where}b{r['batch']} {r['path']}", "value": r["images_per_s"],
+            "unit": "img/s", "note": f"{speedup}, {r['peak_mem_mib']:.0f} MiB, MFU {r['mfu_measured']:.0%} of "
+            f"measured{extra}"}
+
+
+def _sample_rows(name: str, result: dict, width=None) -> list[dict]:
+    rows, where = [], f"w{width} " if width else ""
+    for r in result.get("rows", []):
+        if r["part"] == "loop":
+            extra = f"; compile {r['compile_s']:.0f} s" if r.get("compile_s") is not None else ""
+            speedup = f"x{r['speedup']:.2f}" if r.get("speedup") else "-"
+            rows.append({"benchmark": name, "what": where + r["what"], "value": r["samples_per_s"],
+                         "unit": "samples/s", "note": f"{speedup}{extra}"})
+        elif r["part"] == "noise" and not width:
+            rows.append({"benchmark": name, "what": r["what"], "value": r["s"] * 1e3, "unit": "ms",
+                         "note": f"{r['share_of_step']:.1%} of a step"})
+    return rows
+
+
 def summary_rows(outdir: Path) -> list[dict]:
     """One line per headline number of the JSON files in ``outdir`` (gpu.sh prints these last)."""
     rows = []
+    e2e = _load(outdir / "e2e.json")
+    if e2e:
+        stops = ", ".join(f"{s.get('when')}: exit {s.get('exit_s', '?')} s" for s in e2e["signals"])
+        failed = [k for k, v in e2e["checks"].items() if not v]
+        rows.append({"benchmark": "e2e", "what": "memgen train (defaults) SIGTERMed twice, resumed, sampled, scored",
+                     "value": e2e["wall_s"], "unit": "s", "note": f"{'ok' if e2e['ok'] else 'FAILED ' + str(failed)};"
+                     f" {stops}; paths {sorted(set(e2e['paths']))}"})
     for name in ("bench_train", "bench_train_compile"):
         for r in (_load(outdir / f"{name}.json") or {}).get("rows", []):
-            extra = f"; compile {r['compile_s']:.0f} s" if r.get("compile_s") is not None else ""
-            speedup = f"x{r['speedup']:.2f}" if r.get("speedup") else "-"
-            rows.append({"benchmark": name, "what": f"b{r['batch']} {r['path']}", "value": r["images_per_s"],
-                         "unit": "img/s", "note": f"{speedup}, {r['peak_mem_mib']:.0f} MiB, "
-                         f"MFU {r['mfu_measured']:.0%} of measured{extra}"})
-    for r in (_load(outdir / "bench_sample.json") or {}).get("rows", []):
-        if r["part"] == "loop":
-            rows.append({"benchmark": "bench_sample", "what": r["what"], "value": r["samples_per_s"],
-                         "unit": "samples/s", "note": f"x{r['speedup']:.2f}"})
-        elif r["part"] == "noise":
-            rows.append({"benchmark": "bench_sample", "what": r["what"], "value": r["s"] * 1e3, "unit": "ms",
-                         "note": f"{r['share_of_step']:.1%} of a step"})
-    for r in (_load(outdir / "bench_budget.json") or {}).get("rows", []):
-        unit = "s per 1k steps" if r["what"] == "train" else "s per 1k samples x steps"
-        rows.append({"benchmark": "bench_budget", "what": f"w{r['width']} {r['what']} b{r['batch']} {r['path']}",
-                     "value": r["s_per_1k"], "unit": unit, "note": r["variant"]})
+            rows.append(_train_row(name, r))
+    rows += _sample_rows("bench_sample", _load(outdir / "bench_sample.json") or {})
+    budget = _load(outdir / "bench_budget.json") or {}
+    for key, child in sorted((budget.get("runs") or {}).items(), key=lambda kv: (int(kv[0].split("_w")[1]), kv[0])):
+        width = int(key.split("_w")[1])
+        if key.startswith("train"):
+            rows += [_train_row("bench_budget", r, width) for r in child["rows"]]
+        else:
+            rows += _sample_rows("bench_budget", child, width)
+    pack = _load(outdir / "bench_pack.json")
+    for r in (pack or {}).get("rows", []):
+        value = r.get("aggregate_steps_per_s")
+        rows.append({"benchmark": "bench_pack", "what": f"w{pack['width']} b{pack['batch']} {r['mode']} k={r['k']}"
+                     f" {r.get('path', '')}", "value": value if value is not None else float("nan"),
+                     "unit": "steps/s", "note": r.get("error") or (f"gain x{r['gain']:.2f}" if r.get("gain") else "")})
+    for path in sorted((outdir / "warm").glob("*.json")):
+        warm = _load(path) or {}
+        for r in warm.get("rows", []):
+            first = r.get("first_step_s") if "first_step_s" in r else r.get("compile_s")
+            if first is not None:
+                rows.append({"benchmark": "warm_compile", "what": f"w{warm['width']} {r.get('variant')} "
+                             f"b{r['batch']}", "value": first, "unit": "s", "note": "first call, cold, 5 at once"})
     score = _load(outdir / "bench_score.json")
     if score:
         rows.append({"benchmark": "bench_score", "what": f"{score['samples']} x {score['train']} nearest_two",
@@ -235,8 +271,18 @@ def summary_rows(outdir: Path) -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":  # python benchmarks/benchlib.py summarize OUTDIR
-    if len(sys.argv) != 3 or sys.argv[1] != "summarize":
-        raise SystemExit("usage: benchlib.py summarize OUTDIR")
-    found = summary_rows(Path(sys.argv[2]))
+def summarize(outdir: Path, failed: list[str]) -> dict:
+    """The summary of a gpu.sh run: its rows (printed as a table) and the steps that failed; written to
+    ``outdir/summary.json``."""
+    found = summary_rows(outdir)
     print_table(found, ["benchmark", "what", "value", "unit", "note"]) if found else print("no results")
+    summary = {"benchmark": "summary", "failed_steps": failed,
+               "rows": [{**r, "value": None if r["value"] != r["value"] else r["value"]} for r in found]}
+    io.write_json(outdir / "summary.json", summary)
+    return summary
+
+
+if __name__ == "__main__":  # python benchmarks/benchlib.py summarize OUTDIR [FAILED STEP ...]
+    if len(sys.argv) < 3 or sys.argv[1] != "summarize":
+        raise SystemExit("usage: benchlib.py summarize OUTDIR [FAILED STEP ...]")
+    summarize(Path(sys.argv[2]), sys.argv[3:])

@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# One prepared GPU session: memgen's benchmarks at paper size and a Snakemake smoke run of the paper's model.
+# One prepared GPU session: the default path end to end, every width's paths, packing, scoring, in one run.
 #
-#   benchmarks/gpu.sh OUTDIR               on one H100, in one call of at most 8 minutes (budget: GPU_SH_BUDGET
+#   benchmarks/gpu.sh OUTDIR               on one H100/H200, in one call of at most 8 minutes (budget: GPU_SH_BUDGET
 #                                          seconds, default 450, shared out among the steps below)
-#   benchmarks/gpu.sh --cpu-smoke OUTDIR   the same steps at tiny sizes on CPU, about a minute (tests/test_benchmarks.py)
+#   benchmarks/gpu.sh --cpu-smoke OUTDIR   every step at tiny sizes on CPU, a few minutes (tests/test_benchmarks.py)
+#   GPU_SH_STEPS="bench_pack bench_score" benchmarks/gpu.sh OUTDIR    only the named steps (a rerun of what failed)
 #
-# Steps, cheapest and most important first: environment (nvidia-smi, torch, CUDA) -> the CUDA tests of the fast
-# path (pytest -k cuda) -> bench_score (10k samples x 50k images, 32x32) -> bench_sample (UNet-128, batch 256 vs
-# 512) -> the smoke DAG (benchmarks/gpu-smoke.yaml: UNet-128, T=4000, 300 steps, 64 samples, scored) -> bench_dag
-# (dry run of the paper preset; no-op rerun of the smoke DAG) -> bench_train (UNet-128 at batch 128 and 256:
-# plain fp32 vs bf16 vs bf16 + channels_last) -> bench_budget (UNet-64 and -256: a train step and a sampling loop,
-# plain vs fast, as seconds per 1k steps / samples) -> bench_train with torch.compile at batch 128 (compile time
-# apart).
+# Steps, most important first:
+#   pytest-cuda    the CUDA tests (noise and sampling graphs, no host sync, fallbacks, exact search under TF32)
+#   warm_compile   in the background while e2e runs: compiles every other graph the later steps use (training with
+#                  CUDA graphs at UNet-64/-256, the compiled sampling step at UNet-64/128/256), 5 processes at once,
+#                  so that later processes find them in Inductor's on-disk cache; writes warm/*.json (cold compile
+#                  times under that load; not rates: benchmarks/rates.py reads only OUTDIR/*.json)
+#   e2e            benchmarks/e2e_default.py: the smoke DAG of benchmarks/gpu-smoke.yaml (UNet-128, the defaults:
+#                  bf16 + compile with CUDA graphs) through Snakemake with --retries 2; training SIGTERMed at step
+#                  100 and again 2 s into its resumed run's compile, resumed, sampled (compiled), scored
+#   bench_budget   per width 64/128/256: train plain vs bf16 eager vs bf16 + compile with CUDA graphs (batch 128;
+#                  UNet-128's row reruns the README's 2.21x / 18% MFU through the script), sampling plain vs bf16
+#                  eager vs graphs at the same batch 256
+#   bench_pack     4 UNet-64 trainings on the GPU: one at a time, 4 processes, 4 under MPS, 4 in one vmap
+#   bench_score    10k samples x 50k images (a GPU number of the README, measured again on this chip)
+#   bench_dag      dry run of the paper preset; no-op rerun of the finished smoke DAG
 # Every step is checked: a failed or timed-out step does not stop the later ones (device time is scarce), but the
-# script exits 1 and its last line names every failed step. Outputs (8 files, all small) in OUTDIR: gpu.log (this
-# whole output), bench_{score,sample,dag,train,budget,train_compile}.json, smoke_replicates.parquet.
+# script exits 1 and its last line names every failed step. OUTDIR gets gpu.log (this whole output), e2e.json,
+# bench_{budget,pack,score,dag}.json, warm/*.json, smoke_replicates.parquet and summary.json (the summary table
+# printed last, as data). Turn them into the table auto and the planner read with benchmarks/rates.py.
 # The device image has no snakemake (and no jsonschema): when they are missing, the wheels that
 # benchmarks/gpu_wheels.sh downloaded into .whl/ (carry it) are installed into /tmp/site.
 set -euo pipefail
@@ -31,16 +41,19 @@ TEE_PID=$!
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 BUDGET=${GPU_SH_BUDGET:-450}
+ONLY=${GPU_SH_STEPS:-}
 T0=$(date +%s)
 FAILED=()
 WORK=$(mktemp -d /tmp/memgen-smoke.XXXXXX)
+WARM_PID=
 
 finish() {
   local rc=$?
   [ ${#FAILED[@]} -eq 0 ] || rc=1
+  if [ -n "$WARM_PID" ]; then kill "$WARM_PID" 2>/dev/null || true; fi
   echo
   echo "== summary ($(( $(date +%s) - T0 )) s) =="
-  "$PY" benchmarks/benchlib.py summarize "$OUT" || echo "(summary failed)"
+  "$PY" benchmarks/benchlib.py summarize "$OUT" "${FAILED[@]}" || echo "(summary failed)"
   if [ "$rc" -ne 0 ] && [ ${#FAILED[@]} -eq 0 ]; then FAILED+=("gpu.sh itself (exit $rc)"); fi
   rm -rf "$WORK"
   if [ ${#FAILED[@]} -gt 0 ]; then echo "gpu.sh: FAILED: ${FAILED[*]}"; rc=1; else echo "gpu.sh: OK, every step passed"; fi
@@ -50,16 +63,23 @@ finish() {
 }
 trap finish EXIT
 
-# step NAME CAP_SECONDS COMMAND...: run under a timeout of min(CAP, what is left of the budget - 15 s); record failure.
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+# limit CAP: min(CAP, what is left of the budget - 15 s)
+limit() { local left=$(( BUDGET - ($(date +%s) - T0) - 15 )); echo $(( $1 < left ? $1 : left )); }
+
+# step NAME CAP_SECONDS COMMAND...: run under a timeout of `limit CAP`; record failure.
 step() {
   local name=$1 cap=$2; shift 2
-  local left=$(( BUDGET - ($(date +%s) - T0) - 15 ))
-  local limit=$(( cap < left ? cap : left ))
+  wanted "$name" || return 0
+  local lim
+  lim=$(limit "$cap")
   echo
-  echo "== $name (limit ${limit} s, $(( $(date +%s) - T0 )) s elapsed) =="
-  if [ "$limit" -lt 10 ]; then echo "no time left for $name"; FAILED+=("$name (no time left)"); return 0; fi
-  local start=$(date +%s) rc=0
-  timeout --kill-after=10 "$limit" "$@" || rc=$?
+  echo "== $name (limit ${lim} s, $(( $(date +%s) - T0 )) s elapsed) =="
+  if [ "$lim" -lt 10 ]; then echo "no time left for $name"; FAILED+=("$name (no time left)"); return 0; fi
+  local start rc=0
+  start=$(date +%s)
+  timeout --kill-after=10 "$lim" "$@" || rc=$?
   echo "-- $name: exit $rc after $(( $(date +%s) - start )) s"
   if [ "$rc" -ne 0 ]; then FAILED+=("$name (exit $rc)"); fi
   return 0
@@ -80,55 +100,74 @@ if [ $CPU_SMOKE -eq 0 ]; then nvidia-smi; fi
 torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', '| snakemake',
 snakemake.__version__ if hasattr(snakemake, '__version__') else '?', '| cpus', __import__('os').cpu_count())"
 
-SMOKE_CONFIGS="benchmarks/gpu-smoke.yaml"
+SMOKE_CONFIGS=(benchmarks/gpu-smoke.yaml)
 if [ $CPU_SMOKE -eq 1 ]; then
-  SMOKE_CONFIGS="$SMOKE_CONFIGS benchmarks/cpu-smoke.yaml"
+  SMOKE_CONFIGS+=(benchmarks/cpu-smoke.yaml)
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
   DEV=(--device cpu --threads 1)
-  SCORE=(--samples 200 --train 1000 --image-size 16 --repeats 1)
-  SAMPLE=(--preset demo --width 16 --image-size 8 --batch 16 --steps 3 --rounds 1 --repeats 2)
-  TRAIN=(--preset demo --width 16 --image-size 8 --batch 8 --variants plain,fast --rounds 2 --steps 2)
+  E2E=(--cores 2 --stop-at 50)
   BUDGET_ARGS=(--preset demo --image-size 8 --widths 16 32 --train-batch 8 --sample-batch 16 --sample-steps 2
-               --rounds 1)
-  CORES=2
+               --rounds 1 --sample-variants plain,fast,graphs --compile-backend eager)
+  PACK=(--preset demo --width 16 --image-size 8 --batch 8 --k 2 --steps 3 --warmup 1)
+  SCORE=(--samples 200 --train 1000 --image-size 16 --repeats 1)
 else
   "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
   DEV=(--device cuda)
-  SCORE=(--samples 10000 --train 50000 --image-size 32 --repeats 3 --reference-max-pairs 0)
-  SAMPLE=(--preset paper --width 128 --batch 256 --fast-batch 512 --steps 20 --rounds 2)
-  TRAIN=(--preset paper --width 128 --batch 128 256 --variants plain,fast,bf16-cl --rounds 5 --steps 5)
-  BUDGET_ARGS=(--preset paper --widths 64 256 --train-batch 128 --train-steps 3 --sample-batch 256 --sample-steps 10
-               --rounds 3 --repeats 3)
-  CORES=16
-  step pytest-cuda 100 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/test_noise.py tests/test_precision.py \
-    tests/test_score.py tests/test_step.py
+  E2E=(--cores 16 --stop-at 100 --second-after 2 --expect-compile)
+  BUDGET_ARGS=(--preset paper --widths 64 128 256 --train-batch 128 --train-steps 3 --train-warmup 3
+               --train-variants plain,fast,compile-graphs --sample-batch 256 --sample-steps 10
+               --sample-variants plain,fast,graphs --rounds 2 --repeats 3)
+  PACK=(--preset paper --width 64 --batch 128 --k 4 --variant compile-graphs --steps 30 --warmup 3)
+  SCORE=(--samples 10000 --train 50000 --image-size 32 --repeats 2 --reference-max-pairs 0)
+  step pytest-cuda 90 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/test_noise.py tests/test_precision.py \
+    tests/test_score.py tests/test_step.py tests/test_train.py tests/test_sample_compiled.py
 fi
 
-step bench_score 120 "$PY" benchmarks/bench_score.py "${SCORE[@]}" "${DEV[@]}" --out "$OUT/bench_score.json"
-step bench_sample 120 "$PY" benchmarks/bench_sample.py "${SAMPLE[@]}" "${DEV[@]}" --out "$OUT/bench_sample.json"
-
-smoke_dag() {  # run in `bash -c` under timeout: uses only exported variables
-  set -euo pipefail
-  # shellcheck disable=SC2086  # SMOKE_CONFIGS is a list of paths without spaces
-  "$PY" -m snakemake -s Snakefile -d "$WORK" --configfile $SMOKE_CONFIGS --cores "$CORES" --resources gpu=1 \
-    --printshellcmds
-  cp "$WORK/results-smoke/capacity/replicates.parquet" "$OUT/smoke_replicates.parquet"
-  cat "$WORK/results-smoke/capacity/replicates.md"
-  local log
-  log=$(find "$WORK/results-smoke/logs/models" -name model.log | head -n 1)
-  head -n 2 "$log"
-  tail -n 3 "$log"
-  tail -n 2 "$(find "$WORK/results-smoke/logs/capacity" -name samples.log | head -n 1)"
+warm_compile() {  # run in `bash -c` (background): uses only exported variables
+  set -uo pipefail
+  mkdir -p "$OUT/warm"
+  local pids=() rc=0 w
+  for w in 64 256; do
+    "$PY" benchmarks/bench_train.py --preset paper --width "$w" --batch 128 --variants compile-graphs --rounds 1 \
+      --steps 1 --warmup 3 --device cuda --out "$OUT/warm/train_w$w.json" > "$OUT/warm/train_w$w.log" 2>&1 &
+    pids+=($!)
+  done
+  for w in 64 128 256; do
+    "$PY" benchmarks/bench_sample.py --preset paper --width "$w" --batch 256 --steps 10 --variants graphs \
+      --rounds 1 --repeats 1 --device cuda --out "$OUT/warm/sample_w$w.json" > "$OUT/warm/sample_w$w.log" 2>&1 &
+    pids+=($!)
+  done
+  for w in "${pids[@]}"; do wait "$w" || rc=1; done
+  tail -n 3 "$OUT"/warm/*.log
+  return $rc
 }
+export PY OUT WORK
 
-export PY WORK OUT CORES SMOKE_CONFIGS
-step smoke_dag 300 bash -c "$(declare -f smoke_dag); smoke_dag"
-# shellcheck disable=SC2086
-step bench_dag 60 "$PY" benchmarks/bench_dag.py --workdir "$WORK" --configfile $SMOKE_CONFIGS --repeats 2 \
-  --out "$OUT/bench_dag.json"
-step bench_train 180 "$PY" benchmarks/bench_train.py "${TRAIN[@]}" "${DEV[@]}" --out "$OUT/bench_train.json"
-step bench_budget 150 "$PY" benchmarks/bench_budget.py "${BUDGET_ARGS[@]}" "${DEV[@]}" --out "$OUT/bench_budget.json"
-if [ $CPU_SMOKE -eq 0 ]; then  # compiling takes minutes on CPU; on the GPU machine it gets what is left
-  step bench_train_compile 400 "$PY" benchmarks/bench_train.py --preset paper --width 128 --batch 128 \
-    --variants plain,compile-graphs --rounds 3 --steps 5 "${DEV[@]}" --out "$OUT/bench_train_compile.json"
+if [ $CPU_SMOKE -eq 0 ] && wanted warm_compile; then
+  lim=$(limit 300)
+  echo
+  echo "== warm_compile (background, limit ${lim} s, $(( $(date +%s) - T0 )) s elapsed) =="
+  timeout --kill-after=10 "$lim" bash -c "$(declare -f warm_compile); warm_compile" &
+  WARM_PID=$!
 fi
+
+step e2e 330 "$PY" benchmarks/e2e_default.py --workdir "$WORK/e2e" --configfile "${SMOKE_CONFIGS[@]}" "${E2E[@]}" \
+  --timeout 310 --out "$OUT/e2e.json"
+if [ -f "$WORK/e2e/results-smoke/capacity/replicates.parquet" ]; then
+  cp "$WORK/e2e/results-smoke/capacity/replicates.parquet" "$OUT/smoke_replicates.parquet"
+fi
+
+if [ -n "$WARM_PID" ]; then
+  rc=0
+  wait "$WARM_PID" || rc=$?
+  WARM_PID=
+  echo "-- warm_compile: exit $rc after $(( $(date +%s) - T0 )) s elapsed"
+  if [ "$rc" -ne 0 ]; then FAILED+=("warm_compile (exit $rc)"); fi
+fi
+
+step bench_budget 200 "$PY" benchmarks/bench_budget.py "${BUDGET_ARGS[@]}" "${DEV[@]}" --out "$OUT/bench_budget.json"
+step bench_pack 150 "$PY" benchmarks/bench_pack.py "${PACK[@]}" "${DEV[@]}" --out "$OUT/bench_pack.json"
+step bench_score 60 "$PY" benchmarks/bench_score.py "${SCORE[@]}" "${DEV[@]}" --out "$OUT/bench_score.json"
+DAG=(--configfile "${SMOKE_CONFIGS[@]}")  # without the e2e's finished DAG, bench_dag runs its own tiny one first
+if [ -d "$WORK/e2e/results-smoke" ]; then DAG+=(--workdir "$WORK/e2e"); else DAG=(); fi
+step bench_dag 45 "$PY" benchmarks/bench_dag.py "${DAG[@]}" --repeats 1 --out "$OUT/bench_dag.json"

@@ -1,5 +1,5 @@
-"""The prepared GPU session benchmarks/gpu.sh, run at CPU size (--cpu-smoke, about a minute), its smoke config,
-and its loud failure."""
+"""The prepared GPU session benchmarks/gpu.sh, run at CPU size (--cpu-smoke, about three minutes), its smoke
+config, its loud failure, and the benchmarks' own logic (the vmapped training of bench_pack equals K trainings)."""
 
 import json
 import os
@@ -16,8 +16,9 @@ from memgen.config import load_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gpu_sh(outdir: Path, *args: str, budget: int | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+def gpu_sh(outdir: Path, *args: str, budget: int | None = None, extra_env: dict | None = None
+           ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **(extra_env or {})}
     if budget is not None:
         env["GPU_SH_BUDGET"] = str(budget)
     return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), *args, str(outdir)], capture_output=True,
@@ -36,39 +37,87 @@ def test_cpu_smoke_passes_every_step_and_ends_with_the_summary(cpu_smoke):
     lines = proc.stdout.strip().splitlines()
     assert lines[-1] == "gpu.sh: OK, every step passed"
     summary = proc.stdout[proc.stdout.rindex("== summary"):]
-    for name in ("bench_train", "bench_sample", "bench_score", "bench_dag", "smoke_dag", "bench_budget"):
+    for name in ("e2e", "bench_budget", "bench_pack", "bench_score", "bench_dag", "smoke_dag"):
         assert name in summary, name
     assert (out / "gpu.log").read_text().strip().splitlines()[-1] == lines[-1]
+    written = json.loads((out / "summary.json").read_text())
+    assert written["failed_steps"] == [] and {r["benchmark"] for r in written["rows"]} >= {"e2e", "bench_pack"}
 
 
 def test_cpu_smoke_writes_small_result_files(cpu_smoke):
     out, _ = cpu_smoke
     files = {p.name for p in out.iterdir()}
-    assert files == {"gpu.log", "bench_score.json", "bench_sample.json", "bench_dag.json", "bench_train.json",
-                     "bench_budget.json", "smoke_replicates.parquet"}
+    assert files == {"gpu.log", "e2e.json", "bench_budget.json", "bench_pack.json", "bench_score.json",
+                     "bench_dag.json", "smoke_replicates.parquet", "summary.json"}
     assert all((out / f).stat().st_size < 1_000_000 for f in files)
-    train = json.loads((out / "bench_train.json").read_text())
-    assert [r["variant"] for r in train["rows"]] == ["plain", "fast"]
-    assert all(r["images_per_s"] > 0 and r["flops_per_step"] > 0 for r in train["rows"])
     score = json.loads((out / "bench_score.json").read_text())
     assert score["indices_equal"] and score["sq_dists_equal"] and 0 < score["gemm_fraction"]
-    sample = json.loads((out / "bench_sample.json").read_text())
-    assert {r["part"] for r in sample["rows"]} == {"noise", "network", "loop"}
     dag = json.loads((out / "bench_dag.json").read_text())
     assert len(dag["rows"]) == 2 and all(r["s"] > 0 for r in dag["rows"])
     table = pd.read_parquet(out / "smoke_replicates.parquet")
     assert len(table) == 1 and table["n_samples"].iloc[0] == 16
-    assert "steps/s" in (out / "gpu.log").read_text()  # the smoke training's log lines
     budget = json.loads((out / "bench_budget.json").read_text())
     assert {(r["width"], r["what"]) for r in budget["rows"]} == {(w, k) for w in (16, 32) for k in ("train", "sample")}
     assert set(budget["runs"]) == {f"{k}_w{w}" for w in (16, 32) for k in ("train", "sample")}
+    loops = [r for r in budget["runs"]["sample_w16"]["rows"] if r["part"] == "loop"]
+    assert [r["variant"] for r in loops] == ["plain", "fast", "graphs"]
+    graphs = loops[2]
+    assert graphs["compiled"] and graphs["max_abs_diff_vs_eager"] == 0.0  # traced without Inductor: the same chain
+    assert graphs["batch"] == loops[0]["batch"] and "compile(reduce-overhead)" in graphs["path"]
+
+
+def test_cpu_smoke_runs_the_default_path_end_to_end_with_two_preemptions(cpu_smoke):
+    """The training job got SIGTERM twice through Snakemake, checkpointed, was resumed by the retries, and the DAG
+    finished (on a CPU the second signal comes mid-run: the resumed run compiles only on a GPU)."""
+    out, _ = cpu_smoke
+    e2e = json.loads((out / "e2e.json").read_text())
+    assert e2e["ok"] and e2e["snakemake_exit"] == 0 and e2e["attempts"] == 3, e2e["checks"]
+    assert [len(lines) for lines in e2e["preempted_lines"]] == [1, 1, 0]
+    first_step = int(e2e["preempted_lines"][0][0].split("at step ")[1].split(":")[0])
+    assert first_step >= 50 and len(e2e["signals"]) == 2 and all(s["exit_s"] > 0 for s in e2e["signals"])
+    assert e2e["replicates"][0]["n_samples"] == 16 and not e2e["fallbacks"]
+
+
+def test_cpu_smoke_measures_every_packing_mode(cpu_smoke):
+    out, _ = cpu_smoke
+    pack = json.loads((out / "bench_pack.json").read_text())
+    rows = {r["mode"]: r for r in pack["rows"]}
+    assert set(rows) == {"sequential", "processes", "mps", "vmap"} and rows["sequential"]["gain"] == 1.0
+    assert rows["processes"]["k"] == rows["vmap"]["k"] == 2
+    assert rows["processes"]["gain"] > 0 and rows["vmap"]["gain"] > 0
+    assert rows["mps"]["gain"] is None and rows["mps"]["error"] == "needs CUDA"
+
+
+def test_rates_script_reads_what_gpu_sh_writes(cpu_smoke, repo_root):
+    """benchmarks/rates.py distils a gpu.sh folder: train and sample rows per width and path (the compiled
+    sampling variant with its compile seconds) and the packing gains."""
+    import importlib.util
+
+    out, _ = cpu_smoke
+    spec = importlib.util.spec_from_file_location("rates_script", repo_root / "benchmarks" / "rates.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = script.build([out], None)
+    assert {(r["width"], r["path"]) for r in table["train"]} >= {(16, "fp32"), (32, "fp32")}
+    graphs = [r for r in table["sample"] if "compile" in r["path"]]
+    assert {r["width"] for r in graphs} == {16, 32} and all(r["compile_s"] is not None for r in graphs)
+    assert {r["mode"] for r in table["pack"]} == {"processes", "vmap"} and all(r["k"] == 2 for r in table["pack"])
+    assert table["plan_chip"] == table["train"][0]["chip"]
 
 
 def test_out_of_budget_fails_loudly(tmp_path):
     proc = gpu_sh(tmp_path, "--cpu-smoke", budget=5)
     assert proc.returncode == 1
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("gpu.sh: FAILED:") and "bench_score (no time left)" in last
+    assert last.startswith("gpu.sh: FAILED:") and "e2e (no time left)" in last
+
+
+def test_only_the_named_steps_run(tmp_path):
+    env_steps = {"GPU_SH_STEPS": "bench_score"}
+    proc = gpu_sh(tmp_path, "--cpu-smoke", extra_env=env_steps)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert {p.name for p in tmp_path.iterdir()} == {"gpu.log", "bench_score.json", "summary.json"}
+    assert "== e2e" not in proc.stdout and "== bench_score" in proc.stdout
 
 
 def test_usage_error():
@@ -82,6 +131,7 @@ def test_gpu_smoke_config_is_valid_and_the_paper_model():
     for key in ("image_size", "model", "diffusion"):
         assert smoke[key] == paper[key], key
     assert smoke["train"]["batch_size"] == paper["train"]["batch_size"] and 100 <= smoke["train"]["steps"] <= 1000
+    assert "compile" not in smoke["train"] and "precision" not in smoke["train"]  # the defaults: what the issue proves
     config = load_config(ROOT / "benchmarks" / "gpu-smoke.yaml")
     assert config.studies == ("capacity",) and config.block("capacity").widths == (128,)
     assert config.sample.num_samples == 64 and config.block("capacity").dataset == "mondrian"
@@ -103,3 +153,47 @@ def test_budget_table_rows_at_a_tiny_size(tmp_path):
     assert (rows["width"] == 32).all() and (rows["batch"] == 2).all()
     assert (rows["s_per_1k"] > 0).all() and rows["s_per_1k"].notna().all()
     assert set(rows.loc[rows["variant"] == "plain", "path"]) == {"fp32"}
+
+
+def test_vmapped_training_is_k_separate_trainings(repo_root, monkeypatch):
+    """bench_pack's StackedStep (torch.func: stacked parameters, vmapped functional_call, one AdamW) follows K
+    separate TrainSteps from the same initial weights and draws, to float rounding (vmap batches the K
+    convolutions into grouped ones: another summation order)."""
+    import copy
+
+    import torch
+
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    from bench_pack import StackedStep
+
+    from memgen import checkpoint
+    from memgen.config import Config, validate_config
+    from memgen.model import UNet
+    from memgen.precision import PLAIN
+    from memgen.step import TrainStep
+    from tiny import tiny
+
+    config = validate_config(tiny(2, 1, 1))  # dropout 0: both sides draw nothing inside the step
+    stacked = StackedStep(config, 16, torch.device("cpu"), PLAIN, k=2, seed=0)
+    ucfg, tc = Config.from_dict(config).unet(16, num_classes=0), config["train"]
+    singles = []
+    for cell in range(2):
+        torch.manual_seed(cell)
+        model = UNet(ucfg)
+        singles.append(TrainStep(model, copy.deepcopy(model).requires_grad_(False),
+                                 checkpoint.build_diffusion_for(config), lr=tc["lr"], weight_decay=tc["weight_decay"],
+                                 ema_rate=tc["ema_rate"], device="cpu"))
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        x0, noise = torch.rand(2, 4, 3, 8, 8, generator=gen) * 2 - 1, torch.randn(2, 4, 3, 8, 8, generator=gen)
+        t = torch.randint(0, 100, (2, 4), generator=gen)
+        losses = stacked(x0, t, noise)
+        for cell, single in enumerate(singles):
+            alone = single(x0[cell], t[cell], noise[cell])["loss"].mean()
+            torch.testing.assert_close(losses[cell], alone, rtol=1e-4, atol=1e-5)
+    for cell, single in enumerate(singles):
+        for name, value in single.model.state_dict().items():
+            if name in stacked.params:
+                torch.testing.assert_close(stacked.params[name][cell].detach(), value, rtol=1e-3, atol=1e-5)
+                torch.testing.assert_close(stacked.ema[name][cell], single.ema.state_dict()[name], rtol=1e-3,
+                                           atol=1e-5)

@@ -25,7 +25,7 @@ def test_paper_parameter_counts():
 
 def test_unet256_500k_asks_for_more_than_unet64():
     small, big = (job_resources(with_(PAPER_TRAIN, width=w)) for w in (64, 256))
-    assert big.seconds > 1.4 * small.seconds  # measured on an H100, bf16 eager: 0.154 s vs the 0.101 s launch-bound step
+    assert big.seconds > 1.4 * small.seconds  # 4x the FLOPs; UNet-64 is launch-bound
     assert big.runtime_min > small.runtime_min and big.mem_mb > small.mem_mb
     cpu_small, cpu_big = (job_resources(with_(PAPER_TRAIN, width=w, device="cpu")) for w in (64, 256))
     assert cpu_big.seconds > 8 * cpu_small.seconds  # ~ width^1.7 on a CPU
@@ -128,3 +128,56 @@ def test_plan_counts_the_configs_own_unet():
     table = plan_table(grid)
     total = table[(table.study == "total") & (table.kind == "train")].iloc[0]
     assert total["compute_hours"] == pytest.approx(exact[0]["compute_hours"])
+
+
+def _table(monkeypatch):
+    """A synthetic rates table: UNet-64 measured compiled (60 s to compile) and packed 3 to a GPU."""
+    from memgen import rates
+
+    def row(width, path, s, compile_s=None, **extra):
+        return {"chip": "X1", "width": width, "image_size": 32, "batch": 128, "path": path, "s_per_call": s,
+                "compile_s": compile_s, "source": "synthetic", **extra}
+
+    table = {"plan_chip": "X1",
+             "train": [row(64, rates.CUDA_DEFAULT["train"], 0.05, 60.0), row(64, "fp32", 0.08), row(256, "fp32", 0.3)],
+             "sample": [row(64, rates.CUDA_DEFAULT["sample"], 0.01, 20.0), row(64, "fp32", 0.04)],
+             "pack": [row(64, rates.CUDA_DEFAULT["train"], 0.0, k=3, mode="processes", gain=2.0)]}
+    monkeypatch.setattr(rates, "load_table", lambda path=rates.TABLE_PATH: table)
+
+
+def test_gpu_seconds_are_the_measured_path_plus_its_compile_time(monkeypatch):
+    _table(monkeypatch)
+    job = Job("train", 64, 32, "gpu", batch=128, steps=1000)
+    assert job_resources(job).seconds == pytest.approx(1000 * 0.05 + 60)  # the compiled default: fastest
+    assert job_resources(with_(job, batch=256)).seconds == pytest.approx(1000 * 0.1 + 60)
+    assert job_resources(with_(job, width=256)).seconds == pytest.approx(1000 * 0.3)  # default unmeasured: fp32
+    sample = Job("sample", 64, 32, "gpu", batch=128, samples=256, sample_steps=100)
+    assert job_resources(sample).seconds == pytest.approx(2 * 100 * 0.01 + 20)
+
+
+def test_packed_training_runs_longer_but_takes_a_fraction_of_a_gpu(monkeypatch):
+    _table(monkeypatch)
+    alone = Job("train", 64, 32, "gpu", batch=128, steps=1000)
+    three, two = with_(alone, slots=3), with_(alone, slots=2)
+    assert job_resources(three).seconds == pytest.approx(job_resources(alone).seconds * 3 / 2.0)  # gain 2 measured
+    assert job_resources(two).seconds == pytest.approx(job_resources(alone).seconds * 2)  # not measured: gain 1
+    rows = {j.slots: plan_rows([j])[0] for j in (alone, two, three)}
+    assert rows[3]["gpu_hours"] == pytest.approx(rows[1]["gpu_hours"] / 2.0)
+    assert rows[2]["gpu_hours"] == pytest.approx(rows[1]["gpu_hours"])
+    assert rows[3]["limit_hours"] > rows[1]["limit_hours"]  # the wall time grows: so does the time limit
+    with pytest.raises(MemgenError, match="slots"):
+        job_resources(with_(alone, slots=0))
+
+
+def test_plan_prints_a_config_at_other_seeds_and_packing(capsys):
+    from memgen.cli import main
+
+    totals = {}
+    for seeds in (["0"], ["0", "1", "2"]):
+        assert main(["plan", "--configfile", '{"studies": ["capacity"]}', "--seeds", *seeds]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"seeds [{', '.join(seeds)}], training jobs per GPU 1")
+        totals[len(seeds)] = [line.split() for line in out.splitlines() if line.split()[:2] == ["total", "train"]][0]
+    assert int(totals[3][3]) == 3 * int(totals[1][3])  # three times the training jobs
+    assert main(["plan", "--configfile", '{"studies": ["capacity"]}', "--slots-per-gpu", "3"]) == 0
+    assert capsys.readouterr().out.startswith("seeds [0], training jobs per GPU 3")

@@ -20,7 +20,7 @@ import pytest
 
 from memgen import gpus
 from memgen.errors import MemgenError
-from memgen.gpus import LOCK_DIR_ENV, claim_gpu
+from memgen.gpus import LOCK_DIR_ENV, SLOTS_ENV, claim_gpu
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 HOLDER = """
@@ -35,9 +35,11 @@ sys.stdin.read()  # hold the GPU until the test closes stdin
 class Holder:
     """A process that claims one of ``count`` GPUs and holds it until `release` (or a kill)."""
 
-    def __init__(self, count: int, locks: Path):
-        env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    def __init__(self, count: int, locks: Path, slots: int | None = None):
+        env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", SLOTS_ENV)}
         env.update({LOCK_DIR_ENV: str(locks), "PYTHONPATH": str(WORKFLOW)})
+        if slots:
+            env[SLOTS_ENV] = str(slots)
         self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(count)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -170,3 +172,32 @@ def test_another_users_lock_file_under_the_real_kernel_rule(tmp_path):
     (locks / "gpu0.lock").touch(mode=0o644)
     os.chown(locks / "gpu0.lock", 65534, 65534)  # nobody's
     assert claim_gpu(1, env={LOCK_DIR_ENV: str(locks)}, log=lambda m: None) == 0
+
+
+def test_slots_let_jobs_share_a_gpu_spread_first_and_keep_exclusive_jobs_apart(tmp_path):
+    """MEMGEN_GPU_SLOTS=2 on 2 GPUs: the first two jobs spread over both GPUs, the next two double up, a fifth
+    waits; a job that wants a GPU alone (no slots) waits until no sharing job is left on one, and then sharing jobs
+    keep off that GPU while it holds it."""
+    holders = []
+    try:
+        for expected in ("0", "1", "0", "1"):
+            holders.append(Holder(2, tmp_path, slots=2))
+            assert holders[-1].claimed() == (expected, expected)
+        fifth = Holder(2, tmp_path, slots=2)
+        alone = Holder(2, tmp_path)
+        holders += [fifth, alone]
+        assert fifth.next_line().startswith("all 2 GPUs are held") and alone.next_line().startswith("all 2 GPUs")
+        holders[0].release()  # a slot on GPU 0 frees: the sharing job takes it, the exclusive one still waits
+        assert fifth.claimed() == ("0", "0")
+        holders[1].release()
+        holders[3].release()  # GPU 1 has no sharing job left: the exclusive job gets it
+        assert alone.claimed() == ("1", "1") and alone.lines.empty()
+        late = Holder(2, tmp_path, slots=2)  # GPU 0 is full (2 sharing), GPU 1 is held alone
+        holders.append(late)
+        assert late.next_line().startswith("all 2 GPUs are held")
+        alone.crash()
+        assert late.claimed() == ("1", "1")
+    finally:
+        for holder in holders:
+            if holder.proc.poll() is None:
+                holder.crash()

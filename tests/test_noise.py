@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from memgen.diffusion import GaussianDiffusion, LossType, cosine_betas, p_sample_loop
-from memgen.diffusion.noise import MASK32, CounterNoise, _box_muller, counter_normal, philox4x32, run_key
+from memgen.diffusion.noise import (MASK32, CounterNoise, _box_muller, counter_normal, counter_normals, philox4x32,
+                                   run_key, step_noise)
 from memgen.errors import MemgenError
 
 # Random123's known-answer vectors (D. E. Shaw Research, Random123 distribution, file tests/kat_vectors; the
@@ -130,6 +131,23 @@ def test_draws_computed_ahead_equal_draws_computed_alone():
     got = [noise.initial()] + [noise(i) for i in range(40)]  # crosses two block boundaries
     for draw, z in enumerate(got):
         assert torch.equal(z.reshape(2, -1), counter_normal(run_key(2), torch.tensor([3, 1]), draw, 48))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_draw_index_as_a_device_tensor_gives_the_int_paths_noise(device):
+    """A captured or compiled step gets its draw index as a 0-dim device tensor: the same noise, bit for bit, as
+    the int index and as CounterNoise's stream (blocks of draws computed ahead included)."""
+    shape, idx = (3, 5, 5), torch.tensor([4, 0, 2**40 + 3], device=device)  # 75 numbers: not a multiple of 4
+    key = run_key(3)
+    stream = CounterNoise(3, idx.cpu(), shape, device=device)
+    stream.initial()
+    for i in range(20):
+        i_t = torch.tensor(i, device=device)
+        assert torch.equal(step_noise(key, idx, i_t, shape), stream(i))
+        assert torch.equal(counter_normals(key, idx, i_t + 1, 3, 75), counter_normals(key, idx, i + 1, 3, 75))
+    x_t = counter_normal(key, idx, torch.tensor(0, device=device), 75)
+    assert torch.equal(x_t, counter_normal(key, idx, 0, 75))
 
 
 def test_shape_not_a_multiple_of_four():

@@ -172,6 +172,30 @@ def test_compile_failure_falls_back_to_eager(mondrians, monkeypatch):
     assert not broken.compiled and np.array_equal(*curves)
 
 
+@pytest.mark.parametrize("failing_call", [2, 3], ids=["recording", "first-replay"])
+def test_failure_while_cuda_graphs_are_recorded_falls_back_too(mondrians, monkeypatch, failing_call):
+    """With CUDA graphs the second compiled call records and the third replays first: a failure there (after a
+    compiled call that worked) also falls back to eager, with the draws of the failed step put back."""
+    class FailsLater:
+        def __init__(self, module):
+            self.module, self.calls = module, 0
+
+        def __call__(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == failing_call:
+                torch.randn(100)  # consumes random numbers before failing
+                raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+            return self.module(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: FailsLater(module))
+    logged = []
+    fast = FastPath("bf16", channels_last=True, compile=True, fused_adamw=True, compile_mode="reduce-overhead")
+    flaky, eager = _step(fast, log=logged.append), _step(FAST)
+    curves = [_loss_curve(s, mondrians, 5) for s in (flaky, eager)]
+    assert len(logged) == 1 and f"compiled call {failing_call}" in logged[0] and "capturing" in logged[0]
+    assert not flaky.compiled and np.array_equal(*curves)
+
+
 @pytest.mark.skipif(os.environ.get("MEMGEN_TEST_COMPILE") != "1",
                     reason="slow: compiles for 40-90 s on one CPU core; MEMGEN_TEST_COMPILE=1 runs it")
 def test_compiled_step_runs_and_matches_eager_closely(mondrians):

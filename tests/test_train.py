@@ -56,6 +56,28 @@ def test_batch_stream_cycles_small_sets_and_covers_every_image():
     assert np.array_equal(BatchStream(3, 8, 0).indices(2), stream.indices(2))  # stateless
 
 
+@pytest.mark.parametrize("n, batch, chunk", [(3, 8, 2), (5, 4, 16), (40, 8, 3), (7, 7, None)])
+def test_device_indices_are_the_batch_indices_across_blocks(n, batch, chunk):
+    """The loop slices its batches from blocks of steps copied to the device at once: the same numbers as
+    `indices`, whatever the block boundaries and wherever a (resumed) run starts."""
+    for start in (0, 5):
+        stream = BatchStream(n, batch, seed=3, chunk_steps=chunk)
+        for s in range(start, start + 70):
+            got = stream.device_indices(s, torch.device("cpu"))
+            assert got.dtype == torch.int64 and np.array_equal(got.numpy(), stream.indices(s)), s
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batch_indices_do_not_synchronise_the_host():
+    stream = BatchStream(50_000, 128, seed=0)
+    torch.cuda.set_sync_debug_mode("error")  # raises on any operation that makes the host wait for the device
+    try:
+        got = [stream.device_indices(s, torch.device("cuda")) for s in range(40)]  # crosses two blocks
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(np.array_equal(g.cpu().numpy(), stream.indices(s)) for s, g in enumerate(got))
+
+
 def test_train_writes_checkpoint_and_loss_log(tmp_path, data):
     images, labels = data
     cfg = tiny_config()

@@ -101,17 +101,24 @@ def check_resumable(ckpt: dict, path: Path, config, width: int, seed: int, data_
 
 
 def rng_state() -> dict:
+    """The global generators' states: torch's CPU generator, numpy's, and each visible CUDA device's where this
+    process has started CUDA (a CPU job on a GPU machine does not start it for this)."""
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what `rng_state` saved, as far as this process can: the CUDA states of devices it does not see
+    (it resumes with fewer GPUs visible than the run that saved, or on CPU) are skipped. Training reseeds every
+    draw from (seed, step) anyway, so nothing it draws depends on them."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("cuda") or []
+    if saved and torch.cuda.is_available():
+        for index in range(min(len(saved), torch.cuda.device_count())):
+            torch.cuda.set_rng_state(saved[index], index)
 
 
 def make(*, step, model, ema, optimizer, config, unet_cfg, width, seed, class_names, data_sha256, loss_log) -> dict:

@@ -14,13 +14,16 @@ CPU rates are measured (one thread, batch 8, so per-image overhead included):
   per step of 8; 0.34 / 1.10 s per forward of 8);
 - widths 16 and 32: timed beside width 64 in one process and scaled to its 1.23 s / 0.34 s (ratios 0.246 and
   0.433 train, 0.343 and 0.528 eval); width 256 eval extrapolated with the train ratio 256/128 (3.54).
-GPU rates are MEASURED on one H100 80GB (torch 2.11, benchmarks/gpu.sh, benchmarks/results/h100-2026-11-26): the
-seeds' UNet at 32x32 on the bf16 eager path (memgen's "fast" path without compile; the default compiles with CUDA
-graphs and is faster still, 0.045 s per UNet-128 step of batch 128 against 0.084 s eager, so these rates make safe
-time limits). A training step of batch 128 took 0.101 / 0.084 / 0.154 s at widths 64 / 128 / 256 (UNet-128 at batch
-256: 0.142 s): below width 256 a step is bound by kernel launches, so a GPU step costs max(STEP_FLOOR_S, batch x
-rate). A sampling forward (p_mean_variance) of 256 images took 0.034 / 0.052 (512: 0.103) / 0.108 s; the exact
-search ran 10k x 50k images at 32x32 in 0.093 s (5.3e9 pairs/s).
+GPU rates are MEASURED, and read from the table of `memgen.rates` (``rates.json``, written by benchmarks/rates.py
+from the files benchmarks/gpu.sh writes; today one H100 80GB, benchmarks/results/h100-2026-11-26): per measured
+width, the seconds of one training step / one sampling step of the batch on the path ``auto`` runs there (compiled
+with CUDA graphs where that was measured, plus its compile seconds once per job); where that path was not measured,
+the slowest path measured there (safe time limits). Between widths log-log interpolation; another batch scales as
+max(1, batch / measured batch) (a launch-bound step does not get faster with fewer images), and a larger image or
+UNet by its compute. A training job packed ``slots`` to a GPU (resources.train.slots_per_gpu) runs slots / gain
+times longer, gain being the measured cells per GPU-hour of that many trainings sharing a GPU over one at a time
+(1 where not measured), and takes 1 / slots of a GPU. The exact search ran 10k x 50k images at 32x32 in 0.093 s
+on the H100 (5.3e9 pairs/s).
 """
 
 from __future__ import annotations
@@ -29,21 +32,17 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
-from memgen.runtime import check_int
+from memgen import rates
 from memgen.errors import MemgenError
+from memgen.runtime import check_int
 
 KINDS = ("train", "sample", "score")
 DEVICES = ("cpu", "gpu")
-# Seconds per image per training step (forward + backward + AdamW), seeds' UNet at 32x32, by width.
-TRAIN_S = {"cpu": {16: 0.0378, 32: 0.0666, 64: 0.154, 128: 0.471, 256: 1.669},  # one thread, batch 8
-           "gpu": {64: 1.4e-4, 128: 5.5e-4, 256: 1.2e-3}}  # H100, bf16 eager (128 at batch 256); 64: launch-bound
-# (its 0.101 s step is STEP_FLOOR_S), its rate width^2-scaled from 128
-# Seconds per image per network evaluation without gradients (one per respaced sampling step).
-EVAL_S = {"cpu": {16: 0.0146, 32: 0.0224, 64: 0.0425, 128: 0.1375, 256: 0.487},  # 256: extrapolated
-          "gpu": {64: 1.31e-4, 128: 2.0e-4, 256: 4.2e-4}}  # H100, bf16 eager, batches of 256 (128: 512)
-# The least one training step / one batched forward takes (kernel launches; ~0 on a CPU).
-STEP_FLOOR_S = {"cpu": 0.0, "gpu": 0.10}
-EVAL_FLOOR_S = {"cpu": 0.0, "gpu": 0.03}
+# Seconds per image per training step (forward + backward + AdamW), seeds' UNet at 32x32, by width, on a CPU (one
+# thread, batch 8); GPUs: memgen.rates.
+TRAIN_S = {16: 0.0378, 32: 0.0666, 64: 0.154, 128: 0.471, 256: 1.669}
+# Seconds per image per network evaluation without gradients (one per respaced sampling step); 256: extrapolated.
+EVAL_S = {16: 0.0146, 32: 0.0224, 64: 0.0425, 128: 0.1375, 256: 0.487}
 # Seconds per (sample, training image, pixel value) of the exact nearest-two search: 8.7M pairs/s at 32x32 on one
 # busy CPU thread (benchmarks/bench_score.py --samples 1000 --train 4000 --image-size 32), 5.3e9 on an H100.
 PAIR_S = {"cpu": 4.0e-11, "gpu": 6.1e-14}
@@ -66,6 +65,7 @@ class Job:
     samples: images sampled (sample) or scored (score). sample_steps: respaced sampling steps.
     train_images: the training set size (train: data in memory; score: the search's other side).
     snapshots: EMA snapshots a training writes. params: exact parameter count (None: the seeds' UNet's).
+    slots: training jobs sharing one GPU (resources.train.slots_per_gpu; 1: a GPU of its own).
     """
 
     kind: str
@@ -79,10 +79,11 @@ class Job:
     train_images: int = 0
     snapshots: int = 0
     params: int | None = None
+    slots: int = 1
 
 
 class Estimate(NamedTuple):
-    seconds: float  # expected compute time, without the safety factor
+    seconds: float  # expected wall time of the computation (packed: sharing its GPU), without the safety factor
     runtime_min: int  # time limit to ask for: safety x (seconds + startup), within [floor, ceiling]
     mem_mb: int  # host memory to ask for (SLURM --mem): safety x estimate, at least FLOOR_MB
 
@@ -110,6 +111,24 @@ def _activations_mb(job: Job) -> float:
     return ACT_MB_FIXED * side**4 + ACT_MB_PER_WIDTH * job.width * side**2
 
 
+def _gpu_call_seconds(job: Job, batch: int, area: float) -> tuple[float, float]:
+    """(seconds of one training step / one sampling step of ``batch`` images, compile seconds) on the plan chip of
+    `memgen.rates`, interpolated over width; a larger image or UNet than the measured one scales by its compute."""
+    kind = "train" if job.kind == "train" else "sample"
+    points = rates.plan_rates(kind, job.image_size, batch)
+    if not points:
+        raise MemgenError(f"no measured GPU rates for {kind} jobs in {rates.TABLE_PATH} (benchmarks/rates.py)")
+    measured_size = next(iter(points.values()))["image_size"]
+    scale = max(1.0, area * (32 / measured_size) ** 2)  # area is relative to 32x32
+    nearest = min(points, key=lambda w: abs(math.log(w / job.width)))
+    # A wider UNet is never priced below a narrower one (on the H100 in bf16 eager, the launch-bound UNet-64 step
+    # took longer than UNet-128's).
+    seconds, most = {}, 0.0
+    for width in sorted(points):
+        most = seconds[width] = max(most, points[width]["s"])
+    return _rate(seconds, job.width) * scale, points[nearest]["compile_s"] or 0.0
+
+
 def _check(job: Job) -> None:
     if job.kind not in KINDS:
         raise MemgenError(f"job kind {job.kind!r}: expected one of {', '.join(KINDS)}")
@@ -117,6 +136,7 @@ def _check(job: Job) -> None:
         raise MemgenError(f"device {job.device!r}: expected cpu or gpu")
     check_int("width", job.width, 1)
     check_int("image_size", job.image_size, 1)
+    check_int("slots", job.slots, 1)
     need = {"train": ("batch", "steps"), "sample": ("samples", "sample_steps"),
             "score": ("samples", "train_images")}[job.kind]
     for name in need:
@@ -127,13 +147,14 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
                   attempt: int = 1) -> Estimate:
     """Time limit (minutes) and host memory (MB) for one job, on its ``attempt``-th try.
 
-    Compute seconds: train = steps x max(STEP_FLOOR_S, batch x TRAIN_S); sample = batches x sample_steps x
-    max(EVAL_FLOOR_S, batch x EVAL_S); score = samples x train_images x image_size^2 x 3 x PAIR_S; the network
-    rates scaled by (image_size/32)^2 and, when ``params``
-    is given, by params / unet_params(width) (a smaller UNet of the same width costs less). The limit is
-    ``attempt x safety x (seconds + startup)`` rounded up, clamped to [floor_min, ceiling_min] (the ceiling wins
-    over the floor): a retry asks for more, never past the ceiling; a longer training is cut by SLURM's SIGTERM,
-    checkpoints, and Snakemake's retry resumes it (see plan_rows' attempts).
+    Compute seconds: on a CPU train = steps x batch x TRAIN_S, sample = batches x sample_steps x batch x EVAL_S,
+    the rates scaled by (image_size/32)^2 and, when ``params`` is given, by params / unet_params(width) (a smaller
+    UNet of the same width costs less); on a GPU steps x the measured step (module docstring) + compile seconds,
+    and a packed training (``slots`` > 1) slots / gain times that; score = samples x train_images x image_size^2
+    x 3 x PAIR_S. The limit is ``attempt x safety x (seconds + startup)`` rounded up, clamped to
+    [floor_min, ceiling_min] (the ceiling wins over the floor): a retry asks for more, never past the ceiling; a
+    longer training is cut by SLURM's SIGTERM, checkpoints, and Snakemake's retry resumes it (see plan_rows'
+    attempts).
     Memory: torch's base + parameters x 4 bytes x (model, EMA, gradient, 2 Adam moments, 2 checkpoint copies;
     a GPU job: the 4 checkpoint copies only) + activations x batch (CPU only: a GPU holds them) + the images,
     times safety.
@@ -143,15 +164,24 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
     area = (job.image_size / 32) ** 2 * params / unet_params(job.width)  # compute ~ parameters at a given width
     pixels = job.image_size**2 * 3
     if job.kind == "train":
-        seconds = job.steps * max(STEP_FLOOR_S[job.device], job.batch * _rate(TRAIN_S[job.device], job.width) * area)
+        if job.device == "gpu":
+            step_s, compile_s = _gpu_call_seconds(job, job.batch, area)
+            gain = (rates.pack_gain(job.width, job.slots) or 1.0) if job.slots > 1 else 1.0
+            seconds = (job.steps * step_s + compile_s) * job.slots / gain
+        else:
+            seconds = job.steps * job.batch * _rate(TRAIN_S, job.width) * area
         on_cpu = job.device == "cpu"  # a GPU job keeps weights, Adam and the float images on the GPU
         state_mb = params * 4 * (7 if on_cpu else 4) / 2**20
         act_mb = _activations_mb(job) * job.batch
         data_mb = job.train_images * pixels * (5 if on_cpu else 1) / 2**20  # uint8 (+ float32 on a CPU)
     elif job.kind == "sample":
         batch = min(job.batch or job.samples, job.samples)
-        per_forward = max(EVAL_FLOOR_S[job.device], batch * _rate(EVAL_S[job.device], job.width) * area)
-        seconds = math.ceil(job.samples / batch) * job.sample_steps * per_forward
+        calls = math.ceil(job.samples / batch) * job.sample_steps
+        if job.device == "gpu":
+            step_s, compile_s = _gpu_call_seconds(job, batch, area)
+            seconds = calls * step_s + compile_s
+        else:
+            seconds = calls * batch * _rate(EVAL_S, job.width) * area
         state_mb = params * 4 * 4 / 2**20  # the checkpoint is loaded whole (model, EMA, Adam moments)
         act_mb = EVAL_ACT_FRACTION * _activations_mb(job) * max(job.batch, 1)
         data_mb = job.samples * pixels / 2**20
@@ -181,7 +211,8 @@ def output_bytes(job: Job) -> int:
 
 
 def plan_rows(jobs: Iterable[Job], safety: float = 2.0, ceiling_min: int = CEILING_MIN) -> list[dict]:
-    """Per job kind and device: jobs, compute hours (no safety factor), GPU-hours, hours of time limits asked,
+    """Per job kind and device: jobs, compute hours (no safety factor), GPU-hours (a packed job's hours / slots),
+    hours of time limits asked,
     the most attempts one job is expected to need (an estimate past the ceiling is cut by the time limit and
     resumed by a retry: the profile's ``retries`` must be at least attempts - 1), and output GB."""
     rows: dict[tuple[str, str], dict] = {}
@@ -193,7 +224,7 @@ def plan_rows(jobs: Iterable[Job], safety: float = 2.0, ceiling_min: int = CEILI
         hours = est.seconds / 3600
         row["jobs"] += 1
         row["compute_hours"] += hours
-        row["gpu_hours"] += hours if job.device == "gpu" else 0.0
+        row["gpu_hours"] += hours / job.slots if job.device == "gpu" else 0.0
         row["limit_hours"] += est.runtime_min / 60
         row["attempts"] = max(row["attempts"], math.ceil(est.seconds / (ceiling_min * 60 - STARTUP_S[job.device])))
         row["output_gb"] += output_bytes(job) / 1e9

@@ -5,7 +5,8 @@ four GPU jobs run at once, and each would use GPU 0. So every GPU job claims a G
 the lowest index ``i`` whose lock file ``<lock dir>/gpu<i>.lock`` it can ``flock`` exclusively without blocking.
 The lock is held as long as the process lives and is released by the kernel when it ends, however it ends
 (exit, crash, SIGKILL), so there is nothing to clean up. Under SLURM (or when the user chose a device) the
-variable is already set and nothing happens.
+variable is already set and nothing happens. With ``$MEMGEN_GPU_SLOTS`` = K > 1 (resources.<stage>.slots_per_gpu;
+run Snakemake with ``--resources gpu=<GPUs x K>``) up to K such jobs share a GPU (`try_claim_slot`).
 
 It must run before CUDA is initialised: the CUDA runtime reads ``CUDA_VISIBLE_DEVICES`` once, at its first call
 (``torch.cuda.is_available()`` is such a call), so the GPUs are counted with ``nvidia-smi`` instead.
@@ -25,8 +26,10 @@ from typing import Callable, MutableMapping
 from memgen.errors import MemgenError
 
 LOCK_DIR_ENV = "MEMGEN_GPU_LOCK_DIR"
+SLOTS_ENV = "MEMGEN_GPU_SLOTS"  # jobs that may share one GPU (the rules set it from resources.<stage>.slots_per_gpu)
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "memgen-gpu-locks"
 _HELD: dict[Path, int] = {}  # lock file -> open descriptor, kept open (and locked) for the process lifetime
+_SHARED: list[int] = []  # descriptors holding shared locks on gpu<i>.lock (try_claim_slot)
 
 
 def count_gpus() -> int:
@@ -98,6 +101,40 @@ def try_claim(count: int, directory: Path) -> int | None:
     return None
 
 
+def _flock(path: Path, mode: int) -> int | None:
+    """An open descriptor of ``path`` holding a ``mode`` flock taken without blocking, or None (held elsewhere)."""
+    fd = open_lock(path)  # without O_CREAT on an existing file (fs.protected_regular, see open_lock)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def try_claim_slot(count: int, directory: Path, slots: int) -> int | None:
+    """A place for this process on one of ``count`` GPUs shared by up to ``slots`` jobs, or None when all are
+    taken: a shared lock on ``gpu<i>.lock`` (so a job that wants a GPU alone waits until no sharing job is left
+    on it, and no sharing job joins it) and an exclusive lock on one ``gpu<i>.slot<j>.lock``, j < slots. Slot 0
+    of every GPU is filled before slot 1 of any, so jobs spread over the GPUs first."""
+    for slot in range(slots):
+        for index in range(count):
+            slot_path = directory / f"gpu{index}.slot{slot}.lock"
+            if slot_path in _HELD:
+                continue
+            gpu_fd = _flock(directory / f"gpu{index}.lock", fcntl.LOCK_SH)
+            if gpu_fd is None:
+                continue
+            slot_fd = _flock(slot_path, fcntl.LOCK_EX)
+            if slot_fd is None:
+                os.close(gpu_fd)
+                continue
+            _HELD[slot_path] = slot_fd
+            _SHARED.append(gpu_fd)  # both kept open (and locked) for the process lifetime
+            return index
+    return None
+
+
 def claim_gpu(
     count: int | None = None,
     *,
@@ -120,12 +157,15 @@ def claim_gpu(
     if count <= 0:
         return None
     directory = lock_dir(env)
+    slots = int(env.get(SLOTS_ENV) or 1)
+    claim = (lambda: try_claim(count, directory)) if slots <= 1 else (lambda: try_claim_slot(count, directory, slots))
     waited = False
-    while (index := try_claim(count, directory)) is None:
+    while (index := claim()) is None:
         if not waited:
             log(f"all {count} GPUs are held by other memgen jobs (locks in {directory}); waiting for one to be freed")
             waited = True
         time.sleep(poll_s)
     env["CUDA_VISIBLE_DEVICES"] = str(index)
-    log(f"using GPU {index} of {count} (CUDA_VISIBLE_DEVICES={index}; lock {directory / f'gpu{index}.lock'})")
+    shared = f", shared by up to {slots} jobs" if slots > 1 else ""
+    log(f"using GPU {index} of {count} (CUDA_VISIBLE_DEVICES={index}; lock {directory / f'gpu{index}.lock'}{shared})")
     return index

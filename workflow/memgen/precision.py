@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from memgen import rates
 from memgen.cpu_probe import bf16_conv_kernel, is_native_bf16
 from memgen.errors import MemgenError
 
@@ -56,6 +57,20 @@ class FastPath:
         if self.compile and self.compile_mode != "default":
             flags[flags.index("compile")] = f"compile({self.compile_mode})"
         return "+".join([self.precision, *flags])
+
+    @classmethod
+    def parse(cls, text: str) -> FastPath:
+        """The FastPath that `describe` wrote as ``text`` ("bf16+compile(reduce-overhead)+fused_adamw")."""
+        precision, *flags = text.split("+")
+        fields: dict = {"precision": precision}
+        for flag in flags:
+            name, _, mode = flag.partition("(")
+            if name not in ("channels_last", "compile", "fused_adamw") or (mode and name != "compile"):
+                raise MemgenError(f"fast path {text!r}: unknown part {flag!r}")
+            fields[name] = True
+            if mode:
+                fields["compile_mode"] = mode.rstrip(")")
+        return cls(**fields)
 
 
 PLAIN = FastPath()
@@ -95,7 +110,8 @@ CPU_BF16_MIN_FLOPS = 1.4e9
 
 
 def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "auto", *,
-                      flops: float | None = None, compile: bool | str | None = None) -> FastPath:
+                      flops: float | None = None, compile: bool | str | None = None,
+                      workload: rates.Workload | None = None) -> FastPath:
     """The FastPath for a device and a request.
 
     requested: "fp32" (the plain path, bit-identical to memgen.train's step), "bf16" (bf16 autocast and the
@@ -105,13 +121,15 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
     "auto" picks bf16 only from CPU_BF16_MIN_FLOPS up (None: assume it is large).
     compile: None or "auto" = the choice's default (on CUDA with CUDA graphs, mode "reduce-overhead": measured
     on one H100, a UNet-128 step of batch 128 took 0.099 s in fp32 eager, 0.084 s in bf16 eager, 0.061 s compiled
-    and 0.045 s compiled with CUDA graphs; never on CPU, where compiling the UNet takes longer than
-    the demo's trainings), True/False to force it.
+    and 0.045 s compiled with CUDA graphs, the last in a hand-patched run that benchmarks/gpu.sh repeats; never on
+    CPU, where compiling the UNet takes longer than the demo's trainings), True/False to force it.
 
     "auto" on a CPU: channels_last (faster on CPU at every size measured, 1.02-1.25x in fp32) and fused AdamW,
     bf16 with AMX/AVX512-BF16 above the threshold. On CUDA: bf16 where ``torch.cuda.is_bf16_supported()``,
     fused AdamW, compile; channels_last off (CUDA GroupNorm returns NCHW from an NHWC input, pytorch #111824,
     so eager NHWC pays a conversion per norm: benchmarks/gpu.sh measures both).
+    workload: the job (`memgen.rates.Workload`); with precision and compile both "auto" on CUDA, the path is
+    chosen per width from the measured rates (`measured_choice`).
     """
     device = torch.device(device)
     if isinstance(requested, FastPath):
@@ -120,6 +138,7 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
         return requested
     if requested not in REQUESTS:
         raise MemgenError(f"precision={requested!r}: must be one of {', '.join(REQUESTS)}")
+    fully_auto = requested == "auto" and compile in (None, "auto")
     mode = compile if isinstance(compile, str) and compile not in ("auto", "off") else None
     compile = {"auto": None, "off": False}.get(compile, True) if isinstance(compile, str) else compile
     if requested == "fp32":
@@ -130,9 +149,27 @@ def resolve_fast_path(device: torch.device | str, requested: str | FastPath = "a
     cuda = device.type == "cuda"
     if requested == "auto" and not cuda and flops is not None and flops < CPU_BF16_MIN_FLOPS:
         bf16 = False
-    return FastPath("bf16" if bf16 else "fp32", channels_last=not cuda,
+    fast = FastPath("bf16" if bf16 else "fp32", channels_last=not cuda,
                     compile=cuda if compile is None else compile, fused_adamw=fused_adamw_supported(device),
                     compile_mode=mode or ("reduce-overhead" if cuda else "default"))
+    return measured_choice(device, workload, fast) if fully_auto and cuda else fast
+
+
+def cuda_chip(device: torch.device) -> str | None:
+    """The chip of a CUDA device as `memgen.rates` names it ("H100"), or None without CUDA."""
+    return rates.chip_of(torch.cuda.get_device_name(device)) if torch.cuda.is_available() else None
+
+
+def measured_choice(device: torch.device, workload: rates.Workload | None, default: FastPath) -> FastPath:
+    """``default`` (what "auto" picks on CUDA), or the path that the measured rates of this chip show faster for
+    ``workload`` (`memgen.rates.choose_path`: only where the default was measured beside it). A sampling job has
+    no optimizer: its fused_adamw flag is the default's."""
+    chip = cuda_chip(device) if workload is not None else None
+    path = rates.choose_path(chip, workload) if chip else None
+    if path is None:
+        return default
+    chosen = FastPath.parse(path)
+    return dataclasses.replace(chosen, fused_adamw=default.fused_adamw) if workload.kind == "sample" else chosen
 
 
 @functools.lru_cache(maxsize=64)

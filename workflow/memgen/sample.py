@@ -4,8 +4,10 @@ Respaced ancestral sampling (improved-diffusion's respacing). Sample ``i`` draws
 step's noise from a counter-based generator keyed by the seed and counting (i, step, element)
 (`memgen.diffusion.noise.CounterNoise`), so a given seed gives the same samples whatever the batch size, and the
 noise is drawn on the device. The UNet runs under the precision asked for (`memgen.precision`: bf16 autocast
-where the device computes it natively and it pays, the sampler's arithmetic in float32). For a class-conditional model ``num_samples`` samples are drawn
-for each requested class, in class order; labels come only from the classes the model was trained on.
+where the device computes it natively and it pays, the sampler's arithmetic in float32), and on CUDA the reverse
+step is compiled and replayed from a CUDA graph (`memgen.sample_compiled`: the same noise, bit for bit; never on a
+CPU unless asked). For a class-conditional model ``num_samples`` samples are drawn for each requested class, in
+class order; labels come only from the classes the model was trained on.
 
 With the same seed, steps and classes, sample i of a trained model and sample i of the optimal denoiser start
 from the same x_T and see the same step noise; only the denoiser differs. The optimum
@@ -49,9 +51,10 @@ def plan_labels(num_classes: int, num_samples: int, classes: Sequence[int] | Non
 
 
 def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: int, batch_size: int,
-         shape_chw: tuple[int, int, int], device) -> np.ndarray:
+         shape_chw: tuple[int, int, int], device, sampler=None) -> np.ndarray:
     """The sampling loop: images uint8 [M, H, W, 3] for ``labels`` [M] from ``denoiser(x, t, y)`` and a (respaced)
-    process; sample i is `memgen.diffusion.sample_seeded` of index i, whatever batch it falls in."""
+    process; sample i is `memgen.diffusion.sample_seeded` of index i, whatever batch it falls in. ``sampler``: a
+    `memgen.sample_compiled.CompiledSampler` of the same denoiser, process and seed, run instead."""
     from memgen.diffusion import sample_seeded
 
     out = np.empty((len(labels), shape_chw[1], shape_chw[2], 3), dtype=np.uint8)
@@ -59,7 +62,10 @@ def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: in
     for start in range(0, len(labels), batch_size):
         idx = np.arange(start, min(start + batch_size, len(labels)))
         y = torch.from_numpy(labels[idx]).to(device) if conditional else None
-        out[idx] = to_uint8(sample_seeded(diffusion, denoiser, seed, idx, shape_chw, device=device, y=y))
+        if sampler is not None:
+            out[idx] = to_uint8(sampler(idx, y))
+        else:
+            out[idx] = to_uint8(sample_seeded(diffusion, denoiser, seed, idx, shape_chw, device=device, y=y))
         done = idx[-1] + 1
         rate = done / (time.perf_counter() - t0)
         LOG.info(f"sampled {done}/{len(labels)} | {rate:.1f} samples/s | ETA {(len(labels) - done) / rate:.0f}s")
@@ -68,30 +74,40 @@ def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: in
 
 def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: int = 256,
            classes: Sequence[int] | None = None, device: str = "auto", weights: str = "ema",
-           precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+           precision: str = "auto", compile: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Draw samples from a checkpoint. Returns (images uint8 [M,H,W,3], labels int64 [M]).
 
-    precision: "fp32", "bf16" or "auto" for the UNet's forward (`memgen.precision.resolve_fast_path`)."""
+    precision: "fp32", "bf16" or "auto" for the UNet's forward; compile: "auto" (on CUDA: compiled and replayed
+    from a CUDA graph; never on a CPU), "off", "default" or "reduce-overhead" (`memgen.precision.resolve_fast_path`,
+    which picks per width from measured rates where there are some)."""
     from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
+    from memgen.rates import Workload
 
     check_int("--num-samples", num_samples, 1)
     check_int("--batch-size", batch_size, 1)
     dev = resolve_device(device)
     model = checkpoint.build_model(ckpt, weights).to(dev).eval()
-    batch = min(batch_size, num_samples)
-    fast = resolve_fast_path(dev, precision, flops=unet_flops(model.config, batch, backward=False), compile=False)
+    T = ckpt["config"]["diffusion"]["steps"]
+    if not 1 <= steps <= T:
+        raise MemgenError(f"--steps {steps}: must be between 1 and the model's diffusion steps T={T}")
+    labels = plan_labels(ckpt["num_classes"], num_samples, classes)
+    batch, size = min(batch_size, len(labels)), ckpt["unet"]["image_size"]
+    workload = Workload("sample", model.config.width, size, batch, calls=steps * -(-len(labels) // batch))
+    flops = unet_flops(model.config, min(batch_size, num_samples), backward=False)  # as before: CPU's choice
+    fast = resolve_fast_path(dev, precision, flops=flops, compile=compile, workload=workload)
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
     net = model if fast == PLAIN else FastForward(model, fast, dev.type)
     LOG.info(f"sampling {num_samples} per class, {steps} steps, batch {batch_size}, precision {fast.describe()}")
-    T = ckpt["config"]["diffusion"]["steps"]
-    if not 1 <= steps <= T:
-        raise MemgenError(f"--steps {steps}: must be between 1 and the model's diffusion steps T={T}")
     diffusion = checkpoint.build_diffusion_for(ckpt["config"]).respaced(str(steps))
-    labels = plan_labels(ckpt["num_classes"], num_samples, classes)
-    size = ckpt["unet"]["image_size"]
-    images = draw(net, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch_size,
-                  shape_chw=(3, size, size), device=dev)
+    sampler = None
+    if fast.compile:
+        from memgen.sample_compiled import CompiledSampler
+
+        sampler = CompiledSampler(diffusion, net, seed=seed, shape_chw=(3, size, size), batch_size=batch,
+                                  device=dev, mode=fast.compile_mode, log=LOG.info)
+    images = draw(net, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch,
+                  shape_chw=(3, size, size), device=dev, sampler=sampler)
     return images, labels
 
 

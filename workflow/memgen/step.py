@@ -9,8 +9,10 @@ On the plain path (``FastPath()``) a step is the inner step of `memgen.train` op
 results are bit-identical to it (tests/test_step.py). The fast path (see `memgen.precision`) runs the network
 forward under bf16 autocast with channels_last and ``torch.compile``, while the loss terms are computed in
 float32 from the network output cast to float32 (Improved DDPM's L_vb holds logs of small variances, which bf16
-would round); AdamW is fused. Compilation is lazy: if the first compiled step raises, one line is logged, the
-random state is put back and the step runs eagerly from then on.
+would round); AdamW is fused. Compilation is lazy, and with CUDA graphs (mode "reduce-overhead", torch's cudagraph
+trees) the first call compiles and warms up, the second records the graphs and the third is the first replay: if any
+of these first `GUARDED_CALLS` compiled calls raises, one line is logged, the random state is put back and the step
+runs eagerly from then on (the step in flight included: nothing of it was applied, AdamW runs after the guard).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from memgen.precision import PLAIN, FastForward, FastPath, make_adamw
+
+# Compiled calls run under the eager fallback: compile + warm-up, CUDA-graph recording, first replay.
+GUARDED_CALLS = 3
 
 
 class TrainStep:
@@ -44,7 +49,7 @@ class TrainStep:
         self._ema_params = list(ema.parameters())
         self._eager = model if fast == PLAIN else FastForward(model, fast, self.device.type)
         self._net = self._eager
-        self._compile_pending = fast.compile
+        self._guarded = GUARDED_CALLS if fast.compile else 0  # compiled calls still under the fallback
         if fast.compile:
             self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode)
 
@@ -55,22 +60,25 @@ class TrainStep:
         loss.backward()
         return losses
 
-    def _first_compiled(self, x0, t, noise, y) -> dict[str, Tensor]:
-        """The first compiled step; on any compile error fall back to eager with the random state restored."""
+    def _guarded_step(self, x0, t, noise, y) -> dict[str, Tensor]:
+        """A compiled step among the first GUARDED_CALLS; on any error fall back to eager, random state restored."""
+        call = GUARDED_CALLS - self._guarded + 1
         cpu_rng = torch.get_rng_state()
-        cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         try:
-            return self._forward_backward(x0, t, noise, y)
-        except Exception as err:  # noqa: BLE001 - any failure of the compiler means: run eagerly
+            losses = self._forward_backward(x0, t, noise, y)
+            self._guarded -= 1
+            return losses
+        except Exception as err:  # noqa: BLE001 - any failure of the compiler or the graphs means: run eagerly
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-            self.log(f"torch.compile failed ({type(err).__name__}: {first}); running eager")
-            self._net = self._eager
+            what = ("compiling", "recording CUDA graphs", "replaying CUDA graphs")[min(call, 3) - 1]
+            self.log(f"torch.compile failed on compiled call {call} ({what}; {type(err).__name__}: {first}); "
+                     "running eager")
+            self._net, self._guarded = self._eager, 0
             torch.set_rng_state(cpu_rng)
             if cuda_rng is not None:
-                torch.cuda.set_rng_state_all(cuda_rng)
+                torch.cuda.set_rng_state(cuda_rng, self.device)
             return self._forward_backward(x0, t, noise, y)
-        finally:
-            self._compile_pending = False
 
     @property
     def compiled(self) -> bool:
@@ -79,8 +87,8 @@ class TrainStep:
 
     def __call__(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
         """One step; returns ``loss``, ``mse``, ``vb`` (per sample, [B], detached, float32, on the device)."""
-        if self._compile_pending:
-            losses = self._first_compiled(x0, t, noise, y)
+        if self._guarded:
+            losses = self._guarded_step(x0, t, noise, y)
         else:
             losses = self._forward_backward(x0, t, noise, y)
         self.optimizer.step()

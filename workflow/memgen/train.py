@@ -4,7 +4,8 @@ Every random draw of step ``s`` (batch indices, timesteps, noise, dropout) comes
 ``(seed, s)`` alone, so a run resumed from a checkpoint at step ``s`` continues exactly as the uninterrupted run
 would (on CPU with deterministic kernels). SIGTERM or SIGUSR1 (SLURM's preemption and ``sbatch --signal``) ends
 the current step, writes the resumable checkpoint at that step and raises `Preempted`, so a preempted job loses
-at most one step and its rerun resumes exactly. Batches stream through seeded epoch permutations of the training set,
+at most one step and its rerun resumes exactly; during the run's first step (which compiles, about 90 s on a GPU)
+it stops at once, as the checkpoint on disk is then current (`_StopSignals`). Batches stream through seeded epoch permutations of the training set,
 so a set smaller than the batch simply repeats inside one batch (improved-diffusion's loader yields no batch
 then and hangs); ``steps * batch_size / N`` is the number of passes over each image.
 """
@@ -16,6 +17,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +30,7 @@ import torch
 from memgen import checkpoint, io
 from memgen.errors import MemgenError
 from memgen.precision import resolve_fast_path, unet_flops
+from memgen.rates import Workload
 from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
 from memgen.step import TrainStep
 
@@ -35,11 +38,18 @@ LOG = logging.getLogger("memgen")
 
 
 class BatchStream:
-    """Batch ``s`` = positions ``[s*B, (s+1)*B)`` of the endless concatenation of seeded epoch permutations."""
+    """Batch ``s`` = positions ``[s*B, (s+1)*B)`` of the endless concatenation of seeded epoch permutations.
 
-    def __init__(self, n: int, batch_size: int, seed: int, salt: tuple[int, ...] = ()):
+    `indices` gives a batch as a numpy array; `device_indices` the same numbers as an int64 tensor on the training
+    device, sliced from a block of consecutive batches copied at once: a host-to-device copy per step would make
+    the host wait for the device at every step (a copy from pageable memory is synchronous).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, salt: tuple[int, ...] = (), chunk_steps: int | None = None):
         self.n, self.batch_size, self.seed, self.salt = n, batch_size, seed, salt
+        self.chunk_steps = chunk_steps or max(1, (1 << 18) // batch_size)  # a block holds ~2^18 indices (2 MiB)
         self._cache: dict[int, np.ndarray] = {}
+        self._block: tuple[int, int, str, torch.Tensor] | None = None  # (first step, steps, device, indices)
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:
@@ -49,39 +59,116 @@ class BatchStream:
             self._cache[epoch] = rng.permutation(self.n)
         return self._cache[epoch]
 
-    def indices(self, step: int) -> np.ndarray:
-        start, out = step * self.batch_size, []
-        need = self.batch_size
-        while need:
+    def positions(self, start: int, count: int) -> np.ndarray:
+        """The training-set indices at positions ``[start, start + count)`` of the stream (int64 [count])."""
+        out = []
+        while count:
             epoch, offset = divmod(start, self.n)
-            take = self._perm(epoch)[offset : offset + need]
+            take = self._perm(epoch)[offset : offset + count]
             out.append(take)
-            need -= len(take)
+            count -= len(take)
             start += len(take)
         return np.concatenate(out)
 
+    def indices(self, step: int) -> np.ndarray:
+        return self.positions(step * self.batch_size, self.batch_size)
+
+    def device_indices(self, step: int, device: torch.device) -> torch.Tensor:
+        """``indices(step)`` as int64 [B] on ``device``: a slice of a block of consecutive steps copied at once
+        (from pinned memory, so the host does not wait for CUDA); blocks start at 16 steps and double up to
+        ``chunk_steps``, so a short run computes few permutations ahead."""
+        if self._block is None or self._block[2] != str(device) or not 0 <= step - self._block[0] < self._block[1]:
+            count = min(self.chunk_steps, 2 * self._block[1] if self._block else 16)
+            host = torch.from_numpy(self.positions(step * self.batch_size, count * self.batch_size))
+            if device.type == "cuda":
+                host = host.pin_memory()
+            self._block = (step, count, str(device), host.to(device, non_blocking=True))
+        offset = (step - self._block[0]) * self.batch_size
+        return self._block[3][offset : offset + self.batch_size]
+
 
 class Preempted(Exception):
-    """Training stopped on a signal after writing its resumable checkpoint; exit status 128 + the signal number."""
+    """Training stopped on a signal; exit status 128 + the signal number. ``saved``: the checkpoint at ``step``
+    was written now (False: the signal came before this run's first step finished, and the checkpoint on disk,
+    if any, is already at ``step``)."""
 
-    def __init__(self, signum: int, step: int, path: Path):
-        self.signum, self.step, self.path = signum, step, path
+    def __init__(self, signum: int, step: int, path: Path, saved: bool = True):
+        self.signum, self.step, self.path, self.saved = signum, step, path, saved
         self.exit_code = 128 + signum
-        super().__init__(f"preempted by {signal.Signals(signum).name} at step {step}: checkpoint written to {path}; "
-                         "rerun to resume")
+        name = signal.Signals(signum).name
+        if saved:
+            message = f"preempted by {name} at step {step}: checkpoint written to {path}; rerun to resume"
+        else:
+            where = f"{path} is already at that step" if path.exists() else "no checkpoint yet, a rerun starts over"
+            message = f"preempted by {name} at step {step}, before this run's first step finished: {where}"
+        super().__init__(message)
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM's preemption and scancel; `sbatch --signal=USR1@secs`
 
 
-def _catch_stop_signals() -> list[int]:
-    """Record SIGTERM/SIGUSR1 in the returned list instead of dying. Only the main thread can install handlers;
-    elsewhere the list stays empty. `_restoring_signal_handlers` puts the previous handlers back."""
-    caught: list[int] = []
-    if threading.current_thread() is threading.main_thread():
+class _StopBeforeFirstStep(BaseException):
+    """Raised by the signal handler while this run's first step is in flight. A BaseException, like
+    KeyboardInterrupt, so that it unwinds torch.compile and no ``except Exception`` fallback swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _StopSignals:
+    """SIGTERM/SIGUSR1 while training, caught instead of dying (handlers need the main thread; elsewhere nothing is
+    caught). After the first step of this run, a signal is recorded in ``caught`` and acted on between steps
+    (checkpoint at that step, `Preempted`). Before it, nothing exists that the checkpoint on disk (or, without one,
+    a fresh start) lacks, and the first step can take minutes (torch.compile, about 90 s for the paper's UNet on a
+    GPU; SLURM kills after KillWait, 30 s by default), so a signal stops the run at once: the handler raises
+    `_StopBeforeFirstStep` in the main thread; should that thread sit in native code that does not return to
+    Python for GRACE_S (the backward graph is compiled lazily, on CUDA's autograd thread), a watcher thread, woken
+    through ``signal.set_wakeup_fd``, ends the process with status 128 + signal. `close` restores the wakeup fd."""
+
+    GRACE_S = 5.0
+
+    def __init__(self, log: Callable[[str], None]):
+        self.caught: list[int] = []
+        self.log, self._first_done, self._watch_fds = log, threading.Event(), None
+        if threading.current_thread() is not threading.main_thread():
+            return
         for signum in _STOP_SIGNALS:
-            signal.signal(signum, lambda got, frame: caught.append(got))
-    return caught
+            signal.signal(signum, self._handle)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self._watch_fds = (read_fd, write_fd)
+        threading.Thread(target=self._watch, args=(read_fd,), name="memgen-stop-watcher", daemon=True).start()
+
+    def _handle(self, signum: int, frame) -> None:
+        self.caught.append(signum)
+        if not self._first_done.is_set():
+            raise _StopBeforeFirstStep(signum)
+
+    def _watch(self, read_fd: int) -> None:
+        try:
+            while data := os.read(read_fd, 64):  # signal numbers, one byte each; b"" once close() closed the pipe
+                for signum in data:
+                    if signum in _STOP_SIGNALS and not self._first_done.wait(self.GRACE_S):
+                        self.log(f"{signal.Signals(signum).name} before this run's first step finished, and the "
+                                 f"main thread did not stop within {self.GRACE_S:.0f} s (in native code, e.g. "
+                                 f"compiling): exiting {128 + signum}; the checkpoint on disk (if any) is current")
+                        for stream in (sys.stdout, sys.stderr):
+                            stream.flush()
+                        os._exit(128 + signum)
+        finally:
+            os.close(read_fd)
+
+    def first_step_done(self) -> None:
+        self._first_done.set()
+
+    def close(self) -> None:
+        self._first_done.set()
+        if self._watch_fds is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            os.close(self._watch_fds[1])  # the watcher reads b"", closes its end and returns
+            self._watch_fds = None
 
 
 def _restoring_signal_handlers(fn: Callable) -> Callable:
@@ -225,7 +312,7 @@ def train(
     ema.requires_grad_(False)
     diffusion = checkpoint.build_diffusion(config.diffusion)
     fast = resolve_fast_path(dev, tc.precision, flops=unet_flops(ucfg, tc.batch_size, backward=True),
-                             compile=tc.compile)
+                             compile=tc.compile, workload=Workload("train", width, size, tc.batch_size, tc.steps))
     trainer = TrainStep(model, ema, diffusion, lr=tc.lr, weight_decay=tc.weight_decay, ema_rate=tc.ema_rate,
                         device=dev, fast=fast, log=log)  # AdamW as improved-diffusion; fast path: memgen.precision
     opt = trainer.optimizer
@@ -262,45 +349,54 @@ def train(
         checkpoint.save(state, ckpt)
 
     window, t0, step0 = _Window.restore(window_state, step, dev), time.perf_counter(), step
-    caught = _catch_stop_signals()
     model.train()
-    while step < tc.steps:
-        # 1. Everything random in this step is seeded by (seed, step): exact resume.
-        torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_STEP, step, *salt))
-        idx = torch.from_numpy(stream.indices(step)).to(dev)
-        x0, y = x_all[idx], (y_all[idx] if conditional else None)
-        t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t
-        noise = torch.randn_like(x0)
-        # 2. Hybrid (or simple) loss, one AdamW step, EMA update (memgen.step: no host synchronisation).
-        losses = trainer(x0, t, noise, y)
-        step += 1
-        window.add(losses, t)
-        # 3. Progress line and loss-log row; checkpoint every K steps (atomic, so a kill never corrupts it).
-        #    A non-finite loss stops the run before it can reach a checkpoint.
-        at_log = step % tc.log_every == 0 or step == tc.steps
-        at_ckpt = step % tc.checkpoint_every == 0
-        if (at_log or at_ckpt) and (bad := window.first_nonfinite_step()) is not None:
-            kept = f"last good checkpoint kept at {state}" if state.exists() else "no checkpoint was written yet"
-            raise MemgenError(f"training diverged: non-finite loss at step {bad}; {kept}")
-        if at_log:
-            elapsed = time.perf_counter() - t0
-            rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
-            row = window.row(step, rate, diffusion.num_timesteps)
-            rows.append(row)
-            log(f"step {step}/{tc.steps} ({100 * step / tc.steps:.0f}%) loss {row['loss']:.4f} mse {row['mse']:.4f} "
-                f"vb {row['vb']:.4f} | {rate:.2f} steps/s | ETA {_eta((tc.steps - step) / rate if rate > 0 else 0)}")
-            window = _Window(step)
-        if snapshots and step in snapshots:
-            snap = snapshot(step)
-            del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
-            checkpoint.save(pending / snapshots[step].name, snap)
-        if at_ckpt and step < tc.steps:
-            save_state()
-        if caught:  # 4. SIGTERM/SIGUSR1: checkpoint this step and stop (SLURM sends SIGKILL after KillWait)
-            save_state()
-            preempted = Preempted(caught[0], step, state)
-            log(str(preempted))
-            raise preempted
+    stops = _StopSignals(log)  # SIGTERM/SIGUSR1: see _StopSignals (before the first step: stop at once)
+    try:
+        while step < tc.steps:
+            # 1. Everything random in this step is seeded by (seed, step): exact resume.
+            torch.manual_seed(hashed_seed(seed, STREAM.TRAIN_STEP, step, *salt))
+            idx = stream.device_indices(step, dev)  # sliced on the device: no host synchronisation
+            x0, y = x_all[idx], (y_all[idx] if conditional else None)
+            t = torch.randint(0, diffusion.num_timesteps, (len(idx),), device=dev)  # uniform t
+            noise = torch.randn_like(x0)
+            # 2. Hybrid (or simple) loss, one AdamW step, EMA update (memgen.step: no host synchronisation).
+            losses = trainer(x0, t, noise, y)
+            stops.first_step_done()  # from now on a signal is acted on between steps
+            step += 1
+            window.add(losses, t)
+            # 3. Progress line and loss-log row; checkpoint every K steps (atomic, so a kill never corrupts it).
+            #    A non-finite loss stops the run before it can reach a checkpoint.
+            at_log = step % tc.log_every == 0 or step == tc.steps
+            at_ckpt = step % tc.checkpoint_every == 0
+            if (at_log or at_ckpt) and (bad := window.first_nonfinite_step()) is not None:
+                kept = f"last good checkpoint kept at {state}" if state.exists() else "no checkpoint was written yet"
+                raise MemgenError(f"training diverged: non-finite loss at step {bad}; {kept}")
+            if at_log:
+                elapsed = time.perf_counter() - t0
+                rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
+                row = window.row(step, rate, diffusion.num_timesteps)
+                rows.append(row)
+                eta = _eta((tc.steps - step) / rate if rate > 0 else 0)
+                log(f"step {step}/{tc.steps} ({100 * step / tc.steps:.0f}%) loss {row['loss']:.4f} "
+                    f"mse {row['mse']:.4f} vb {row['vb']:.4f} | {rate:.2f} steps/s | ETA {eta}")
+                window = _Window(step)
+            if snapshots and step in snapshots:
+                snap = snapshot(step)
+                del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
+                checkpoint.save(pending / snapshots[step].name, snap)
+            if at_ckpt and step < tc.steps:
+                save_state()
+            if stops.caught:  # 4. SIGTERM/SIGUSR1: checkpoint this step, stop (SLURM's SIGKILL follows after KillWait)
+                save_state()
+                preempted = Preempted(stops.caught[0], step, state)
+                log(str(preempted))
+                raise preempted
+    except _StopBeforeFirstStep as stop:
+        preempted = Preempted(stop.signum, step, state, saved=False)
+        log(str(preempted))
+        raise preempted from None
+    finally:
+        stops.close()
 
     final = snapshot(step)
     io.write_parquet(loss_log, pd.DataFrame(rows, columns=_LOG_COLUMNS))

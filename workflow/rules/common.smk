@@ -102,6 +102,11 @@ def device_for(stage):
     return "cuda" if getattr(CFG.resources, stage).gpu else "cpu"
 
 
+def gpu_slots(stage):
+    """Jobs of a stage that may share one GPU (MEMGEN_GPU_SLOTS for memgen.gpus; 1 = a GPU each)."""
+    return getattr(CFG.resources, stage).slots_per_gpu
+
+
 SMALL_JOB = {"mem_mb": 2000, "runtime": Runtime(10)}  # data sets, tables, figures
 
 

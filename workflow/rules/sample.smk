@@ -17,16 +17,19 @@ rule sample:
         steps=CFG.sample.steps,
         batch_size=CFG.sample.batch_size,
         precision=CFG.sample.precision,
+        compile=CFG.sample.compile,
         device=device_for("sample"),
+        slots=gpu_slots("sample"),
     threads: stage_threads("sample")
     resources:
         **stage_resources("sample"),
     conda:
         ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m memgen sample --checkpoint {params.checkpoint}"
-        " {params.counts} --steps {params.steps} --seed {wildcards.seed}"
-        " --batch-size {params.batch_size} --precision {params.precision} --device {params.device} --threads {threads}"
+        "MEMGEN_GPU_SLOTS={params.slots} OMP_NUM_THREADS={threads} python -m memgen sample"
+        " --checkpoint {params.checkpoint} {params.counts} --steps {params.steps} --seed {wildcards.seed}"
+        " --batch-size {params.batch_size} --precision {params.precision} --compile {params.compile}"
+        " --device {params.device} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"
 
 

@@ -19,14 +19,15 @@ rule score:
         meta=cell_meta,
         heldout=heldout_arg,
         device=device_for("score"),
+        slots=gpu_slots("score"),
     threads: stage_threads("score")
     resources:
         **stage_resources("score"),
     conda:
         ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m memgen score --train {input.data} --samples {input.samples}"
-        " --threshold {params.threshold} {params.meta} --card {input.card} {params.heldout}"
+        "MEMGEN_GPU_SLOTS={params.slots} OMP_NUM_THREADS={threads} python -m memgen score --train {input.data}"
+        " --samples {input.samples} --threshold {params.threshold} {params.meta} --card {input.card} {params.heldout}"
         " --device {params.device} --threads {threads} --out {output.scores} --summary {output.summary} > {log} 2>&1"
 
 

@@ -20,6 +20,7 @@ rule train:
         conditional=conditional_flag,
         snapshots=snapshot_args,
         device=device_for("train"),
+        slots=gpu_slots("train"),
     priority: train_priority
     threads: stage_threads("train")
     resources:
@@ -27,7 +28,7 @@ rule train:
     conda:
         ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m memgen train --config {params.config:q}"
+        "MEMGEN_GPU_SLOTS={params.slots} OMP_NUM_THREADS={threads} python -m memgen train --config {params.config:q}"
         " --data {input.data} --card {input.card} --width {wildcards.width} --seed {wildcards.seed}"
         " --conditional {params.conditional} {params.snapshots} --snapshot-dir {output.snapshots}"
         " --out {output.model} --loss-log {output.loss_log} --device {params.device} --threads {threads}"

@@ -28,17 +28,25 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from memgen.config import load_config
+    from memgen import rates
+    from memgen.config import load_config, read_config_source
     from memgen.studies import Grid
     from memgen.studies.plan import plan_table
 
-    table = plan_table(Grid(load_config(args.configfile)))
+    raw = read_config_source(args.configfile)
+    if args.seeds is not None:
+        raw["seeds"] = args.seeds
+    if args.slots_per_gpu is not None:
+        raw.setdefault("resources", {}).setdefault("train", {})["slots_per_gpu"] = args.slots_per_gpu
+    config = load_config(raw)
+    table = plan_table(Grid(config))
     with_hours = table.assign(compute_hours=table["compute_hours"].round(2), gpu_hours=table["gpu_hours"].round(1),
                               limit_hours=table["limit_hours"].round(1))
+    print(f"seeds {list(config.seeds)}, training jobs per GPU {config.resources.train.slots_per_gpu}")
     print(with_hours.to_string(index=False))
-    print("hours are estimates of memgen.cost: CPU rates measured on this project's CPU; GPU rates measured on one "
-          "H100 (see its docstring); time limits = 2 x (estimate + start-up), output_gb = checkpoints, samples, "
-          "scores")
+    print("hours are estimates of memgen.cost: CPU rates measured on this project's CPU; GPU rates measured on "
+          f"one {rates.load_table()['plan_chip']} ({rates.TABLE_PATH.name}); time limits = 2 x (estimate + start-up), "
+          "output_gb = checkpoints, samples, scores")
 
 
 def cmd_params(args) -> None:
@@ -84,6 +92,8 @@ def register(sub) -> None:
     s.add_argument("--configfile", default="config.yaml" if Path("config.yaml").is_file() else None,
                    help="YAML or JSON config (default: ./config.yaml, as Snakemake reads it; else the schema's defaults, "
                    "which select no study)")
+    s.add_argument("--seeds", type=int, nargs="+", help="replace the config's seeds (e.g. --seeds 0 1 2)")
+    s.add_argument("--slots-per-gpu", type=int, help="replace resources.train.slots_per_gpu")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("params", help="print the UNet's parameter count (last line)")

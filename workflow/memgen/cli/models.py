@@ -42,7 +42,7 @@ def cmd_sample(args) -> None:
     ckpt = checkpoint.load(args.checkpoint)
     images, labels = sample(ckpt, num_samples=args.num_samples, steps=args.steps, seed=args.seed,
                             batch_size=args.batch_size, classes=args.classes, device=args.device,
-                            weights=args.weights, precision=args.precision)
+                            weights=args.weights, precision=args.precision, compile=args.compile)
     io.save_images_npz(args.out, images, labels)
     LOG.info(f"wrote {args.out}: {len(images)} samples")
 
@@ -114,6 +114,8 @@ def register(sub) -> None:
     s.add_argument("--weights", choices=["ema", "model"], default="ema", help="EMA (default) or raw weights")
     s.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="the UNet's numerics (auto: bf16 where the device computes it natively and it pays)")
+    s.add_argument("--compile", choices=["auto", "off", "default", "reduce-overhead"], default="auto",
+                   help="compile the reverse step (auto: on CUDA with a CUDA graph; never on a CPU)")
     s.add_argument("--out", required=True, help=".npz with images and labels")
     add_compute_args(s)
     s.set_defaults(func=cmd_sample)

@@ -92,14 +92,22 @@ def _box_muller(a: Tensor, b: Tensor, out: Tensor) -> None:
     out[..., 1].copy_(angle.sin_().mul_(radius))
 
 
-def counter_normals(key: Sequence[int], indices: Tensor, first_draw: int, draws: int, numel: int) -> Tensor:
+def counter_normals(key: Sequence[int], indices: Tensor, first_draw: int | Tensor, draws: int, numel: int) -> Tensor:
     """Standard normals float32 ``[draws, B, numel]``: [s, b] is draw ``first_draw + s`` of sample ``indices[b]``
-    (int64 [B]). One Philox pass covers all the draws: a pure function of (key, sample, draw, element)."""
+    (int64 [B]). One Philox pass covers all the draws: a pure function of (key, sample, draw, element).
+
+    ``first_draw`` may be a 0-dim int64 tensor on the device instead of an int, with bit-identical results: a
+    step captured in a CUDA graph or compiled once then draws the noise of the step it is replayed for (an int
+    would be baked in: step 0's noise at every replay, or a recompilation per step)."""
     quads = -(-numel // 4)
     dev = indices.device
     q = torch.arange(quads, device=dev, dtype=torch.int64).view(1, 1, quads)
     k = indices.to(torch.int64).view(1, -1, 1)
-    d = torch.arange(first_draw, first_draw + draws, device=dev, dtype=torch.int64).view(draws, 1, 1)
+    if isinstance(first_draw, Tensor):
+        d = first_draw.to(torch.int64).reshape(1, 1, 1) + torch.arange(draws, device=dev, dtype=torch.int64).view(
+            draws, 1, 1)
+    else:
+        d = torch.arange(first_draw, first_draw + draws, device=dev, dtype=torch.int64).view(draws, 1, 1)
     w0, w1, w2, w3 = philox4x32((q, d, k & MASK32, k >> 32), key)
     out = torch.empty(draws, len(indices), quads, 4, dtype=torch.float32, device=dev)
     _box_muller(w0, w1, out[..., 0:2])
@@ -107,9 +115,16 @@ def counter_normals(key: Sequence[int], indices: Tensor, first_draw: int, draws:
     return out.view(draws, len(indices), 4 * quads)[..., :numel]
 
 
-def counter_normal(key: Sequence[int], indices: Tensor, draw: int, numel: int) -> Tensor:
+def counter_normal(key: Sequence[int], indices: Tensor, draw: int | Tensor, numel: int) -> Tensor:
     """Standard normals float32 ``[B, numel]``: row b is draw ``draw`` of sample ``indices[b]`` (int64 [B])."""
     return counter_normals(key, indices, draw, 1, numel)[0]
+
+
+def step_noise(key: Sequence[int], indices: Tensor, step: Tensor, shape_chw: Sequence[int]) -> Tensor:
+    """The noise of reverse step ``step`` (a 0-dim int64 tensor; draw ``step + 1``, as `CounterNoise`'s
+    ``self(step)``) for samples ``indices`` (int64 [B]): float32 [B, C, H, W], stateless, for a step function
+    that is captured or compiled once and replayed at every step."""
+    return counter_normal(key, indices, step + 1, math.prod(shape_chw)).reshape(len(indices), *shape_chw)
 
 
 # Draws computed ahead in one pass (fewer, larger tensor ops: per-op overhead dominates small batches), capped so

@@ -55,6 +55,18 @@ def p_sample_loop(
     return x
 
 
+def reverse_step(diffusion: GaussianDiffusion, model: Model, x: Tensor, i: Tensor, z: Tensor, y: Tensor | None = None,
+                 clip_denoised: bool = True) -> Tensor:
+    """Reverse step number ``i`` of `p_sample_loop`, with ``i`` a 0-dim int64 tensor on x's device and the step's
+    noise ``z`` (finite, shape of x) given: no Python branch on the step, so one compiled function or one captured
+    CUDA graph serves every step. t = T-1-i; returns mean + exp(log_variance / 2) z where t > 0 and the mean
+    where t = 0 (z is multiplied by 0 there), with p_sample_loop's operations, so its values are bit-identical."""
+    t = (diffusion.num_timesteps - 1 - i).expand(x.shape[0])
+    out = diffusion.p_mean_variance(model, x, t, y=y, clip_denoised=clip_denoised)
+    noisy = (t > 0).view(-1, *([1] * (x.ndim - 1)))
+    return out["mean"] + torch.where(noisy, torch.exp(0.5 * out["log_variance"]), 0.0) * z
+
+
 def sample_seed(seed: int, index: int) -> int:
     """A 64-bit generator seed for sample ``index`` of run ``seed``: ``seed_state(seed, index)``."""
     return seed_state(seed, index)

@@ -13,7 +13,6 @@ from memgen.studies.cell import Cell
 from memgen.studies.grid import model_key
 
 
-
 def _device(grid, stage: str) -> str:
     return "gpu" if getattr(grid.cfg.resources, stage).gpu else "cpu"
 
@@ -23,7 +22,8 @@ def train_job(grid, cell: Cell, params: int | None = None) -> Job:
     parameter count (None: the seeds' UNet at that width, which over-estimates a smaller model: safe limits)."""
     return Job("train", cell.width, grid.cfg.image_size, _device(grid, "train"), batch=cell.batch_size,
                steps=cell.train_steps, train_images=cell.n_train_total,
-               snapshots=len(grid.snapshot_steps(cell.model_wildcards())), params=params)
+               snapshots=len(grid.snapshot_steps(cell.model_wildcards())), params=params,
+               slots=grid.cfg.resources.train.slots_per_gpu if _device(grid, "train") == "gpu" else 1)
 
 
 def sample_job(grid, cell: Cell, params: int | None = None) -> Job:
