@@ -33,11 +33,13 @@ def test_every_key_has_description_type_default_and_objects_refuse_unknown_keys(
             assert sub.get("additionalProperties") is False, path
 
 
-def test_defaults_fill_an_empty_config_and_config_yaml_adds_only_the_studies(repo_root):
+def test_defaults_fill_an_empty_config_and_config_yaml_adds_only_the_run_lists(repo_root):
     defaults = load_config(None)
     shipped = load_config(repo_root / "config.yaml")
     assert defaults.studies == () and shipped.studies  # the schema selects no study; config.yaml selects the demo's
-    assert defaults.to_dict() == {**shipped.to_dict(), "studies": []}  # and restates no other default
+    assert defaults.seeds == (0,) and shipped.seeds == (0, 1, 2)  # and its three training seeds
+    # and restates no other default
+    assert defaults.to_dict() == {**shipped.to_dict(), "studies": [], "seeds": [0]}
 
 
 @pytest.mark.parametrize(
@@ -98,18 +100,20 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-    # Trained models: capacity 2 widths x 3 sizes; dummies_mondrian the 48-dummy cell and its twin (its base is
-    # capacity's w16/N=16); unconditional_dummies 1; classes 2 totals; dummy_kinds hybrid, heldout, shapes (its
-    # gm cell is dummies_mondrian's, its base capacity's); loss_gap snapshots capacity's w32/N=64 run;
-    # disjoint_split one side-B model per width-16 capacity size (side A is capacity's model).
-    assert counts["train"] == 6 + 2 + 1 + 2 + 3 + 3
-    # Sampled cells, per study: 6 + 3 + 1 + 2 + (1 + 4) + 4 snapshots + 3 side B; each is scored.
-    assert counts["sample"] == counts["score"] == 6 + 3 + 1 + 2 + 5 + 4 + 3
-    # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 48 GM (dummies and
-    # unconditional_dummies), classes' 2 totals, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
-    assert counts["materialize"] == 3 + 1 + 2 + 3 + 3
-    # Tables: 7 replicate tables; capacity's estimates, the loss gap, the agreement (pairs and summary), the
-    # dichotomy, the criterion's threshold sweep and Table 1. Figures: 8 of the studies + the criterion's 2.
-    assert counts["derive"] == 7 + 7 and counts["figure"] == 8 + 2
-    assert counts["loss_by_level_cell"] == 4  # one per loss-gap snapshot
-    assert counts["sample_optimal"] == 3 and counts["train_classifier"] == 1
+    # Per seed (3 seeds), trained models: capacity 2 widths x 3 sizes; dummies_mondrian the 16-dummy cell and its
+    # twin (its base is capacity's w16/N=16); unconditional_dummies 1; classes 1 total; dummy_kinds hybrid,
+    # heldout, shapes (its gm cell is dummies_mondrian's, its base capacity's); loss_gap snapshots capacity's
+    # w16/N=64 run; disjoint_split one side-B model per width-16 capacity size (side A is capacity's model).
+    assert counts["train"] == 3 * (6 + 2 + 1 + 1 + 3 + 3)
+    # Sampled cells, per study: 6 + 3 + 1 + 1 + (1 + 4) + 3 snapshots + 3 side B; each is scored.
+    assert counts["sample"] == counts["score"] == 3 * (6 + 3 + 1 + 1 + 5 + 3 + 3)
+    # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 16 GM (dummies and
+    # unconditional_dummies), classes' total, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
+    assert counts["materialize"] == 3 * (3 + 1 + 1 + 3 + 3)
+    # Tables: 7 studies with cells, each a replicate, an across-seeds and a comparisons table; capacity's two
+    # estimates, the loss gap and its peak, the agreement (pairs and summary), the dichotomy, the criterion's
+    # threshold sweep and Table 1. Figures: 8 of the studies + the criterion's 2. Galleries: the first seed's.
+    assert counts["derive"] == 7 * 3 + 2 + 2 + 2 + 3 and counts["figure"] == 8 + 2
+    assert counts["gallery"] == 3 + 1 + 1
+    assert counts["loss_by_level_cell"] == 3 * 3  # one per loss-gap snapshot and seed
+    assert counts["sample_optimal"] == 3 * 3 and counts["train_classifier"] == 3

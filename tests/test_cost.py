@@ -180,4 +180,4 @@ def test_plan_prints_a_config_at_other_seeds_and_packing(capsys):
         totals[len(seeds)] = [line.split() for line in out.splitlines() if line.split()[:2] == ["total", "train"]][0]
     assert int(totals[3][3]) == 3 * int(totals[1][3])  # three times the training jobs
     assert main(["plan", "--configfile", '{"studies": ["capacity"]}', "--slots-per-gpu", "3"]) == 0
-    assert capsys.readouterr().out.startswith("seeds [0], training jobs per GPU 3")
+    assert capsys.readouterr().out.startswith("seeds [0, 1, 2], training jobs per GPU 3")  # ./config.yaml's seeds

@@ -23,7 +23,12 @@ def repo_root_module():
 
 def test_paper_preset_plans_the_seeds_grids(paper):
     grid = Grid(paper)
-    counts = {s: len(grid.cells(s)) for s in paper.studies if get(s).expand is not None}
+    assert paper.seeds == (0, 1, 2)  # every cell trained three times; the counts below are per seed
+    for s in paper.studies:
+        if get(s).expand is not None:
+            per_seed = [sum(c.seed == seed for c in grid.cells(s)) for seed in paper.seeds]
+            assert per_seed == [per_seed[0]] * 3, s
+    counts = {s: sum(c.seed == 0 for c in grid.cells(s)) for s in paper.studies if get(s).expand is not None}
     assert counts == {
         "capacity": 3 * 7,  # UNet-64/128/256 x {0.5,1,2,4,8,16,32}k (Figure 1)
         "dummies_mondrian": 2,  # 2k MO alone; 2k MO + 6k GM (Figures 3-4)
@@ -34,21 +39,21 @@ def test_paper_preset_plans_the_seeds_grids(paper):
         "loss_gap": 5,  # one run evaluated at 5 snapshots (the last is its full budget)
         "disjoint_split": 2 * 6,  # UNet-64/128 x {0.5..16}k, each on a set disjoint from its capacity twin's
     }
-    cap = grid.cells("capacity")
+    cap = [c for c in grid.cells("capacity") if c.seed == 0]
     assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}
     assert sorted({c.width for c in cap}) == [64, 128, 256]
-    cars = grid.cells("dummies_cifar")
+    cars = [c for c in grid.cells("dummies_cifar") if c.seed == 0]
     assert [(c.ndummy, c.conditional, c.sample_classes) for c in cars] == [
         (0, False, None), (2000, True, (0,)), (6000, True, (0,)), (14000, True, (0,))]
     assert {(c.steps, c.batch_size) for c in cars} == {(100000, 256)}
     kinds = grid.cells("dummy_kinds")
     heldout = [c for c in kinds if c.dummy == "heldout"]
     assert heldout and not any(c.conditional for c in heldout)  # real cars as dummies: trained unconditionally
-    gap = grid.cells("loss_gap")
+    gap = [c for c in grid.cells("loss_gap") if c.seed == 0]
     assert [c.steps for c in gap] == [25000, 50000, 100000, 200000, 500000] and {c.train_steps for c in gap} == {500000}
     # its run is capacity's UNet-128 on 1000 images: trained once for both studies
     assert gap[-1].name in {c.name for c in cap}
-    classes = grid.cells("classes")
+    classes = [c for c in grid.cells("classes") if c.seed == 0]
     assert [(c.size, c.ndummy, c.num_samples, c.conditional) for c in classes] == [
         (4900, 100, 5000, True), (7900, 100, 5000, True)]
 
@@ -75,13 +80,13 @@ def test_shared_models_have_one_name():
     base_cap = {c.name for c in grid.cells("capacity") if c.width == 16 and c.size == 16}
     base_kinds = {c.name for c in grid.cells("dummy_kinds") if c.ndummy == 0}
     base_dummies = {c.name for c in grid.cells("dummies_mondrian") if c.ndummy == 0}
-    assert base_cap == base_kinds == base_dummies == {"w16-n16-none0-it1600-b64-uncond-s0"}
+    assert base_cap == base_kinds == base_dummies == {"w16-n16-none0-it800-b32-uncond-s0"}
     gm_kinds = {c.name for c in grid.cells("dummy_kinds") if c.dummy == "gm"}
     gm_dummies = {c.name for c in grid.cells("dummies_mondrian") if c.ndummy and c.exposure == "equal_steps"}
-    assert gm_kinds == gm_dummies == {"w16-n16-gm48-it1600-b64-cond-s0"}
-    # the loss-gap run is capacity's w32/N=64 cell, with snapshots
+    assert gm_kinds == gm_dummies == {"w16-n16-gm16-it800-b32-cond-s0"}
+    # the loss-gap run is capacity's w16/N=64 cell, with snapshots
     gap = grid.cells("loss_gap")
-    assert {c.train_steps for c in gap} == {1600} and grid.cells("loss_gap")[-1].name in {
+    assert {c.train_steps for c in gap} == {800} and grid.cells("loss_gap")[-1].name in {
         c.name for c in grid.cells("capacity")}
 
 

@@ -70,11 +70,11 @@ def test_the_threshold_has_one_home():
 
 def test_loss_gap_train_steps_is_the_budget_of_its_run():
     default = Grid(load_config({"studies": ["loss_gap"]})).cells("loss_gap")
-    assert [c.steps for c in default] == [400, 800, 1200, 1600] and {c.train_steps for c in default} == {1600}
+    assert [c.steps for c in default] == [200, 400, 800] and {c.train_steps for c in default} == {800}
     longer = Grid(load_config({"studies": ["loss_gap"], "loss_gap": {"train": {"steps": 5000}}})).cells("loss_gap")
-    assert [c.steps for c in longer] == [400, 800, 1200, 1600, 5000] and {c.train_steps for c in longer} == {5000}
-    with pytest.raises(MemgenError, match=r"loss_gap.snapshots: step 1200 is beyond .* loss_gap.train.steps=1000"):
-        Grid(load_config({"studies": ["loss_gap"], "loss_gap": {"train": {"steps": 1000}}})).cells("loss_gap")
+    assert [c.steps for c in longer] == [200, 400, 800, 5000] and {c.train_steps for c in longer} == {5000}
+    with pytest.raises(MemgenError, match=r"loss_gap.snapshots: step 800 is beyond .* loss_gap.train.steps=500"):
+        Grid(load_config({"studies": ["loss_gap"], "loss_gap": {"train": {"steps": 500}}})).cells("loss_gap")
 
 
 def test_reference_architecture_defaults_have_one_home():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from memgen.config import load_config, register_study_schema, study_names
+from memgen.config import load_config, merge_configs, register_study_schema, study_names
 from memgen.errors import MemgenError
 from memgen.studies import REGISTRY, Grid, Study, get, register
 from memgen.studies.catalog import capacity
@@ -110,7 +110,8 @@ def test_a_study_added_by_its_record_runs_through_snakemake(tmp_path, repo_root)
     assert plan.returncode == 0, plan.stderr[-3000:]
     jobs = dict(line.split() for line in plan.stdout.splitlines() if len(line.split()) == 2
                 and line.split()[1].isdigit())
-    assert jobs["train"] == jobs["sample"] == jobs["score"] == jobs["derive"] == "2" and jobs["figure"] == "1"
+    assert jobs["train"] == jobs["sample"] == jobs["score"] == "2" and jobs["figure"] == "1"
+    assert jobs["derive"] == "3"  # the replicate and across-seeds tables every study with cells gets, and its own
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     res = tmp_path / "results" / "toy"
@@ -131,8 +132,9 @@ def test_register_in_process():
     try:
         cfg = load_config({"studies": ["toy2"], "toy2": {"sizes": [8]}})
         grid = Grid(cfg)
-        assert [c.name for c in grid.cells("toy2")] == ["w16-n8-none0-it1600-b64-uncond-s0"]
-        assert grid.targets("toy2") == ["toy2/replicates.parquet", "toy2/replicates.md"]
+        assert [c.name for c in grid.cells("toy2")] == ["w16-n8-none0-it800-b32-uncond-s0"]
+        assert grid.targets("toy2") == ["toy2/replicates.parquet", "toy2/replicates.md", "toy2/across_seeds.parquet",
+                                        "toy2/across_seeds.md"]
         assert get("toy2").expand is capacity.expand
     finally:
         REGISTRY.pop("toy2")
@@ -157,18 +159,19 @@ def test_partial_config_resolves_the_same_inside_and_outside_snakemake(tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     inside = json.loads(out.read_text())
-    outside = load_config({**yaml.safe_load((repo_root / "config.yaml").read_text()), **partial}).to_dict()
+    outside = load_config(merge_configs(yaml.safe_load((repo_root / "config.yaml").read_text()), partial)).to_dict()
     assert inside == outside
     assert inside["capacity"]["sizes"] == [8, 16] and inside["train"]["steps"] == 10
-    assert inside["train"]["batch_size"] == 64  # the schema default
+    assert inside["train"]["batch_size"] == 32  # the schema default
 
 
-def test_config_yaml_holds_only_the_default_list_of_studies():
-    """The schema is the one home of defaults and selects no study; config.yaml only says which studies the default
-    run selects: every study except those that need files of the user's (a checkpoint, the CIFAR-10 archive)."""
+def test_config_yaml_holds_only_the_default_lists_of_studies_and_seeds():
+    """The schema is the one home of defaults and selects no study; config.yaml only says which studies and seeds
+    the default run selects: every study except those that need files of the user's (a checkpoint, the CIFAR-10
+    archive), three seeds."""
     from pathlib import Path
 
     shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    assert set(shipped) == {"studies"} and load_config(None).studies == ()
-    assert load_config(shipped) == load_config({**load_config(None).to_dict(), "studies": shipped["studies"]})
+    assert set(shipped) == {"studies", "seeds"} and load_config(None).studies == ()
+    assert load_config(shipped) == load_config({**load_config(None).to_dict(), **shipped})
     assert set(REGISTRY) - set(shipped["studies"]) == {"dummies_cifar", "external"}

@@ -36,8 +36,7 @@ _EXTRA_STUDIES: dict[str, dict] = {}  # study blocks registered at run time
 
 @functools.lru_cache(maxsize=1)
 def _file_schema() -> dict:
-    with open(SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def load_schema() -> dict:
@@ -142,6 +141,17 @@ def _semantic_checks(config: dict, known: list[str]) -> None:
                 raise MemgenError(f"{name}.widths: width {width}: {err}") from None
 
 
+def merge_configs(*raws: dict) -> dict:
+    """Raw configs layered in order as Snakemake layers its config files (``configfile:``, then each
+    ``--configfile``): mappings merge key by key, any other value (a list too) replaces the earlier one."""
+    out: dict = {}
+    for raw in raws:
+        for key, value in raw.items():
+            both = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merge_configs(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
 def read_config_source(source: str | Path | dict | None) -> dict:
     """The raw (unvalidated) config of a YAML/JSON file, an inline JSON object string or a dict; None -> {}."""
     if source is None:
@@ -242,11 +252,8 @@ class Config:
 
     def training_spec(self, steps: int | None = None, batch_size: int | None = None) -> dict:
         """The part of the config that determines a trained model, with a cell's step budget and batch size."""
-        spec = {k: copy.deepcopy(self.raw[k]) for k in TRAINING_KEYS}
-        if steps is not None:
-            spec["train"]["steps"] = int(steps)
-        if batch_size is not None:
-            spec["train"]["batch_size"] = int(batch_size)
+        spec = training_spec(self)
+        spec["train"].update({k: int(v) for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None})
         return spec
 
     def unet(self, width: int, num_classes: int):

@@ -231,3 +231,8 @@ def capacity_across_seeds(table: pd.DataFrame, level: float = 0.9, n_boot: int =
                                    pooled_ci_high=pooled["ci_high"]))
     return (pd.DataFrame(summary, columns=[*keys, *SEED_CAPACITY_COLUMNS]),
             pd.DataFrame(per_seed, columns=[*keys, "seed", "capacity", "censored"]))
+
+
+def capacity_seed_summary(table: pd.DataFrame, level: float = 0.9, n_boot: int = 1000) -> pd.DataFrame:
+    """The summary of `capacity_across_seeds` (one row per width and group): the study's table of that name."""
+    return capacity_across_seeds(table, level, n_boot)[0]

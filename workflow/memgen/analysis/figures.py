@@ -16,14 +16,15 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from memgen.analysis.plotting import (
-    as_frame,
     CAPACITY_THRESHOLD_PCT,
+    as_frame,
     error_bars,
     legend_right,
     log_size_axis,
     require,
     save_png_atomic,
 )
+from memgen.analysis.seeds import across_seeds
 
 
 def capacity_figure(table: pd.DataFrame, out_path: str | os.PathLike, optimal=None) -> None:
@@ -31,7 +32,8 @@ def capacity_figure(table: pd.DataFrame, out_path: str | os.PathLike, optimal=No
 
     table: one row per cell with ``size`` (training images), ``width``, ``replicate_fraction``, ``ci_low``,
     ``ci_high`` (fractions in [0, 1]) and optionally ``seed``. With several seeds per (width, size) every seed's
-    point is drawn (with its Wilson interval) and the line runs through the mean over seeds.
+    point is drawn (with its Wilson interval), the line runs through the mean over seeds and a band shows the
+    across-seed 95% interval (`memgen.analysis.seeds.across_seeds`: it holds the model-to-model spread).
     optimal: optional reference (a DataFrame or a list of them), the closed-form empirical-optimal denoiser's
     replicate fraction per size (columns ``size``, ``replicate_fraction``, ``ci_low``, ``ci_high``), drawn as a
     black dotted line. Writes a PNG to ``out_path``.
@@ -58,10 +60,15 @@ def capacity_figure(table: pd.DataFrame, out_path: str | os.PathLike, optimal=No
             if multi_seed:
                 ax.errorbar(sub["size"], sub["replicate_fraction_pct"], yerr=err, fmt=marker, color=color,
                             alpha=0.45, markersize=4, capsize=2, linewidth=0.8)
-                mean = sub.groupby("size")["replicate_fraction_pct"].mean()
-                n_seeds = sub["seed"].nunique()
-                ax.plot(mean.index, mean.to_numpy(), marker=marker, color=color, linewidth=2,
-                        label=f"width {width} (mean of {n_seeds} seeds)")
+                label = f"width {width} (mean of {sub['seed'].nunique()} seeds"
+                if "n_samples" in sub.columns:  # a replicates table: the band of the across-seed interval
+                    band = across_seeds(table[table["width"] == width]).sort_values("size")
+                    ax.fill_between(band["size"], 100 * band["ci_low_replicate"], 100 * band["ci_high_replicate"],
+                                    color=color, alpha=0.15, linewidth=0)
+                    mean, label = band.set_index("size")["mean_replicate"] * 100, label + ", band: 95% across seeds"
+                else:
+                    mean = sub.groupby("size")["replicate_fraction_pct"].mean()
+                ax.plot(mean.index, mean.to_numpy(), marker=marker, color=color, linewidth=2, label=label + ")")
             else:
                 ax.errorbar(sub["size"], sub["replicate_fraction_pct"], yerr=err, marker=marker, color=color,
                             capsize=3, linewidth=2, label=f"width {width}")

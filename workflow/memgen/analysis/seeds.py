@@ -261,3 +261,30 @@ def comparisons_markdown(table: pd.DataFrame) -> str:
         lines.append("| " + " | ".join([r["name"], r["a"], r["b"], r["measure"], f"{r['n_seeds_a']}/{r['n_seeds_b']}",
                                         *means, _num(r["diff"], pct) + unit + ci, r["test"], *p, verdict_text]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def comparisons_table(tables=(), names=(), comparisons=()) -> pd.DataFrame:
+    """A study's ``comparisons`` table: `compare` of each spec (the fields of `Comparison` and ``table``, the
+    name or list of names in ``names`` of the tables its cells are read from, concatenated), one row each in the
+    specs' order, ``p_holm`` adjusted over all of them (they are tested together), and ``source``, the tables read.
+    tables: the DataFrames named by ``names``, in that order (none when a grid has no pair of cells to compare:
+    the table is then empty)."""
+    tables = [tables] if isinstance(tables, pd.DataFrame) else list(tables)
+    if len(tables) != len(names):
+        raise MemgenError(f"comparisons: {len(tables)} tables for {len(names)} names {names}")
+    by_name = dict(zip(names, tables))
+    rows = []
+    for spec in comparisons:
+        spec = dict(spec)
+        source = spec.pop("table", "replicates")
+        sources = [source] if isinstance(source, str) else list(source)
+        unknown = [s for s in sources if s not in by_name]
+        if unknown:
+            raise MemgenError(f"comparison {spec.get('name')!r}: no table {unknown[0]!r} among {names}")
+        table = pd.concat([by_name[s] for s in sources], ignore_index=True)
+        rows.append(compare(table, [Comparison(**spec)]).assign(source="+".join(sources)))
+    if not rows:
+        return pd.DataFrame(columns=[*COMPARISON_COLUMNS, "source"])
+    out = pd.concat(rows, ignore_index=True)
+    out["p_holm"] = holm(out["p_value"].to_numpy(dtype=np.float64))
+    return out

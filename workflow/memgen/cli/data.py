@@ -29,11 +29,12 @@ def cmd_validate_config(args) -> None:
 
 def cmd_plan(args) -> None:
     from memgen import rates
-    from memgen.config import load_config, read_config_source
+    from memgen.config import load_config, merge_configs, read_config_source
     from memgen.studies import Grid
     from memgen.studies.plan import plan_table
 
-    raw = read_config_source(args.configfile)
+    shipped = [Path("config.yaml")] if Path("config.yaml").is_file() else []  # the Snakefile's configfile
+    raw = merge_configs(*(read_config_source(f) for f in [*shipped, *args.configfile]))
     if args.seeds is not None:
         raw["seeds"] = args.seeds
     if args.slots_per_gpu is not None:
@@ -89,9 +90,9 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_validate_config)
 
     s = sub.add_parser("plan", help="jobs, compute and GPU-hours, time limits and disk per study, before you submit")
-    s.add_argument("--configfile", default="config.yaml" if Path("config.yaml").is_file() else None,
-                   help="YAML or JSON config (default: ./config.yaml, as Snakemake reads it; else the schema's defaults, "
-                   "which select no study)")
+    s.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                   help="YAML or JSON config files, layered in order on top of ./config.yaml where it exists, as "
+                   "Snakemake layers them (without either: the schema's defaults, which select no study)")
     s.add_argument("--seeds", type=int, nargs="+", help="replace the config's seeds (e.g. --seeds 0 1 2)")
     s.add_argument("--slots-per-gpu", type=int, help="replace resources.train.slots_per_gpu")
     s.set_defaults(func=cmd_plan)

@@ -21,3 +21,21 @@ def num_samples(cfg, block) -> int:
 def replicates(grid, study: str) -> dict:
     """A table or figure input: the study's own replicate table, as ``table``."""
     return {"table": path("table", study=study, table="replicates")}
+
+
+def ladder(name: str, cells, along: str, fixed: tuple[str, ...], expected: int, paired: bool, *,
+           measure: str = "replicate_fraction", table: str = "replicates", label: int | None = 0) -> list[dict]:
+    """Comparison specs (`memgen.studies.record.Study.comparisons`) between neighbours along one grid column:
+    for every combination of the ``fixed`` columns among ``cells`` (Cell attributes, also table columns), each
+    value of ``along`` against the next larger one, ``expected`` +1 when the claim says the measure rises with
+    it, -1 when it falls; ``label`` pins the sampled class (None: the table has no label column)."""
+    groups: dict[tuple, set] = {}
+    for cell in cells:
+        groups.setdefault(tuple(getattr(cell, k) for k in fixed), set()).add(getattr(cell, along))
+    specs = []
+    for key, values in sorted(groups.items()):
+        pinned = dict(zip(fixed, key)) | ({} if label is None else {"label": label})
+        ordered = sorted(values)
+        specs += [{"name": name, "a": pinned | {along: lo}, "b": pinned | {along: hi}, "measure": measure,
+                   "expected": expected, "paired": paired, "table": table} for lo, hi in zip(ordered, ordered[1:])]
+    return specs

@@ -132,13 +132,13 @@ class Grid:
     # -- targets -------------------------------------------------------------------------------------------
     def targets(self, study: str) -> list[str]:
         """Every final output of one study: its tables (Parquet and Markdown), figures (PNG and the table drawn),
-        galleries, per-cell and per-training-set outputs."""
+        galleries (of the first seed's cells), per-cell and per-training-set outputs."""
         rec = record.get(study)
         out = [path(kind, study=study, table=t.name) for t in rec.tables for kind in ("table", "table_md")]
         out += [path(kind, study=study, figure=f.name) for f in rec.figures for kind in ("figure", "figure_table")]
         if rec.trains:
-            if rec.galleries:
-                out += self.cell_paths(study, "gallery")
+            if rec.galleries:  # pictures, drawn for the first seed only (the tables hold every seed)
+                out += [path("gallery", **c.wildcards()) for c in self.cells(study) if c.seed == self.cfg.seeds[0]]
             out += [path(kind, **c.wildcards()) for c in self.cells(study) if c.heldout for kind in rec.cell_outputs]
         out += [path(kind, **wc) for kind in rec.per_training_set for wc in self.training_sets(study)]
         return out

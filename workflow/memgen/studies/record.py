@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from memgen.errors import MemgenError
+from memgen.studies.common import replicates
+from memgen.studies.paths import path
 
 Ref = "str | Callable[..., Any]"  # "package.module:function", or the function itself
 Hook = Callable[[Any, str], Any]  # (grid, study) -> value
@@ -94,6 +96,10 @@ class Study:
     cell_outputs: path kinds made per cell that has held-out images (``Cell.heldout``), e.g. its loss gap.
     check: ``check(resolved config dict)`` for what the schema cannot say, run when the grid of a config that
         selects the study is built; raises `MemgenError`.
+    comparisons: ``(grid, study) -> [dict]``, the claims of the seed papers this study tests across training
+        seeds: each dict holds the fields of `memgen.analysis.seeds.Comparison` and ``table``, the table(s) its
+        cells are read from (a table name of this study, ``"other_study/table"``, or a list of them, concatenated).
+        The study then gets the table ``comparisons`` (one row and a verdict per claim, Holm over them all).
     """
 
     name: str
@@ -107,6 +113,7 @@ class Study:
     per_training_set: tuple[str, ...] = ()
     cell_outputs: tuple[str, ...] = ()
     check: Callable[[dict], None] | None = None
+    comparisons: Hook | None = None
 
     @property
     def trains(self) -> bool:
@@ -134,9 +141,36 @@ def study_summaries(grid, study: str) -> dict:
     return {"summaries": grid.cell_paths(study, "summary")}
 
 
-# Every study with cells aggregates them into this table first (`register` puts it in front of its own tables).
+def comparison_sources(specs) -> list[str]:
+    """The distinct tables the comparison specs read, in first-seen order (``table``: a name or a list)."""
+    names: list[str] = []
+    for spec in specs:
+        source = spec.get("table", "replicates")
+        for name in ([source] if isinstance(source, str) else source):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def comparison_inputs(grid, study: str) -> dict:
+    specs = get(study).comparisons(grid, study)
+    return {"tables": [path("table", study=other or study, table=name)
+                       for other, _, name in (n.rpartition("/") for n in comparison_sources(specs))]}
+
+
+def comparison_params(grid, study: str) -> dict:
+    specs = get(study).comparisons(grid, study)
+    return {"names": comparison_sources(specs), "comparisons": specs}
+
+
+# Every study with cells aggregates them into these tables first (`register` puts them in front of its own):
+# the replicate table (one row per cell x label x seed) and its summary across training seeds.
 REPLICATES = Table("replicates", "memgen.analysis.tables:aggregate_summaries", study_summaries,
                    markdown="memgen.analysis.tables:to_markdown")
+ACROSS_SEEDS = Table("across_seeds", "memgen.analysis.seeds:across_seeds", replicates,
+                     markdown="memgen.analysis.seeds:across_seeds_markdown")
+COMPARISONS = Table("comparisons", "memgen.analysis.seeds:comparisons_table", comparison_inputs, comparison_params,
+                    markdown="memgen.analysis.seeds:comparisons_markdown")
 
 
 def register(study: Study) -> Study:
@@ -144,7 +178,9 @@ def register(study: Study) -> Study:
     name that another study uses must name the same function there (`table_kinds`, `figure_kinds`). Returns the
     record as registered."""
     if study.trains and REPLICATES not in study.tables:
-        study = dataclasses.replace(study, tables=(REPLICATES, *study.tables))
+        study = dataclasses.replace(study, tables=(REPLICATES, ACROSS_SEEDS, *study.tables))
+    if study.comparisons is not None and COMPARISONS not in study.tables:
+        study = dataclasses.replace(study, tables=(*study.tables, COMPARISONS))
     others = [s for s in REGISTRY.values() if s.name != study.name]
     for kind, own in (("table", {t.name: t.build for t in study.tables}),
                       ("figure", {f.name: f.draw for f in study.figures})):

@@ -4,7 +4,7 @@ size, per UNet width; the capacity is the largest size still copied at >= 90%.""
 from __future__ import annotations
 
 from memgen.studies.cell import Cell
-from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.common import ladder, num_samples, replicates, train_settings
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, get, register
 
@@ -24,9 +24,19 @@ def figure_inputs(grid, study: str) -> dict:
             "optimal": [path("opt_summary", **wc) for s in readers for wc in grid.training_sets(s)]}
 
 
+def comparisons(grid, study: str) -> list[dict]:
+    """Figure 1's two claims between neighbouring cells: replicates fall with N at each width (Welch: two sizes
+    are two training sets), and rise with width at each N (paired: the widths of a seed share its training set)."""
+    cells = grid.cells(study)
+    return (ladder("replicates fall as N grows (Figure 1)", cells, "size", ("width",), -1, False)
+            + ladder("replicates rise with width (Figure 1)", cells, "width", ("size",), 1, True))
+
+
 STUDY = register(Study(
     "capacity", "Memorization capacity vs training-set size and width (Yoon et al. Hypothesis 1, Figure 1)",
     expand,
-    tables=(Table("memorization_capacity", "memgen.analysis.capacity:memorization_capacity", replicates),),
+    tables=(Table("memorization_capacity", "memgen.analysis.capacity:memorization_capacity", replicates),
+            Table("capacity_across_seeds", "memgen.analysis.capacity:capacity_seed_summary", replicates)),
     figures=(Plot("capacity", "memgen.analysis.figures:capacity_figure", figure_inputs),),
+    comparisons=comparisons,
 ))

@@ -17,7 +17,16 @@ def expand(name: str, block, cfg) -> list[Cell]:
             for w in block.widths for total in block.totals for s in cfg.seeds]
 
 
+def comparisons(grid, study: str) -> list[dict]:
+    """Hypothesis 3: in one model, the small minority class is copied more than the majority (paired: one model
+    per seed samples both)."""
+    return [{"name": "the minority class is copied more (Figures 7-8)", "a": {"width": w, "size": n, "label": 0},
+             "b": {"width": w, "size": n, "label": 1}, "expected": 1, "paired": True, "table": "replicates"}
+            for w, n in sorted({(c.width, c.size) for c in grid.cells(study)})]
+
+
 STUDY = register(Study(
     "classes", "Majority vs minority class in one conditional model (Hypothesis 3, Figures 7-8)", expand,
     figures=(Plot("classes", "memgen.analysis.study_figures:classes_figure", replicates),), galleries=True,
+    comparisons=comparisons,
 ))

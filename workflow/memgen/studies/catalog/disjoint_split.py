@@ -4,11 +4,11 @@ disagree; models that generalize draw the same image from the same noise."""
 
 from __future__ import annotations
 
-from memgen.data.source_counts import available
 from memgen.data.materialize import synthetic_kinds
+from memgen.data.source_counts import available
 from memgen.errors import MemgenError
 from memgen.studies.cell import Cell
-from memgen.studies.common import replicates
+from memgen.studies.common import ladder, replicates
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, get, register
 
@@ -104,9 +104,18 @@ def figure_inputs(grid, study: str) -> dict:
             "replicates": [replicates(grid, s)["table"] for s in sides]}
 
 
+def comparisons(grid, study: str) -> list[dict]:
+    """Kadkhodaie et al.: two models on disjoint sets turn the same noise into the same novel image more often
+    as N grows (Welch: two sizes are two pairs of training sets), per base and model of the paired cells."""
+    sides = [partner(grid, c) for c in grid.cells(study)]
+    return ladder("agreement on novel images rises with N (Kadkhodaie et al.)", sides, "size",
+                  ("dataset", "width", "dummy", "ndummy"), 1, False, measure="frac_same_novel", table="agreement")
+
+
 STUDY = register(Study(
     NAME, "Two models on disjoint training sets, sampled from the same noise (Kadkhodaie et al.)", expand,
     tables=(Table("agreement_pairs", "memgen.evaluation.agreement:agreement_pairs", pair_inputs, pair_grid),
             Table("agreement", "memgen.evaluation.agreement:agreement_summary", agreement_pairs)),
     figures=(Plot("agreement", "memgen.analysis.dichotomy:agreement_figure", figure_inputs),),
+    comparisons=comparisons,
 ))

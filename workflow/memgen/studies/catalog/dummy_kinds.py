@@ -25,7 +25,31 @@ def expand(name: str, block, cfg) -> list[Cell]:
     return out
 
 
+# The report's ordering (2k cars) of each kind against Gaussian-mixture dummies: the hybrid best (fewer
+# replicates), held-out cars catching up only with more, shapes not helping (more replicates than GM).
+AGAINST_GM = {"hybrid": -1, "heldout": 1, "shapes": 1}
+
+
+def comparisons(grid, study: str) -> list[dict]:
+    """Per width and dummy count (paired: every cell of a seed shares its base images): each kind lowers the base
+    class's replicates below the base alone; each other kind against GM in the report's direction."""
+    block = grid.cfg.block(study)
+    out = []
+    for w in block.widths:
+        none = {"width": w, "dummy": "none", "label": 0}
+        for k in block.ndummy:
+            cell = {kind: {"width": w, "dummy": kind, "ndummy": k, "label": 0} for kind in block.kinds}
+            out += [{"name": f"{kind} dummies lower replicates", "a": none, "b": cell[kind], "expected": -1,
+                     "paired": True, "table": "replicates"} for kind in block.kinds]
+            if "gm" in cell:
+                out += [{"name": f"{kind} vs GM dummies (the report)", "a": cell["gm"], "b": cell[kind],
+                         "expected": AGAINST_GM[kind], "paired": True, "table": "replicates"}
+                        for kind in block.kinds if kind in AGAINST_GM]
+    return out
+
+
 STUDY = register(Study(
     "dummy_kinds", "Four kinds of dummy data (the follow-up report)", expand,
     figures=(Plot("dummy_kinds", "memgen.analysis.study_figures:dummy_kinds_figure", replicates),),
+    comparisons=comparisons,
 ))

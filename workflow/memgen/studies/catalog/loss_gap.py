@@ -33,9 +33,31 @@ def figure_inputs(grid, study: str) -> dict:
     return {"table": path("table", study=study, table="losses"), "replicates": replicates(grid, study)["table"]}
 
 
+def losses(grid, study: str) -> dict:
+    return {"table": path("table", study=study, table="losses")}
+
+
+def comparisons(grid, study: str) -> list[dict]:
+    """Kaiser & Kollmann per width: held-out minus train loss at its peak noise level is positive at each
+    snapshot (one-sample), and larger at the last snapshot than at the first (paired: one run per seed)."""
+    block = grid.cfg.block(study)
+    steps = sorted({c.steps for c in grid.cells(study)})
+    out = []
+    for w in block.widths:
+        out += [{"name": "held-out loss above train loss at the peak level", "a": {"width": w, "step": s},
+                 "b": None, "measure": "gap", "expected": 1, "table": "gap_at_peak"} for s in steps]
+        if len(steps) > 1:
+            out.append({"name": "the gap grows with training", "a": {"width": w, "step": steps[0]},
+                        "b": {"width": w, "step": steps[-1]}, "measure": "gap", "expected": 1, "paired": True,
+                        "table": "gap_at_peak"})
+    return out
+
+
 STUDY = register(Study(
     "loss_gap", "Train vs held-out loss per noise level over training (Kaiser & Kollmann)", expand,
-    tables=(Table("losses", "memgen.analysis.tables:concat", cell_losses),),
+    tables=(Table("losses", "memgen.analysis.tables:concat", cell_losses),
+            Table("gap_at_peak", "memgen.analysis.gap_peak:gap_at_peak", losses)),
     figures=(Plot("onset", "memgen.analysis.study_figures:onset_figure", replicates),
              Plot("loss_gap", "memgen.analysis.study_figures:loss_gap_figure", figure_inputs)),
+    comparisons=comparisons,
 ))
