@@ -126,6 +126,12 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     gap = pd.read_parquet(res / "loss_gap" / "losses.parquet")
     assert sorted(gap["step"].unique()) == [10, 20] and set(gap["split"]) == {"train", "heldout"}
     assert (gap["base_image_presentations"] == gap["step"] * 8).all() and (gap["loss_x0"] >= 0).all()
+    # each study's claims are planned and read from its tables (one seed: none can be decided, none is "not run")
+    gap_claims = pd.read_parquet(res / "loss_gap" / "comparisons.parquet")
+    assert len(gap_claims) == 3 and (gap_claims["verdict"] == "unresolved at 1 seeds").all()
+    cap_claims = pd.read_parquet(res / "capacity" / "comparisons.parquet")
+    assert cap_claims["name"].tolist() == ["replicates fall as N grows (Figure 1)"]
+    assert (cap_claims["verdict"] == "unresolved at 1 seeds").all() and (cap_claims["n_seeds_a"] == 1).all()
     onset = pd.read_parquet(res / "loss_gap" / "replicates.parquet")
     assert sorted(onset["steps"]) == [10, 20]
     optimal = pd.read_parquet(next((res / "optimal").rglob("summary.parquet")))

@@ -65,6 +65,7 @@ rule loss_by_level_cell:
     params:
         checkpoint=cell_checkpoint,
         args=cell_loss_args,
+        meta=cell_meta,
         device=device_for("sample"),
     threads: stage_threads("sample")
     resources:
@@ -74,4 +75,4 @@ rule loss_by_level_cell:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {params.checkpoint} {params.args}"
         " --train {input.train} --heldout {input.heldout} --device {params.device} --threads {threads}"
-        " --out {output.table} > {log} 2>&1"
+        " {params.meta} --out {output.table} > {log} 2>&1"

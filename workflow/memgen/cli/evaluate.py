@@ -67,8 +67,10 @@ def cmd_loss_gap(args) -> None:
     prepare(args)
     train, train_labels = io.load_images_npz(args.train)
     heldout, heldout_labels = io.load_images_npz(args.heldout)
+    meta = parse_meta(args.meta)
     table = checkpoints_table(args.checkpoints, train, heldout, train_labels, heldout_labels, seed=args.seed,
                               k=args.levels, device=args.device)
+    add_meta(table, {k: v for k, v in meta.items() if k not in table.columns})  # the checkpoint's own values win
     io.write_parquet(args.out, table)
     LOG.info(f"wrote {args.out}")
 
@@ -96,6 +98,8 @@ def register(sub) -> None:
     s.add_argument("--train", required=True)
     s.add_argument("--heldout", required=True)
     s.add_argument("--levels", type=int, default=16)
+    s.add_argument("--meta", action="append", metavar="KEY=VALUE", help="constant column added to the table (a "
+                   "column the checkpoints already give, such as seed, keeps their value)")
     add_seed_arg(s, required=False, default=0)
     s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
     add_compute_args(s)
