@@ -19,7 +19,9 @@ import torch
 
 from memgen import io
 from memgen.config import DiffusionConfig, training_spec
+from memgen.diffusion import GaussianDiffusion, LossType, cosine_betas, linear_betas
 from memgen.errors import MemgenError
+from memgen.model import UNet, UNetConfig
 
 FORMAT = 1
 # Keys of the training spec that may differ between a checkpoint and the run resuming it: the step budget can
@@ -29,7 +31,6 @@ RESUMABLE_DIFFERENCES = {("train", "steps"), ("train", "checkpoint_every"), ("tr
 
 def build_diffusion(cfg: DiffusionConfig):
     """The `GaussianDiffusion` for a diffusion config (full T; respace it for sampling)."""
-    from memgen.diffusion import GaussianDiffusion, LossType, cosine_betas, linear_betas
 
     betas_fn = {"cosine": cosine_betas, "linear": linear_betas}[cfg.schedule]
     loss_type = {"hybrid": LossType.HYBRID, "simple": LossType.SIMPLE}[cfg.loss]
@@ -58,7 +59,6 @@ def load(path: str | Path, map_location="cpu") -> dict:
 
 def build_model(ckpt: dict, weights: str = "ema"):
     """The UNet of a checkpoint with its EMA (default) or raw weights loaded."""
-    from memgen.model import UNet, UNetConfig
 
     cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["unet"].items()})
     if weights not in ckpt:

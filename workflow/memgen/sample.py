@@ -28,8 +28,12 @@ import torch
 
 from memgen import checkpoint
 from memgen.config import DiffusionConfig
+from memgen.diffusion import EmpiricalOptimalDenoiser, GaussianDiffusion, LossType, named_betas, sample_seeded
 from memgen.errors import MemgenError
+from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
+from memgen.rates import Workload
 from memgen.runtime import check_images, check_int, resolve_device, to_model_scale, to_uint8
+from memgen.sample_compiled import CompiledSampler
 
 LOG = logging.getLogger("memgen")
 
@@ -55,7 +59,6 @@ def draw(denoiser, diffusion, labels: np.ndarray, *, conditional: bool, seed: in
     """The sampling loop: images uint8 [M, H, W, 3] for ``labels`` [M] from ``denoiser(x, t, y)`` and a (respaced)
     process; sample i is `memgen.diffusion.sample_seeded` of index i, whatever batch it falls in. ``sampler``: a
     `memgen.sample_compiled.CompiledSampler` of the same denoiser, process and seed, run instead."""
-    from memgen.diffusion import sample_seeded
 
     out = np.empty((len(labels), shape_chw[1], shape_chw[2], 3), dtype=np.uint8)
     t0 = time.perf_counter()
@@ -80,8 +83,6 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
     precision: "fp32", "bf16" or "auto" for the UNet's forward; compile: "auto" (on CUDA: compiled and replayed
     from a CUDA graph; never on a CPU), "off", "default" or "reduce-overhead" (`memgen.precision.resolve_fast_path`,
     which picks per width from measured rates where there are some)."""
-    from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
-    from memgen.rates import Workload
 
     check_int("--num-samples", num_samples, 1)
     check_int("--batch-size", batch_size, 1)
@@ -102,7 +103,6 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
     diffusion = checkpoint.build_diffusion_for(ckpt["config"]).respaced(str(steps))
     sampler = None
     if fast.compile:
-        from memgen.sample_compiled import CompiledSampler
 
         sampler = CompiledSampler(diffusion, net, seed=seed, shape_chw=(3, size, size), batch_size=batch,
                                   device=dev, mode=fast.compile_mode, log=LOG.info)
@@ -126,7 +126,6 @@ def _diffusion_config(cfg) -> DiffusionConfig:
 
 def optimal_process(diffusion_config):
     """The unrespaced SIMPLE-loss, fixed-variance ``GaussianDiffusion`` of the config's schedule and steps."""
-    from memgen.diffusion import GaussianDiffusion, LossType, named_betas
 
     cfg = _diffusion_config(diffusion_config)
     return GaussianDiffusion(named_betas(cfg.schedule, cfg.steps), learn_sigma=False, loss_type=LossType.SIMPLE)
@@ -148,7 +147,6 @@ def sample_optimal(train_images: np.ndarray, train_labels: np.ndarray, diffusion
     Returns: (images uint8 [M, H, W, 3], labels int64 [M]); sample i does not depend on ``batch_size``
         beyond float64 rounding.
     """
-    from memgen.diffusion import EmpiricalOptimalDenoiser
 
     check_images("train_images", train_images)
     labels_arr = np.asarray(train_labels)

@@ -28,7 +28,7 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from memgen import rates
+    from memgen import io, rates
     from memgen.config import load_config, merge_configs, read_config_source
     from memgen.studies import Grid
     from memgen.studies.plan import plan_table
@@ -43,11 +43,15 @@ def cmd_plan(args) -> None:
     table = plan_table(Grid(config))
     with_hours = table.assign(compute_hours=table["compute_hours"].round(2), gpu_hours=table["gpu_hours"].round(1),
                               limit_hours=table["limit_hours"].round(1))
-    print(f"seeds {list(config.seeds)}, training jobs per GPU {config.resources.train.slots_per_gpu}")
-    print(with_hours.to_string(index=False))
-    print("hours are estimates of memgen.cost: CPU rates measured on this project's CPU; GPU rates measured on "
-          f"one {rates.load_table()['plan_chip']} ({rates.TABLE_PATH.name}); time limits = 2 x (estimate + start-up), "
-          "output_gb = checkpoints, samples, scores")
+    text = "\n".join([
+        f"seeds {list(config.seeds)}, training jobs per GPU {config.resources.train.slots_per_gpu}",
+        with_hours.to_string(index=False),
+        "hours are estimates of memgen.cost: CPU rates measured on this project's CPU; GPU rates measured on "
+        f"one {rates.load_table()['plan_chip']} ({rates.TABLE_PATH.name}); time limits = 2 x (estimate + start-up), "
+        "output_gb = checkpoints, samples, scores"])
+    print(text)
+    if args.out:
+        io.write_text(args.out, text + "\n")
 
 
 def cmd_params(args) -> None:
@@ -95,6 +99,7 @@ def register(sub) -> None:
                    "Snakemake layers them (without either: the schema's defaults, which select no study)")
     s.add_argument("--seeds", type=int, nargs="+", help="replace the config's seeds (e.g. --seeds 0 1 2)")
     s.add_argument("--slots-per-gpu", type=int, help="replace resources.train.slots_per_gpu")
+    s.add_argument("--out", help="also write the printed plan to this file")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("params", help="print the UNet's parameter count (last line)")

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from memgen.diffusion.gaussian import GaussianDiffusion, Model
+from memgen.diffusion.noise import CounterNoise
 from memgen.errors import MemgenError
 from memgen.runtime import check_int, seed_state
 
@@ -141,7 +142,6 @@ def sample_seeded(
     """Samples ``indices`` of run ``seed``, [B, C, H, W] on ``device``: ``p_sample_loop`` fed by the counter-based
     noise of `memgen.diffusion.noise.CounterNoise` (Philox keyed by the seed, counting sample index, step and
     element: sample i is the same whatever its batch, drawn on the device in one pass per step)."""
-    from memgen.diffusion.noise import CounterNoise
 
     noise = CounterNoise(seed, indices, shape_chw, device=device)
     x_T = noise.initial()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from memgen import checkpoint
 from memgen.diffusion.gaussian import GaussianDiffusion, Model
 from memgen.diffusion.schedule import named_betas
 from memgen.errors import MemgenError
@@ -253,7 +254,6 @@ def loss_gap_table(
     to ``noise_levels(T, k, schedule)`` of its config. Labels are used only by a class-conditional model,
     which requires them.
     """
-    from memgen import checkpoint
 
     if weights not in ("ema", "model"):
         raise MemgenError(f"weights: expected 'ema' or 'model', got {weights!r}")
@@ -278,8 +278,7 @@ def checkpoints_table(paths, images_train, images_heldout, labels_train=None, la
     with the exposure of each snapshot: its batch size, passes over each training image and draws of training
     images so far (`memgen.studies.cell.epochs_per_image`), and the model's training ``seed`` (NA when imported).
     Labels are passed only to class-conditional models."""
-    from memgen import checkpoint
-    from memgen.studies.cell import epochs_per_image
+    from memgen.studies.cell import epochs_per_image  # here: importing memgen.studies builds the registry
 
     tables = []
     for path in paths:

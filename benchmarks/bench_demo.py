@@ -1,0 +1,97 @@
+"""The default demo, timed and recorded: the README's demo section is written from the files this script writes.
+
+    python benchmarks/bench_demo.py --run              # rm -rf results, ./run pipeline, then record
+    python benchmarks/bench_demo.py                    # record a finished run of results/ (its newest Snakemake log)
+
+Wall time is read from the run's Snakemake log (the first and the last timestamp it prints), so a run started
+by hand is timed by the same rule as one started here. Written to ``--out`` (default
+benchmarks/results/demo-<date of the run>/): ``demo.json`` (wall seconds, jobs, seeds, CPU, load, the verdicts
+of every study's comparisons counted) and a copy of each study's across-seed and comparison tables, its
+capacity and agreement tables and the dichotomy, as the pipeline wrote them (Markdown and Parquet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchlib import ROOT, cpu_model, write_result
+
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+DONE = re.compile(r"^(\d+) of (\d+) steps \(100%\) done$")
+TABLES = ("across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
+          "gap_at_peak", "dichotomy")
+
+
+def newest_log(workdir: Path) -> Path:
+    """The newest Snakemake log of a finished run (a dry run, --report or --unlock writes logs too)."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    for log in reversed(logs):
+        if any(DONE.match(line.strip()) for line in log.read_text().splitlines()):
+            return log
+    sys.exit(f"bench_demo: no log of a finished run under {workdir}/.snakemake/log (run the demo, or --run)")
+
+
+def timing(log: Path) -> dict:
+    """Wall seconds between the log's first and last timestamps, and the jobs it finished."""
+    stamps, jobs = [], None
+    for line in log.read_text().splitlines():
+        if m := STAMP.match(line.strip()):
+            stamps.append(dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y"))
+        if m := DONE.match(line.strip()):
+            jobs = int(m.group(2))
+    if len(stamps) < 2 or jobs is None:
+        sys.exit(f"bench_demo: {log} is not the log of a finished run (no 100% line)")
+    return {"log": str(log), "started": stamps[0].isoformat(), "finished": stamps[-1].isoformat(),
+            "wall_seconds": (stamps[-1] - stamps[0]).total_seconds(), "jobs": jobs}
+
+
+def verdict_counts(results: Path) -> dict:
+    out = {}
+    for table in sorted(results.glob("*/comparisons.parquet")):
+        counts = pd.read_parquet(table)["verdict"].value_counts()
+        out[table.parent.name] = {str(k): int(v) for k, v in counts.items()}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", action="store_true", help="remove results/ and run ./run pipeline first")
+    p.add_argument("--results", default="results", help="the demo's results directory (relative to the repo)")
+    p.add_argument("--out", help="where to record (default benchmarks/results/demo-<date>)")
+    args = p.parse_args(argv)
+    results = ROOT / args.results
+    if args.run:
+        shutil.rmtree(results, ignore_errors=True)
+        subprocess.run([str(ROOT / "run"), "pipeline"], cwd=ROOT, check=True)
+    run = timing(newest_log(ROOT))
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"demo-{run['started'][:10]}"
+    out.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for study in sorted(d for d in results.iterdir() if d.is_dir()):
+        for name in TABLES:
+            for ext in (".md", ".parquet"):
+                src = study / f"{name}{ext}"
+                if src.is_file():
+                    (out / study.name).mkdir(exist_ok=True)
+                    shutil.copyfile(src, out / study.name / src.name)
+                    copied.append(f"{study.name}/{src.name}")
+    config = (ROOT / "config.yaml").read_text()
+    result = {**run, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
+              "seeds": re.search(r"^seeds: (.*)$", config, re.M).group(1), "verdicts": verdict_counts(results),
+              "tables": copied}
+    write_result(out / "demo.json", result)
+    print(f"demo: {run['jobs']} jobs in {run['wall_seconds'] / 60:.1f} min wall; verdicts: {result['verdicts']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
