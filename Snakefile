@@ -16,6 +16,9 @@ from memgen.studies import REGISTRY, Grid, load_plugins
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 try:
     load_plugins()  # studies defined outside the package ($MEMGEN_PLUGINS)
     CFG = Config.from_dict(validate_config(config))  # schema, defaults, semantic checks, before any job

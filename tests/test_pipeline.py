@@ -205,3 +205,28 @@ def test_one_cell_is_built_by_its_path(finished_run, tmp_path):
     (tmp_path / "tiny.yaml").write_text((workdir / "tiny.yaml").read_text())  # a fresh directory: the cell's chain
     chain = sorted(r for r, _ in _planned(repo_root, tmp_path, tmp_path / "tiny.yaml", summary))
     assert chain == ["materialize", "sample", "score", "train"]
+
+
+def test_dummies_and_classes_cells_get_split_partners(tmp_path, repo_root):
+    """disjoint_split.studies beyond capacity: a dummies cell's partner holds a fresh draw of its dummies beside a
+    disjoint set of base images, a classes cell's a disjoint majority and minority; both sides are trained and
+    sampled from the same noise, and the dichotomy gives those cells a y_agreement (the capacity-free version)."""
+    cfg = {**TINY, "studies": ["dummies_mondrian", "classes", "disjoint_split", "dichotomy"],
+           "dummies_mondrian": {"widths": [16], "size": 6, "ndummy": [0, 6], "exposure_matched": False},
+           "classes": {"widths": [16], "minority_size": 2, "totals": [8], "train": {"steps": None}},
+           "disjoint_split": {"studies": ["dummies_mondrian", "classes"]}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(repo_root, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = tmp_path / "results"
+    agreement = pd.read_parquet(res / "disjoint_split" / "agreement.parquet")
+    # one pair per cell: dummies alone, dummies + 6 GM (label 0 sampled), classes (both labels sampled)
+    assert sorted(zip(agreement["dummy"], agreement["ndummy"], agreement["label"])) == [
+        ("gm", 6, 0), ("none", 0, 0), ("random_ink", 2, 0), ("random_ink", 2, 1)]
+    assert (agreement["n_pairs"] == 24).all()
+    dichotomy = pd.read_parquet(res / "dichotomy" / "dichotomy.parquet")
+    partnered = dichotomy[dichotomy["study"].isin(["dummies_mondrian", "classes"])]
+    assert len(partnered) == 4 and partnered["y_agreement"].notna().all()
+    assert partnered["region_agreement"].isin(REGIONS).all()
+    claims = pd.read_parquet(res / "disjoint_split" / "comparisons.parquet")
+    assert claims.empty  # one size per study: no N to compare along

@@ -105,11 +105,13 @@ def figure_inputs(grid, study: str) -> dict:
 
 
 def comparisons(grid, study: str) -> list[dict]:
-    """Kadkhodaie et al.: two models on disjoint sets turn the same noise into the same novel image more often
-    as N grows (Welch: two sizes are two pairs of training sets), per base and model of the paired cells."""
+    """Kadkhodaie et al.: two models on disjoint sets turn the same noise into more similar images as N grows
+    (the median cosine similarity of the pairs; Welch: two sizes are two pairs of training sets), per base and
+    model of the paired cells. The same novel image (``frac_same_novel``) is the strong form, which toy models
+    rarely reach: it is in the agreement table and the dichotomy, not a claim here."""
     sides = [partner(grid, c) for c in grid.cells(study)]
-    return ladder("agreement on novel images rises with N (Kadkhodaie et al.)", sides, "size",
-                  ("dataset", "width", "dummy", "ndummy"), 1, False, measure="frac_same_novel", table="agreement")
+    return ladder("agreement rises with N (Kadkhodaie et al.)", sides, "size", ("dataset", "width", "dummy", "ndummy"),
+                  1, False, measure="median_similarity", table="agreement")
 
 
 STUDY = register(Study(
