@@ -4,7 +4,8 @@
     python benchmarks/bench_demo.py                    # record a finished run of results/ (its newest Snakemake log)
 
 Wall time is read from the run's Snakemake log (the first and the last timestamp it prints), so a run started
-by hand is timed by the same rule as one started here. Written to ``--out`` (default
+by hand is timed by the same rule as one started here; the tables are read from results/ as they are now (after
+any incremental rerun, which ``--log`` keeps out of the timing). Written to ``--out`` (default
 benchmarks/results/demo-<date of the run>/): ``demo.json`` (wall seconds, jobs, seeds, CPU, load, the verdicts
 of every study's comparisons counted) and a copy of each study's across-seed and comparison tables, its
 capacity and agreement tables and the dichotomy, as the pipeline wrote them (Markdown and Parquet).
@@ -67,12 +68,14 @@ def main(argv=None) -> int:
     p.add_argument("--run", action="store_true", help="remove results/ and run ./run pipeline first")
     p.add_argument("--results", default="results", help="the demo's results directory (relative to the repo)")
     p.add_argument("--out", help="where to record (default benchmarks/results/demo-<date>)")
+    p.add_argument("--log", help="the Snakemake log of the full run (default: the newest log of a finished run; "
+                   "name it when an incremental rerun came after the full one)")
     args = p.parse_args(argv)
     results = ROOT / args.results
     if args.run:
         shutil.rmtree(results, ignore_errors=True)
         subprocess.run([str(ROOT / "run"), "pipeline"], cwd=ROOT, check=True)
-    run = timing(newest_log(ROOT))
+    run = timing(Path(args.log) if args.log else newest_log(ROOT))
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"demo-{run['started'][:10]}"
     out.mkdir(parents=True, exist_ok=True)
     copied = []
