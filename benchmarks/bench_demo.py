@@ -29,7 +29,7 @@ from benchlib import ROOT, cpu_model, write_result
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 DONE = re.compile(r"^(\d+) of (\d+) steps \(100%\) done$")
 TABLES = ("across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
-          "gap_at_peak", "dichotomy")
+          "gap_at_peak", "dichotomy", "threshold_sweep")
 
 
 def newest_log(workdir: Path) -> Path:

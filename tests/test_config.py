@@ -117,3 +117,15 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
     assert counts["gallery"] == 3 + 1 + 1
     assert counts["loss_by_level_cell"] == 3 * 3  # one per loss-gap snapshot and seed
     assert counts["sample_optimal"] == 3 * 3 and counts["train_classifier"] == 3
+
+
+def test_configs_layer_as_snakemake_layers_them():
+    """memgen plan layers ./config.yaml under --configfile as Snakemake layers its configfile and --configfile:
+    mappings merge key by key, lists and scalars replace."""
+    from memgen.config import merge_configs
+
+    shipped = {"studies": ["capacity", "classes"], "seeds": [0, 1, 2], "train": {"steps": 800, "lr": 0.001}}
+    mine = {"studies": ["capacity"], "train": {"steps": 100}}
+    merged = merge_configs(shipped, mine)
+    assert merged == {"studies": ["capacity"], "seeds": [0, 1, 2], "train": {"steps": 100, "lr": 0.001}}
+    assert shipped["train"]["steps"] == 800  # the inputs are not changed
