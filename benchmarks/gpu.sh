@@ -105,7 +105,7 @@ if [ $CPU_SMOKE -eq 1 ]; then
   SMOKE_CONFIGS+=(benchmarks/cpu-smoke.yaml)
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
   DEV=(--device cpu --threads 1)
-  E2E=(--cores 2 --stop-at 50)
+  E2E=(--cores 2 --stop-at 50 --second-after 1)
   BUDGET_ARGS=(--preset demo --image-size 8 --widths 16 32 --train-batch 8 --sample-batch 16 --sample-steps 2
                --rounds 1 --sample-variants plain,fast,graphs --compile-backend eager)
   PACK=(--preset demo --width 16 --image-size 8 --batch 8 --k 2 --steps 3 --warmup 1)

@@ -192,8 +192,9 @@ def test_changing_one_cell_reruns_only_that_cell_and_its_aggregates(finished_run
     (workdir / "tiny7.yaml").write_text(yaml.safe_dump(cfg))
     jobs = _planned(repo_root, workdir, workdir / "tiny7.yaml")
     rules = sorted(r for r, _ in jobs)
-    # the cell's chain, then the study's replicate table and capacity estimates (derive x 2) and its figure
-    assert rules == sorted(["materialize", "train", "sample", "score", "derive", "derive", "figure", "all"]), jobs
+    # the cell's chain, then the study's tables that read it (replicates, across seeds, the two capacity estimates,
+    # the comparisons whose cells changed: derive x 5) and its figure
+    assert rules == sorted(["materialize", "train", "sample", "score", *["derive"] * 5, "figure", "all"]), jobs
     cells = [out for r, out in jobs if r in ("materialize", "train", "sample", "score")]
     assert all("n7-" in out for out in cells) and not any("n2-" in out for out in cells), cells
 

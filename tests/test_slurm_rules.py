@@ -118,15 +118,19 @@ class FakeExecutor:
 
 
 def test_a_job_preempted_by_cancellation_is_reported_failed_on_the_second_poll(monkeypatch):
-    polls = iter([{"7": "PREEMPTED", "8": "PENDING"}, {"7": "PREEMPTED", "8": "RUNNING"}])
+    polls = iter([{"7": ("PREEMPTED", "cancel"), "8": ("PENDING", "cancel"), "9": ("PREEMPTED", "debug")},
+                  {"7": ("PREEMPTED", "cancel"), "8": ("RUNNING", "cancel"), "9": ("PREEMPTED", "debug")}])
     monkeypatch.setattr(slurm, "_job_states", lambda command, run: next(polls))
+    monkeypatch.setattr(slurm, "partitions", lambda: {"cancel": slurm.Partition(7, "CANCEL", False),
+                                                      "debug": slurm.Partition(7, "REQUEUE", True)})
     executor = FakeExecutor()
     slurm.fail_cancelled_preemptions(executor, settings("squeue"))
-    jobs = [SimpleNamespace(external_jobid="7"), SimpleNamespace(external_jobid="8")]
+    jobs = [SimpleNamespace(external_jobid=i) for i in ("7", "8", "9")]
 
     async def poll():
         return [j.external_jobid async for j in executor.check_active_jobs(jobs)]
 
-    assert asyncio.run(poll()) == ["7", "8"] and executor.errors == []  # one PREEMPTED poll: maybe a requeue
-    assert asyncio.run(poll()) == ["8"]
+    assert asyncio.run(poll()) == ["7", "8", "9"] and executor.errors == []  # one PREEMPTED poll: maybe a requeue
+    # 9 waits for SLURM's requeue however long it stays PREEMPTED: its partition requeues (PreemptMode=REQUEUE)
+    assert asyncio.run(poll()) == ["8", "9"] and len(executor.errors) == 1
     assert executor.errors[0][0] == "7" and "preempted and cancelled" in executor.errors[0][1]

@@ -14,7 +14,8 @@ clusters, each seen on the test cluster of tests/test_slurm.py (Slurm 22.05):
 - **PreemptMode=CANCEL.** A job preempted that way ends in state PREEMPTED; the plugin takes PREEMPTED for "SLURM
   will requeue it" and waits for ever. `fail_cancelled_preemptions` reports such a job as failed, so Snakemake's
   retry resubmits it (training resumes from the checkpoint it wrote on SLURM's SIGTERM). A job preempted with
-  PreemptMode=REQUEUE is never PREEMPTED in a status poll (it is PENDING at once) and SLURM restarts it itself.
+  PreemptMode=REQUEUE can stay PREEMPTED for tens of seconds before SLURM requeues it (seen under load on the
+  test cluster: 30 s), so a job on a partition whose PreemptMode says REQUEUE is left to SLURM.
 
 Every SLURM command has a timeout; when one is missing or fails the cluster is left to the plugin's defaults.
 """
@@ -175,21 +176,29 @@ def status_command(settings) -> str | None:
             f"(MinJobAge {age} s >= {need} s), as {SQUEUE_FLAGS} would")
 
 
-def _job_states(command: str, run_uuid: str) -> dict[str, str]:
-    """SLURM job id -> state of this run's jobs, by the same command the plugin polls with."""
+def _job_states(command: str, run_uuid: str) -> dict[str, tuple[str, str]]:
+    """SLURM job id -> (state, partition) of this run's jobs, by the same command the plugin polls with (sacct
+    lists a requeued job's earlier runs first: the last line of an id is its current state)."""
     if command == "sacct":
         since = f"{datetime.now() - timedelta(days=2):%Y-%m-%dT%H:%M}"
-        proc = _run("sacct", "-X", "-n", "-P", "-o", "JobIDRaw,State", "-S", since, "--name", run_uuid)
+        proc = _run("sacct", "-X", "-n", "-P", "-o", "JobIDRaw,State,Partition", "-S", since, "--name", run_uuid)
     else:
-        proc = _run("squeue", "-h", "--states=all", "-o", "%i|%T", "--name", run_uuid)
+        proc = _run("squeue", "-h", "--states=all", "-o", "%i|%T|%P", "--name", run_uuid)
     if proc is None or proc.returncode != 0:
         return {}
-    return dict(line.split("|", 1)[:2] for line in proc.stdout.splitlines() if "|" in line)
+    rows = (line.split("|") + ["", ""] for line in proc.stdout.splitlines() if "|" in line)
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _requeues(partition: str) -> bool:
+    """Whether SLURM requeues a job preempted on this partition itself (PreemptMode includes REQUEUE)."""
+    return "REQUEUE" in partitions().get(partition, Partition(None, "", False)).preempt_mode
 
 
 def fail_cancelled_preemptions(executor, settings) -> None:
-    """Wrap the plugin's status check: a job it keeps waiting on that is PREEMPTED in two polls in a row (a job
-    preempted to be requeued is PENDING at once) is reported failed, so Snakemake's retry resubmits it."""
+    """Wrap the plugin's status check: a job it keeps waiting on that is PREEMPTED in two polls in a row, on a
+    partition that does not requeue preempted jobs itself, is reported failed, so Snakemake's retry resubmits
+    it."""
     check, preempted = executor.check_active_jobs, {}
 
     async def check_active_jobs(active_jobs):
@@ -197,7 +206,9 @@ def fail_cancelled_preemptions(executor, settings) -> None:
         states = _job_states(settings.status_command, executor.run_uuid) if waiting else {}
         for job in waiting:
             job_id = job.external_jobid
-            preempted[job_id] = preempted.get(job_id, 0) + 1 if states.get(job_id) == "PREEMPTED" else 0
+            state, partition = states.get(job_id, ("", ""))
+            cancelled = state == "PREEMPTED" and not _requeues(partition)
+            preempted[job_id] = preempted.get(job_id, 0) + 1 if cancelled else 0
             if preempted[job_id] >= 2:
                 executor.report_job_error(job, msg=f"memgen: SLURM job {job_id} was preempted and cancelled "
                                                    "(PreemptMode=CANCEL); a retry resubmits it. ")

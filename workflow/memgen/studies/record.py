@@ -152,15 +152,21 @@ def comparison_sources(specs) -> list[str]:
     return names
 
 
-def comparison_inputs(grid, study: str) -> dict:
+def _sources(grid, study: str) -> tuple[list[dict], list[str]]:
+    """The study's comparison specs and the tables they read; the replicate table at least, so the (possibly
+    empty) comparisons table is made after the cells, like every other table of the study."""
     specs = get(study).comparisons(grid, study)
+    return specs, comparison_sources(specs) or ["replicates"]
+
+
+def comparison_inputs(grid, study: str) -> dict:
     return {"tables": [path("table", study=other or study, table=name)
-                       for other, _, name in (n.rpartition("/") for n in comparison_sources(specs))]}
+                       for other, _, name in (n.rpartition("/") for n in _sources(grid, study)[1])]}
 
 
 def comparison_params(grid, study: str) -> dict:
-    specs = get(study).comparisons(grid, study)
-    return {"names": comparison_sources(specs), "comparisons": specs}
+    specs, names = _sources(grid, study)
+    return {"names": names, "comparisons": specs}
 
 
 # Every study with cells aggregates them into these tables first (`register` puts them in front of its own):
