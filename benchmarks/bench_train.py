@@ -13,8 +13,8 @@ AdamW, what memgen.train runs), ``fast`` (``resolve_fast_path(device, "auto")``)
 compiles, is reported as ``compile_s`` and kept out of the steady-state time.
 Reported per variant: seconds per step (median of interleaved rounds), images/s, peak memory (CUDA allocator
 peak; on CPU the process RSS, which includes the variants built before it), and model FLOPs utilisation:
-FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, attention;
-the forward counted on the meta device, x3 for forward + backward: `memgen.precision.unet_flops`) over the step
+FLOPs of one step as ``torch.utils.flop_counter.FlopCounterMode`` counts them (matmuls, convolutions, attention;
+the forward worked out from the layout, x3 for forward + backward: `memgen.precision.unet_flops`) over the step
 time, against a matmul measured in this run in the variant's precision and, where known, the datasheet peak.
 """
 

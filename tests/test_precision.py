@@ -138,6 +138,28 @@ def test_unet_flops_counts_forward_and_backward():
     assert 0.9 < both.get_total_flops() / precision.unet_flops(cfg, 4, backward=True) <= 1.0
 
 
+@pytest.mark.parametrize("fields", [
+    dict(image_size=32, width=16, norm_groups=16),  # the demo's UNet-16 (reference layout otherwise)
+    dict(image_size=32, width=32, num_classes=10),  # conditional: the label embedding adds no FLOPs
+    dict(image_size=32, width=64, use_scale_shift_norm=False, learn_sigma=False, num_res_blocks=2),
+    dict(image_size=64, width=32, attention_resolutions=(32, 16, 8), num_heads=2),  # 64x64 default mult
+    dict(image_size=16, width=24, channel_mult=(1, 3), attention_resolutions=(), norm_groups=8, in_channels=1),
+])
+def test_forward_flops_equal_flopcounter_on_the_meta_device(fields):
+    """The worked-out count equals FlopCounterMode's for layouts beyond the one above (its terms: res blocks with
+    and without a skip conv or FiLM, attention at several sizes, up and down sampling, 1 or 3 channels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = UNetConfig(**fields)
+    with torch.device("meta"):
+        net = UNet(cfg)
+        x, t = torch.empty(2, cfg.in_channels, cfg.image_size, cfg.image_size), torch.zeros(2)
+        y = torch.zeros(2, dtype=torch.long) if cfg.num_classes else None
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(x, t, y)
+    assert precision.unet_flops(cfg, 2, backward=False) == counter.get_total_flops() > 0
+
+
 def test_guard_sets_ieee_and_restores(lowest_precision):
     before = _modes()
     assert "ieee" not in before.values()

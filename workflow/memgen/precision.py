@@ -25,6 +25,7 @@ from torch import nn
 from memgen import rates
 from memgen.cpu_probe import bf16_conv_kernel, is_native_bf16
 from memgen.errors import MemgenError
+from memgen.model.unet import forward_flops
 
 PRECISIONS = ("fp32", "bf16")
 REQUESTS = ("auto", "fp32", "bf16")
@@ -172,22 +173,10 @@ def measured_choice(device: torch.device, workload: rates.Workload | None, defau
     return dataclasses.replace(chosen, fused_adamw=default.fused_adamw) if workload.kind == "sample" else chosen
 
 
-@functools.lru_cache(maxsize=64)
 def unet_flops(unet_cfg, batch: int, backward: bool) -> float:
     """FLOPs of one UNet forward (x3 with ``backward``: the backward pass costs twice the forward) of ``batch``
-    images, counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no memory, < 1 s)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from memgen.model import UNet
-
-    size = unet_cfg.image_size
-    with torch.device("meta"):
-        net = UNet(unet_cfg)
-        x, t = torch.empty(1, unet_cfg.in_channels, size, size), torch.zeros(1)
-        y = torch.zeros(1, dtype=torch.long) if unet_cfg.num_classes else None
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(x, t, y)
-    return float(counter.get_total_flops()) * batch * (3 if backward else 1)
+    images, as ``torch.utils.flop_counter.FlopCounterMode`` counts them (`memgen.model.unet.forward_flops`)."""
+    return float(forward_flops(unet_cfg)) * batch * (3 if backward else 1)
 
 
 def fused_adamw_supported(device: torch.device) -> bool:

@@ -5,8 +5,8 @@
 
 from memgen.model.config import DEFAULT_CHANNEL_MULT, UNetConfig
 
-__all__ = ["DEFAULT_CHANNEL_MULT", "UNet", "UNetConfig", "count_parameters", "timestep_embedding"]
-_TORCH_PARTS = {"UNet", "count_parameters", "timestep_embedding"}
+__all__ = ["DEFAULT_CHANNEL_MULT", "UNet", "UNetConfig", "count_parameters", "forward_flops", "timestep_embedding"]
+_TORCH_PARTS = {"UNet", "count_parameters", "forward_flops", "timestep_embedding"}
 
 
 def __getattr__(name: str):

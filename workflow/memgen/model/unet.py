@@ -164,6 +164,50 @@ def _output_blocks(cfg: UNetConfig, emb_dim: int, skips: list[int]) -> nn.Module
     return blocks
 
 
+def forward_flops(cfg: UNetConfig) -> int:
+    """FLOPs of one forward of one image, as ``torch.utils.flop_counter.FlopCounterMode`` counts them: 2 per
+    multiply-add of every convolution, linear layer and attention product (biases, norms and pointwise ops are
+    not counted). Worked out from the layout built above, without building the net: counting with
+    FlopCounterMode costs about a second per process (its first forward sets up torch's meta kernels), paid by
+    every training and sampling job; tests/test_precision.py holds this count equal to FlopCounterMode's."""
+    emb = 4 * cfg.width
+
+    def conv(c_in: int, c_out: int, res: int, k: int = 3) -> int:
+        return 2 * c_in * c_out * k * k * res * res
+
+    def res_block(c_in: int, c_out: int, res: int) -> int:
+        film = 2 * c_out if cfg.use_scale_shift_norm else c_out
+        skip = 0 if c_in == c_out else conv(c_in, c_out, res, k=1)
+        return conv(c_in, c_out, res) + 2 * emb * film + conv(c_out, c_out, res) + skip
+
+    def attention(c: int, res: int) -> int:
+        t = res * res  # qkv and proj_out (1x1 convs), then q @ k^T and softmax @ v over t positions
+        return conv(c, 3 * c, res, k=1) + conv(c, c, res, k=1) + 2 * 2 * t * t * c
+
+    levels = list(zip(cfg.level_channels, cfg.resolutions))
+    flops = 2 * (cfg.width * emb + emb * emb)  # time embedding MLP
+    flops += conv(cfg.in_channels, cfg.width, cfg.image_size)
+    skips, ch = [cfg.width], cfg.width
+    for level, (c_out, res) in enumerate(levels):  # as _input_blocks
+        for _ in range(cfg.num_res_blocks):
+            flops += res_block(ch, c_out, res) + (attention(c_out, res) if res in cfg.attention_resolutions else 0)
+            ch = c_out
+            skips.append(ch)
+        if level < len(levels) - 1:
+            flops += conv(ch, ch, res // 2)  # stride-2 conv: output positions at half the resolution
+            skips.append(ch)
+    deepest = cfg.resolutions[-1]
+    flops += 2 * res_block(ch, ch, deepest) + attention(ch, deepest)  # middle block
+    for level in reversed(range(len(levels))):  # as _output_blocks
+        c_out, res = levels[level]
+        for i in range(cfg.num_res_blocks + 1):
+            flops += res_block(ch + skips.pop(), c_out, res)
+            ch = c_out
+            flops += attention(ch, res) if res in cfg.attention_resolutions else 0
+            flops += conv(ch, ch, 2 * res) if level > 0 and i == cfg.num_res_blocks else 0
+    return flops + conv(cfg.width, cfg.out_channels, cfg.image_size)
+
+
 class UNet(nn.Module):
     """Noise-prediction UNet ``f(x, t, y)`` of improved-diffusion (Nichol & Dhariwal 2021)."""
 
