@@ -7,14 +7,17 @@ Wall time is read from the run's Snakemake log (the first and the last timestamp
 by hand is timed by the same rule as one started here; the tables are read from results/ as they are now (after
 any incremental rerun, which ``--log`` keeps out of the timing). Written to ``--out`` (default
 benchmarks/results/demo-<date of the run>/): ``demo.json`` (wall seconds, jobs, seeds, CPU, load, the verdicts
-of every study's comparisons counted) and a copy of each study's across-seed and comparison tables, its
-capacity and agreement tables and the dichotomy, as the pipeline wrote them (Markdown and Parquet).
+of every study's comparisons counted, where the core-seconds went per rule, and the sample sets drawn more than
+once) and a copy of each study's across-seed and comparison tables, its capacity and agreement tables and the
+dichotomy, as the pipeline wrote them (Markdown and Parquet).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
+import hashlib
 import os
 import re
 import shutil
@@ -28,6 +31,10 @@ from benchlib import ROOT, cpu_model, write_result
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 DONE = re.compile(r"^(\d+) of (\d+) steps \(100%\) done$")
+RULE = re.compile(r"^(?:local)?rule (\w+):$")
+JOBID = re.compile(r"^jobid: (\d+)$")
+THREADS = re.compile(r"^threads: (\d+)$")
+FINISHED = re.compile(r"^Finished jobid: (\d+)")
 TABLES = ("across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
           "gap_at_peak", "dichotomy", "threshold_sweep")
 
@@ -53,6 +60,39 @@ def timing(log: Path) -> dict:
         sys.exit(f"bench_demo: {log} is not the log of a finished run (no 100% line)")
     return {"log": str(log), "started": stamps[0].isoformat(), "finished": stamps[-1].isoformat(),
             "wall_seconds": (stamps[-1] - stamps[0]).total_seconds(), "jobs": jobs}
+
+
+def core_seconds(log: Path) -> dict:
+    """Per rule: jobs and core-seconds (each job's seconds from its start to its "Finished" line, times its
+    threads; the log stamps whole seconds), largest first."""
+    stamp, rule, job, start, threads = None, None, None, {}, {}
+    per_rule = collections.defaultdict(lambda: {"jobs": 0, "core_seconds": 0.0})
+    for line in log.read_text().splitlines():
+        line = line.strip()
+        if m := STAMP.match(line):
+            stamp = dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := RULE.match(line):
+            rule = m.group(1)
+        elif (m := JOBID.match(line)) and rule:
+            job, start[m.group(1)], rule = m.group(1), (rule, stamp), None
+        elif (m := THREADS.match(line)) and job:
+            threads[job] = int(m.group(1))
+        elif (m := FINISHED.match(line)) and m.group(1) in start:
+            name, began = start[m.group(1)]
+            per_rule[name]["jobs"] += 1
+            per_rule[name]["core_seconds"] += (stamp - began).total_seconds() * threads.get(m.group(1), 1)
+    return dict(sorted(per_rule.items(), key=lambda kv: -kv[1]["core_seconds"]))
+
+
+def repeated_samples(results: Path) -> dict:
+    """Sample files of the cells that are byte-identical to another cell's (the same checkpoint, seed and count,
+    sampled once per study that uses it): their number, and each group."""
+    groups = collections.defaultdict(list)
+    for f in sorted(results.glob("*/*/samples.npz")):
+        groups[hashlib.sha256(f.read_bytes()).hexdigest()].append(str(f.relative_to(results)))
+    repeated = [g for g in groups.values() if len(g) > 1]
+    return {"files": sum(map(len, groups.values())), "distinct": len(groups),
+            "repeats": sum(len(g) - 1 for g in repeated), "groups": repeated}
 
 
 def verdict_counts(results: Path) -> dict:
@@ -90,6 +130,7 @@ def main(argv=None) -> int:
     config = (ROOT / "config.yaml").read_text()
     result = {**run, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
               "seeds": re.search(r"^seeds: (.*)$", config, re.M).group(1), "verdicts": verdict_counts(results),
+              "core_seconds_by_rule": core_seconds(Path(run["log"])), "repeated_samples": repeated_samples(results),
               "tables": copied}
     write_result(out / "demo.json", result)
     print(f"demo: {run['jobs']} jobs in {run['wall_seconds'] / 60:.1f} min wall; verdicts: {result['verdicts']}")

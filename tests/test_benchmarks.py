@@ -197,3 +197,52 @@ def test_vmapped_training_is_k_separate_trainings(repo_root, monkeypatch):
                 torch.testing.assert_close(stacked.params[name][cell].detach(), value, rtol=1e-3, atol=1e-5)
                 torch.testing.assert_close(stacked.ema[name][cell], single.ema.state_dict()[name], rtol=1e-3,
                                            atol=1e-5)
+
+
+DEMO_LOG = """\
+Select jobs to execute...
+Execute 2 jobs...
+[Fri Dec  4 10:18:37 2026]
+localrule train:
+    output: results/models/mondrian/w16-n4-none0-it800-b32-uncond-s0/model.pt
+    jobid: 7
+    wildcards: dataset=mondrian, width=16, size=4, dummy=none, ndummy=0, steps=800, batch=32, cond=uncond, seed=0
+    threads: 2
+    resources: tmpdir=/tmp, gpu=0
+[Fri Dec  4 10:18:37 2026]
+localrule sample:
+    jobid: 3
+    wildcards: study=capacity, width=16, size=4
+[Fri Dec  4 10:18:52 2026]
+Finished jobid: 3 (Rule: sample)
+1 of 3 steps (33%) done
+[Fri Dec  4 10:19:37 2026]
+Finished jobid: 7 (Rule: train)
+2 of 3 steps (67%) done
+[Fri Dec  4 10:19:38 2026]
+localrule sample:
+    jobid: 4
+[Fri Dec  4 10:19:48 2026]
+Finished jobid: 4 (Rule: sample)
+3 of 3 steps (100%) done
+"""
+
+
+def test_bench_demo_reads_wall_core_seconds_and_repeated_samples(tmp_path, repo_root, monkeypatch):
+    """bench_demo's log reading on a log in Snakemake 9's format: wall from the first to the last stamp, each
+    job's seconds times its threads summed per rule; sample files that are byte-identical across studies."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import bench_demo
+
+    log = tmp_path / "run.snakemake.log"
+    log.write_text(DEMO_LOG)
+    assert bench_demo.timing(log)["wall_seconds"] == 71.0 and bench_demo.timing(log)["jobs"] == 3
+    assert bench_demo.core_seconds(log) == {"train": {"jobs": 1, "core_seconds": 120.0},
+                                            "sample": {"jobs": 2, "core_seconds": 25.0}}
+    for study, cell, payload in [("capacity", "a", b"x"), ("loss_gap", "a", b"x"), ("capacity", "b", b"y"),
+                                 ("dummies", "a", b"x"), ("dummies", "c", b"z")]:
+        (tmp_path / "results" / study / cell).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "results" / study / cell / "samples.npz").write_bytes(payload)
+    repeated = bench_demo.repeated_samples(tmp_path / "results")
+    assert (repeated["files"], repeated["distinct"], repeated["repeats"]) == (5, 3, 2)
+    assert repeated["groups"] == [["capacity/a/samples.npz", "dummies/a/samples.npz", "loss_gap/a/samples.npz"]]
