@@ -156,21 +156,34 @@ def test_an_unreadable_lock_file_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in str(err.value) and str(tmp_path / "gpu0.lock") in str(err.value) and LOCK_DIR_ENV in str(err.value)
 
 
-def _protected_regular() -> int:
+PROTECTED_REGULAR = Path("/proc/sys/fs/protected_regular")
+
+
+@pytest.fixture
+def protected_regular():
+    """The kernel rule switched on for the test where this process may (root, /proc/sys writable), restored after;
+    systemd sets it on most desktops and servers, while containers and CI machines often leave it at 0."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to make a file of another user")
     try:
-        return int(Path("/proc/sys/fs/protected_regular").read_text())
-    except (OSError, ValueError):
-        return 0
+        before = PROTECTED_REGULAR.read_text()
+        if int(before) < 1:
+            PROTECTED_REGULAR.write_text("1")
+    except (OSError, ValueError) as err:
+        pytest.skip(f"fs.protected_regular cannot be read or set here: {err}")
+    yield
+    if int(before) < 1:
+        PROTECTED_REGULAR.write_text(before)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or _protected_regular() < 1,
-                    reason="needs root (to make a file of another user) and fs.protected_regular >= 1")
-def test_another_users_lock_file_under_the_real_kernel_rule(tmp_path):
+def test_another_users_lock_file_under_the_real_kernel_rule(tmp_path, protected_regular):
     locks = tmp_path / "locks"
     locks.mkdir()
     locks.chmod(0o1777)
     (locks / "gpu0.lock").touch(mode=0o644)
     os.chown(locks / "gpu0.lock", 65534, 65534)  # nobody's
+    with pytest.raises(PermissionError):  # the rule is in force: opening it with O_CREAT is refused, even to root
+        os.close(os.open(locks / "gpu0.lock", os.O_RDWR | os.O_CREAT, 0o666))
     assert claim_gpu(1, env={LOCK_DIR_ENV: str(locks)}, log=lambda m: None) == 0
 
 
