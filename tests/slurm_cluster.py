@@ -93,6 +93,26 @@ def model_name(n: int, steps: int) -> str:
     return f"w16-n{n}-none0-it{steps}-b8-uncond-s0"
 
 
+def stop_run(run: subprocess.Popen, cluster: "Cluster", before: set[str], grace: float = 60) -> str:
+    """Stop a Snakemake run that a test no longer needs, and every job it left on the cluster; its output.
+
+    Ctrl-C first (Snakemake cancels its jobs and exits); a run still alive ``grace`` seconds later is killed, and
+    then every job submitted since ``before`` that is still queued or running is cancelled, so the next test
+    meets an empty cluster. (Seen once in a full suite run: Snakemake was still running 120 s after the Ctrl-C,
+    the test failed on that timeout, and a training the run submitted afterwards sat in the next test's queue.)"""
+    run.send_signal(signal.SIGINT)
+    try:
+        out = run.communicate(timeout=grace)[0]
+    except subprocess.TimeoutExpired:
+        run.kill()
+        out = run.communicate()[0] + f"\n[test: Snakemake still running {grace:.0f} s after Ctrl-C; killed]\n"
+    live = [j["JobId"] for j in cluster.jobs() if j["JobId"] not in before
+            and j["JobState"] in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING")]
+    if live:
+        cluster.run("scancel", "--full", *live)
+    return out
+
+
 def unavailable(reason: str) -> None:
     """Skip, or fail where the cluster is required (CI: MEMGEN_REQUIRE_SLURM=1)."""
     if os.environ.get("MEMGEN_REQUIRE_SLURM") == "1":

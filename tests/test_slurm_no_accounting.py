@@ -20,7 +20,6 @@ Skipped or failed like tests/test_slurm.py when no cluster can be had.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from slurm_cluster import (PREEMPTED, PROFILE, Preempter, model_name, snakemake_cmd, started, tiny_config,
+from slurm_cluster import (PREEMPTED, PROFILE, Preempter, model_name, snakemake_cmd, started, stop_run, tiny_config,
                            workdir_with)
 from test_preemption import assert_same_state
 
@@ -147,10 +146,10 @@ def test_a_training_near_its_time_limit_checkpoints_and_the_retry_resumes(cluste
             elif line is not None and (r := re.search(r"^resumed from .* at step (\d+)/", text, re.M)):
                 resumed = int(r.group(1))
             time.sleep(0.1)
+        # The jobs as they stand when the retry has resumed, before the run is stopped (stopping cancels the retry).
+        trainings = [j for j in train_jobs(cluster) if j["JobId"] not in before]
     finally:
-        run.send_signal(signal.SIGINT)  # Ctrl-C: Snakemake scancels its jobs and exits (SIGTERM would wait)
-        out = run.communicate(timeout=120)[0]
-    trainings = [j for j in train_jobs(cluster) if j["JobId"] not in before]
+        out = stop_run(run, cluster, before)
     print(f"\ntime-limit test: {line and line.group(0)}; resumed at {resumed}; jobs "
           f"{[(j['JobId'], j['JobState'], j['TimeLimit']) for j in trainings]}")
     assert line is not None, f"the training was never signalled before its time limit:\n{out[-3000:]}"
