@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite as CI runs it, timed: a fresh clone of this repository's HEAD, then `CI=true bash .ci/run`
 # (the venv installed from envs/, SLURM required). Writes what it saw to OUT (default
-# benchmarks/results/suite-<date>.txt): commit, CPU, cores, start, wall seconds, exit status, pytest's last line.
+# benchmarks/results/suite-<date>.txt): commit, CPU, cores, start, wall seconds, exit status, pytest's last line
+# and its skip reasons.
 #
 #   bash benchmarks/suite_time.sh [OUT]
 set -euo pipefail
@@ -21,6 +22,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mkdir -p "$(dirname "$out")"
 printf 'commit: %s\ncpu: %s\ncores: %s\nstarted: %s\nwall_seconds: %s\nexit: %s\npytest: %s\n' \
     "$commit" "$cpu" "$(nproc)" "$started" "$wall" "$rc" "${summary:-no summary line}" > "$out.tmp"
+grep -E '^SKIPPED ' "$work/log" | sed 's/^/skipped: /' >> "$out.tmp" || true
 mv "$out.tmp" "$out"
 cat "$out"
 [ "$rc" -eq 0 ] || { tail -40 "$work/log" >&2; exit "$rc"; }
