@@ -93,6 +93,9 @@ def model_name(n: int, steps: int) -> str:
     return f"w16-n{n}-none0-it{steps}-b8-uncond-s0"
 
 
+LIVE_STATES = ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING")  # a job scancel still has to end
+
+
 def stop_run(run: subprocess.Popen, cluster: "Cluster", before: set[str], grace: float = 60) -> str:
     """Stop a Snakemake run that a test no longer needs, and every job it left on the cluster; its output.
 
@@ -107,7 +110,7 @@ def stop_run(run: subprocess.Popen, cluster: "Cluster", before: set[str], grace:
         run.kill()
         out = run.communicate()[0] + f"\n[test: Snakemake still running {grace:.0f} s after Ctrl-C; killed]\n"
     live = [j["JobId"] for j in cluster.jobs() if j["JobId"] not in before
-            and j["JobState"] in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING")]
+            and j["JobState"] in LIVE_STATES]
     if live:
         cluster.run("scancel", "--full", *live)
     return out
@@ -505,8 +508,7 @@ StorageLoc=slurm_acct_db
         after 15 s) and delete the configuration, state and database."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             try:
-                live = [j["JobId"] for j in self.jobs() if j["JobState"] in ("PENDING", "RUNNING", "COMPLETING",
-                                                                           "REQUEUED", "CONFIGURING")]
+                live = [j["JobId"] for j in self.jobs() if j["JobState"] in LIVE_STATES]
                 if live:
                     self.run("scancel", "--full", *live)
             except (subprocess.SubprocessError, OSError):
