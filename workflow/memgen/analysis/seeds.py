@@ -27,9 +27,19 @@ from memgen.stats import holm, seed_difference, seed_interval, verdict
 OUTCOMES = ("replicate", "partial_copy", "novel_valid", "invalid", "novel")
 STATS = ("mean", "ci_low", "ci_high", "min", "max")
 NOT_RUN = "not run"
+# Every verdict text starts with one of these words (the rest says why); figures and the report colour by it.
+VERDICT_CLASSES = ("supported", "reversed", "unresolved", "untestable", NOT_RUN)
 PAIR_MEASURES = ("frac_same", "frac_same_novel")  # fractions of sample pairs (agreement tables: n_pairs trials)
 COMPARISON_COLUMNS = ["name", "a", "b", "measure", "n_seeds_a", "n_seeds_b", "mean_a", "mean_b", "diff", "ci_low",
                       "ci_high", "test", "p_value", "p_holm", "expected", "verdict", "note"]
+
+
+def verdict_class(text: str) -> str:
+    """The class of a verdict text (`VERDICT_CLASSES`): "unresolved at 3 seeds" -> "unresolved"."""
+    for cls in VERDICT_CLASSES:
+        if str(text).startswith(cls):
+            return cls
+    raise MemgenError(f"verdict {text!r} starts with none of {', '.join(VERDICT_CLASSES)}")
 
 
 def _require(table: pd.DataFrame, columns, what: str) -> None:
