@@ -1,0 +1,108 @@
+"""The dynamics analysis: onset times from log-spaced snapshots, the exponent of tau_mem(N) with censoring, the
+equivalence test of tau_gen, stopping points (`memgen.analysis.dynamics`)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen.analysis.dynamics import (INTERVAL, LEFT, RIGHT, exponent_claims, first_passage, fit_exponent,
+                                      onset_across_seeds, onset_times, stopping_points)
+from memgen.errors import MemgenError
+
+SIZES = (16, 32, 64, 128)
+
+
+def simulate(rng, beta_mem=1.0, beta_gen=0.0, budget=20000, snaps=10, seeds=3, seed_sd=0.2, noise_sd=0.15):
+    """Runs whose replicate fraction rises as a logistic in log steps around tau_mem = 20 N^beta_mem (times a
+    seed factor and run noise), and whose novel-valid fraction rises around tau_gen = 150 N^beta_gen."""
+    steps = np.unique(np.round(np.geomspace(50, budget, snaps)))
+    rows = []
+    for seed in range(seeds):
+        a = rng.normal(0, seed_sd)
+        for n in SIZES:
+            tau_mem = np.exp(np.log(20) + a + beta_mem * np.log(n) + rng.normal(0, noise_sd))
+            tau_gen = np.exp(np.log(150) + a + beta_gen * np.log(n) + rng.normal(0, noise_sd))
+            rep = 1 / (1 + np.exp(-4 * (np.log(steps) - np.log(tau_mem))))
+            gen = 1 / (1 + np.exp(-4 * (np.log(steps) - np.log(tau_gen))))
+            rows += [dict(width=16, size=n, seed=seed, weights="raw", steps=s, replicate_fraction=r,
+                          frac_novel_valid=g, frac_invalid=1 - r - g, n_samples=128)
+                     for s, r, g in zip(steps, rep, gen)]
+    return pd.DataFrame(rows)
+
+
+def test_first_passage_interpolates_on_log_steps_and_censors():
+    est, lo, hi, cens = first_passage([100, 400, 1600], [0.0, 0.0, 0.2], 0.1)
+    assert (lo, hi, cens) == (400, 1600, INTERVAL)
+    assert est == pytest.approx(800.0)  # halfway in log steps between 400 and 1600
+    assert first_passage([100, 400], [0.5, 0.9], 0.1)[1:] == (0.0, 100.0, LEFT)
+    est, lo, hi, cens = first_passage([100, 400], [0.0, 0.05], 0.1)
+    assert np.isnan(est) and (lo, hi, cens) == (400.0, np.inf, RIGHT)
+    with pytest.raises(MemgenError, match="increasing"):
+        first_passage([400, 100], [0, 1], 0.5)
+
+
+@pytest.mark.parametrize("budget", [20000, 2000])  # 2000: the larger sizes never copy within the budget
+def test_exponent_recovered_with_its_seed_interval(budget):
+    rng = np.random.default_rng(1)
+    betas, covered, censored = [], 0, 0
+    for _ in range(40):
+        onsets = onset_times(simulate(rng, budget=budget), gen_level=0.5, mem_level=0.5)
+        censored += int((onsets["tau_mem_censoring"] == RIGHT).sum())
+        fit = fit_exponent(onsets, "tau_mem")
+        betas.append(fit["beta"])
+        covered += fit["ci_low"] <= 1.0 <= fit["ci_high"]
+    if budget == 2000:
+        assert censored >= 40  # the censored case is really exercised (about 2 of 12 runs per study)
+    assert abs(np.mean(betas) - 1.0) < 0.05
+    assert covered >= 34  # 95% nominal; 34 of 40 is below the 2.5% binomial tail of 0.95
+
+
+def test_censored_runs_are_bounds_not_crossings_at_the_budget():
+    """Reading a never-copying run as copying at the last snapshot biases the exponent low; the Tobit fit does
+    not. Same simulated studies, both readings."""
+    rng = np.random.default_rng(2)
+    fitted, naive = [], []
+    for _ in range(30):
+        onsets = onset_times(simulate(rng, budget=1000), gen_level=0.5, mem_level=0.5)
+        fitted.append(fit_exponent(onsets, "tau_mem")["beta"])
+        at_edge = onsets.assign(tau_mem=onsets["tau_mem"].fillna(onsets["last_step"]))
+        x, y = np.log(at_edge["size"]), np.log(at_edge["tau_mem"])
+        naive.append(np.polyfit(x, y, 1)[0])
+    assert abs(np.mean(fitted) - 1.0) < 0.06
+    assert np.mean(naive) < 0.85
+
+
+def test_claims_verdicts_growth_and_equivalence():
+    rng = np.random.default_rng(3)
+    claims = exponent_claims(onset_times(simulate(rng), 0.5, 0.5), equivalence_margin=0.25)
+    mem = claims[claims["name"] == "tau_mem grows with N"].iloc[0]
+    gen = claims[claims["name"] == "tau_gen does not depend on N"].iloc[0]
+    assert mem["verdict"] == "supported" and mem["contains_1"]
+    assert gen["verdict"].startswith("supported (equivalent")
+    assert "tau_mem increases linearly" in mem["quote"]
+    # tau_gen that grows like N is not equivalent to constant: reversed
+    grows = exponent_claims(onset_times(simulate(rng, beta_gen=0.8), 0.5, 0.5), equivalence_margin=0.25)
+    assert grows[grows["name"] == "tau_gen does not depend on N"].iloc[0]["verdict"] == "reversed"
+    # no growth of tau_mem: not supported
+    flat = exponent_claims(onset_times(simulate(rng, beta_mem=0.0), 0.5, 0.5), equivalence_margin=0.25)
+    assert not flat[flat["name"] == "tau_mem grows with N"].iloc[0]["verdict"].startswith("supported")
+
+
+def test_unusable_seed_is_left_out_and_named():
+    rng = np.random.default_rng(4)
+    table = simulate(rng)
+    table.loc[table["seed"] == 2, "replicate_fraction"] = 0.0  # seed 2 never copies at any size
+    fit = fit_exponent(onset_times(table, 0.5, 0.5), "tau_mem")
+    assert fit["seeds_used"] == [0, 1] and "seed(s) 2" in fit["note"]
+
+
+def test_across_seeds_and_stopping_points():
+    table = pd.DataFrame([dict(width=16, size=16, seed=s, weights="raw", steps=st, replicate_fraction=r,
+                               frac_novel_valid=0.5, n_samples=128)
+                          for s, reps in enumerate([(0, 0, 0.02, 0.5), (0, 0.01, 0.2, 0.9), (0, 0, 0, 0.3)])
+                          for st, r in zip((100, 200, 400, 800), reps)])
+    stop = stopping_points(table, level=0.05).iloc[0]
+    assert stop["stop_before"] == 200 and stop["first_unsafe"] == 400  # seed 1 reaches 20% at 400
+    across = onset_across_seeds(onset_times(table, gen_level=0.5, mem_level=0.1)).iloc[0]
+    assert across["n_seeds"] == 3 and across["tau_gen_censored"] == "3 left"
+    assert 200 < across["tau_mem_mean"] < 800 and across["tau_mem_ci_low"] < across["tau_mem_mean"]
