@@ -2,7 +2,7 @@
 measurement behind the method of memgen.stats.seed_interval / seed_flag / seed_difference and of
 memgen.analysis.capacity.capacity_across_seeds).
 
-Usage (from the repository root; about 5 minutes of one core at the defaults):
+Usage (from the repository root; about a minute of CPU at the defaults):
     PYTHONPATH=workflow nice -n 10 .venv/bin/python benchmarks/seed_coverage.py \
         --out benchmarks/results/seed_coverage.json
 
@@ -13,17 +13,18 @@ Beta or a two-mode mixture, k ~ Binomial(n, p) per seed. Regime sets:
 - ``mixture``: a seed copies with probability 0.2 or 0.5 (copying seeds at 15% +- 3 like the demo's held-out and
   minority-class cells, or 60% +- 15 like the unconditional ones; the others at 1% +- 1);
 - ``unequal``: demo and mixture models with 64-192 samples per seed and cell;
-- ``symmetric``: the earlier benchmark's Beta regimes at 256 samples.
+- ``symmetric``: the earlier benchmark's Beta regimes at 256 samples, with the percentile bootstrap over seeds and a
+  plain t on the raw fractions beside (``bootstrap``, ``t_raw``).
 Coverage (``coverage`` rows, 3 and 5 seeds): the share of cells whose 95% interval holds the model's mean, over all
-cells, among cells seed_flag leaves unflagged ("decided"), among flagged ones, and among cells that are no
-look-alikes (``coverage_rest``; ``lookalike`` their share, see below); ``main_*``: the interval before this change
-(commit c1b6f54). Differences (``difference`` rows, 3 and 5 seeds, paired and Welch): under a null (equal means) ``fp_up`` /
-``fp_down`` = the share of pairs with a decided (unflagged) interval above / below the true difference, over all
-pairs, ``*_decided`` among decided pairs, and ``*_rest`` among pairs whose cell a is not a look-alike: a cell whose
-seeds all stayed on one side (a mixture's seeds all quiet or all copying; a Beta's seeds all below half its mean or
-all above the midpoint of its mean and 1), which no statistic can tell from a tight cell there
-(``lookalike_low`` / ``lookalike_high`` give their shares). Under an alternative: the share decided on the right
-side (``power``) and on the wrong one. ``main_*``: memgen before this change. Capacity: ``capacity`` rows.
+cells, among cells seed_flag leaves unflagged ("decided"), among flagged ones, and among cells that are no look-alikes
+(``coverage_rest``; ``lookalike`` their share, see below); ``main_*``: the interval before this change (commit c1b6f54).
+Differences (``difference`` rows, 3 and 5 seeds, paired and Welch): under a null (equal means) ``fp_up`` / ``fp_down`` =
+the share of pairs with a decided (unflagged) interval above / below the true difference, over all pairs, ``*_decided``
+among decided pairs, and ``*_rest`` among pairs whose cell a is not a look-alike: a cell whose seeds all stayed on one
+side (a mixture's seeds all quiet or all copying; a Beta's seeds all below half its mean or all above the midpoint of
+its mean and 1), which no statistic can tell from a tight cell there (``lookalike_low`` / ``lookalike_high`` give their
+shares). Under an alternative: the share decided on the right side (``power``) and on the wrong one. ``main_*``: memgen
+before this change. Capacity: ``capacity`` rows.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ import pandas as pd
 from memgen import io
 from memgen.analysis.capacity import capacity_across_seeds
 from memgen.spread import difference_bounds, interval_bounds
-from seed_regimes import demo_regimes, draw_cells, draw_pairs, main_difference, main_interval, model_mean
+from seed_regimes import (bootstrap_interval, demo_regimes, draw_cells, draw_pairs, main_difference, main_interval,
+                          model_mean, raw_t_interval)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "benchmarks" / "results" / "demo-2026-12-04"
@@ -64,7 +66,7 @@ def demo_model(regimes, *parts) -> dict:
     return hits[0]["model"]
 
 
-def coverage_rows(cells: int, regimes: list[tuple[str, dict, object, str]]) -> list[dict]:
+def coverage_rows(cells: int, regimes: list[tuple[str, dict, object, str]], boot: int) -> list[dict]:
     rows = []
     for i, (group, model, n, source) in enumerate(regimes):
         for seeds in SEEDS:
@@ -83,6 +85,10 @@ def coverage_rows(cells: int, regimes: list[tuple[str, dict, object, str]]) -> l
             low, high = _lookalike(model, c["p"], c["copy"])
             look = low | high
             row |= {"lookalike": look.mean(), "coverage_rest": hit[~look].mean() if (~look).any() else None}
+            if group == "symmetric":  # the alternatives seed_interval's docstring rejects
+                x = c["k"] / c["n"]
+                for name, (a, b) in (("bootstrap", bootstrap_interval(rng, x, boot)), ("t_raw", raw_t_interval(x))):
+                    row[name] = ((a <= mu) & (mu <= b)).mean()
             rows.append({k: float(v) if isinstance(v, np.floating) else v for k, v in row.items()})
     return rows
 
@@ -118,7 +124,8 @@ def difference_rows(cells: int, regimes: list[tuple[str, str, dict, dict, object
                     low, high = _lookalike(model_a, c["p_a"], c["copy_a"])
                     row |= {"lookalike_low": low.mean(), "lookalike_high": high.mean(),
                             "fp_up_rest": _share(dec & up, ~low), "fp_down_rest": _share(dec & down, ~high),
-                            "main_fp_up_rest": _share(m_lo > 0, ~low), "main_fp_down_rest": _share(m_hi < 0, ~high),"fp_up": (dec & up).mean(), "fp_down": (dec & down).mean(),
+                            "main_fp_up_rest": _share(m_lo > 0, ~low), "main_fp_down_rest": _share(m_hi < 0, ~high),
+                            "fp_up": (dec & up).mean(), "fp_down": (dec & down).mean(),
                             "fp_up_decided": (dec & up).sum() / max(dec.sum(), 1),
                             "fp_down_decided": (dec & down).sum() / max(dec.sum(), 1),
                             "main_fp_up": (m_lo > 0).mean(), "main_fp_down": (m_hi < 0).mean()}
@@ -152,7 +159,8 @@ def regimes(demo: list[dict]) -> tuple[list, list]:
         "split16": ("study=disjoint_split", "size=16", "replicate")}.items()}
     tight = lambda m: beta(model_mean(m), 0.0)  # noqa: E731  seeds that agree (the demo's hybrid: 15.6/16.4/18.8%)
     diff = [("ordinary", f"{k} vs {k}", named[k], named[k], N) for k in ("gm", "split16", "none")]
-    diff += [("skewed", f"{k} vs tight", named[k], tight(named[k]), N) for k in ("heldout", "minority", "n4", "uncond1")]
+    diff += [("skewed", f"{k} vs tight", named[k], tight(named[k]), N)
+             for k in ("heldout", "minority", "n4", "uncond1")]
     diff += [("skewed", "heldout vs heldout", named["heldout"], named["heldout"], N),
              ("unequal", "heldout vs tight", named["heldout"], tight(named["heldout"]), [N // 2, 3 * N // 2])]
     diff += [("mixture", f"mixture w={m['w']} vs tight", m, tight(m), N) for m in MIXTURES[:2]]
@@ -201,12 +209,13 @@ def _show(rows: list[dict], cols: list[str]) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=10000, help="simulated cells (or pairs) per regime and setting")
+    ap.add_argument("--boot", type=int, default=2000, help="bootstrap resamples per cell (symmetric regimes)")
     ap.add_argument("--studies", type=int, default=300, help="simulated capacity studies per setting")
     ap.add_argument("--out", required=True, help="JSON result")
     args = ap.parse_args(argv)
     start = time.time()
     cov_regimes, diff_regimes = regimes(demo_regimes(DEMO))
-    coverage, difference = coverage_rows(args.cells, cov_regimes), difference_rows(args.cells, diff_regimes)
+    coverage, difference = coverage_rows(args.cells, cov_regimes, args.boot), difference_rows(args.cells, diff_regimes)
     capacity = capacity_rows(args.studies)
     pd.set_option("display.width", 250)
     for rows in (coverage, difference):
@@ -214,14 +223,16 @@ def main(argv=None) -> None:
             row["regime"] = row.get("name") or (f"{row['model']['kind']} " + ", ".join(
                 f"{k}={v}" for k, v in row["model"].items() if k != "kind"))
     _show(coverage, ["set", "regime", "n_seeds", "coverage", "flagged", "coverage_decided", "coverage_flagged",
-                     "lookalike", "coverage_rest", "main_coverage", "width_median", "main_width_median"])
+                     "lookalike", "coverage_rest", "main_coverage", "bootstrap", "t_raw", "width_median",
+                     "main_width_median"])
     _show(difference, ["set", "regime", "n_seeds", "paired", "fp_up", "fp_down", "flagged", "fp_up_decided",
                        "fp_down_decided", "fp_up_rest", "fp_down_rest", "lookalike_low", "lookalike_high",
                        "main_fp_up", "main_fp_down", "main_fp_up_rest", "main_fp_down_rest", "power", "wrong_sign",
                        "main_power"])
     _show(capacity, list(capacity[0]))
-    io.write_json(args.out, {"cells": args.cells, "studies": args.studies, "demo": str(DEMO.relative_to(ROOT)),
-                             "numpy": np.__version__, "python": sys.version.split()[0],
+    io.write_json(args.out, {"cells": args.cells, "boot": args.boot, "studies": args.studies,
+                             "demo": str(DEMO.relative_to(ROOT)), "numpy": np.__version__,
+                             "python": sys.version.split()[0],
                              "seconds": round(time.time() - start, 1), "coverage": coverage,
                              "difference": difference, "capacity": capacity})
     print(f"wrote {args.out}")

@@ -122,3 +122,19 @@ def main_difference(ka, na, kb, nb, paired: bool, confidence: float = 0.95):
     d = y.mean(1) - x.mean(1)
     p_lo, p_hi = newcombe_bounds(ka, na, kb, nb, z_value(confidence))
     return np.maximum(np.minimum(d - q * se, p_lo), -1), np.minimum(np.maximum(d + q * se, p_hi), 1)
+
+
+def bootstrap_interval(rng, x, boot: int, block: int = 500):
+    """Percentile bootstrap over seeds of the mean of each row of x ``[C, S]`` (2.5 and 97.5 percentiles of
+    ``boot`` resamples, in blocks of rows); the alternative seed_interval's docstring rejects."""
+    idx = rng.integers(0, x.shape[1], size=(boot, x.shape[1]))
+    return np.concatenate([np.percentile(x[c:c + block][:, idx].mean(-1), [2.5, 97.5], axis=1)
+                           for c in range(0, len(x), block)], axis=1)
+
+
+def raw_t_interval(x, confidence: float = 0.95):
+    """Student's t over seeds on the raw fractions, no scale and no floor."""
+    from memgen.spread import t_value
+
+    half = t_value(confidence, x.shape[1] - 1) * x.std(1, ddof=1) / np.sqrt(x.shape[1])
+    return x.mean(1) - half, x.mean(1) + half

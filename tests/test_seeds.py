@@ -127,8 +127,8 @@ def _skewed_vs_tight(rng, pairs: int, n_seeds: int):
 
 
 def test_skewed_against_tight_null_keeps_its_level_or_is_flagged():
-    """The issue's pattern (held-out vs GM: 'reversed'): the t-test alone claimed b > a 4-5% of the time even
-    among pairs where a is no look-alike (and 12-14% in all), nearly all on that side. Through the public API,
+    """The issue's pattern (held-out vs GM: 'reversed'): the t-test alone claimed b > a 5% of the time even
+    among pairs where a is no look-alike (13-15% in all), nearly all on that side. Through the public API,
     Welch at 3 seeds: a decided claim on either side at most 2.5% + 3 SE, look-alikes aside."""
     rng = np.random.default_rng(21)
     pairs = 1200
@@ -157,7 +157,8 @@ def test_skewed_against_tight_null_at_scale(paired, n_seeds):
     assert down.mean() <= bound
     if n_seeds == 3:  # at 5 seeds the spike holds seeds that are no look-alikes by this test's definition
         assert up[~look].mean() <= bound, up[~look].mean()
-    assert up.mean() <= (0.09 if n_seeds == 3 else 0.11), up.mean()  # what is left: README, seed_coverage.json
+    # what is left, look-alikes mostly (the t-test alone: 0.13-0.15 at 3 seeds, 0.14-0.17 at 5; see the README)
+    assert up.mean() <= (0.09 if n_seeds == 3 else 0.11), up.mean()
 
 
 def test_seed_interval_never_narrower_than_pooled_wilson():

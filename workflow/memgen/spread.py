@@ -4,9 +4,9 @@ simulated cells per regime through the very code the tables use.
 
 Every function takes counts ``k``, ``n`` as float64 arrays ``[C, S]`` (C cells of S seeds each, 0 <= k <= n,
 n > 0, S >= 2) and returns ``[C]`` arrays; ``confidence`` is two-sided, one number or one per cell ``[C]`` (so
-that `memgen.stats` inverts an interval into its p-value in one call over a grid of levels). A seed's value is its fraction k / n; a
-cell's estimate is the plain mean of its seeds' fractions (every trained model counts once). No input checks here:
-`memgen.stats` validates. Imports nothing of memgen.
+that `memgen.stats` inverts an interval into its p-value in one call over a grid of levels). A seed's value is
+its fraction k / n; a cell's estimate is the plain mean of its seeds' fractions (every trained model counts
+once). No input checks here: `memgen.stats` validates. Imports nothing of memgen.
 
 Why these pieces, measured on simulated cells matched to the demo (benchmarks/results/seed_coverage.json):
 - `cell_bounds`: Student's t over seeds on the angular and on the logit scale, united, floored by the pooled

@@ -99,18 +99,19 @@ def seed_interval(values, k=None, n=None, confidence: float = CONFIDENCE) -> tup
 
     Without counts: Student's t-interval with S - 1 degrees of freedom, ``mean +- t sd / sqrt(S)``: each trained
     model is one draw of the cell's distribution. Why not a bootstrap over seeds: with S = 3 a percentile bootstrap
-    has 10 distinct resamples and lies inside the range of the 3 values (coverage 0.72-0.77 at 3 seeds).
+    has 10 distinct resamples and lies inside the range of the 3 values (coverage 0.73-0.77 at 3 seeds).
 
-    Fractions (counts given), `memgen.spread.interval_bounds`: the t-interval on the angular scale
-    ``asin(sqrt(p))`` and on the logit scale ``log((k + 1/2) / (n - k + 1/2))``, mapped back and united, then
-    united with the Wilson interval of all seeds' samples pooled. Why two scales: per-seed fractions near 0 or 1
-    are skewed (a cell at 0.0 / 1.6 / 15.6%); the angular scale alone left such cells covered 0.85-0.87 of the
-    time at 3 seeds, the logit scale stretches the side away from the boundary. Why the pooled floor: when every
-    seed gives one value (0% everywhere) the t-interval has zero width, yet each model's samples still say
-    +-something. Where the seeds split (`seed_flag`: J- or U-shaped beyond binomial noise, e.g. 0.0 / 0.0 /
-    14.1%), no t-type interval holds its level, and the interval becomes the distribution-free bound of
-    `memgen.spread.free_bounds` (at 3 seeds from 0.29 x the lowest seed to 0.29 x the highest + 0.71).
-    Coverage per regime: benchmarks/results/seed_coverage.json (the README quotes it).
+    Fractions (counts given), `memgen.spread.interval_bounds`: the t-interval on the angular scale ``asin(sqrt(p))`` and
+    on the logit scale ``log((k + 1/2) / (n - k + 1/2))``, mapped back and united, then united with the Wilson interval
+    of all seeds' samples pooled. Why two scales: per-seed fractions near 0 or 1 are skewed (a cell at 0.0 / 1.6 /
+    15.6%); the angular scale alone covered such cells 0.85-0.87 of the time at 3 seeds and 0.78-0.83 at 5, the logit
+    scale stretches the side away from the boundary. Why the pooled floor: when every seed gives one value (0%
+    everywhere) the t-interval has zero width, yet each model's samples still say +-something. Where the seeds split
+    (`seed_flag`: J- or U-shaped beyond binomial noise, e.g. 0.0 / 0.0 / 14.1%), no t-type interval holds its level, and
+    the interval becomes the distribution-free bound of `memgen.spread.free_bounds` (at 3 seeds from 0.29 x the lowest
+    seed to 0.29 x the highest + 0.71). What no interval can do: a cell that copies at one seed in five shows no copying
+    seed at half of its 3-seed draws, and looks like a quiet cell. Coverage per regime, and apart from such look-alikes
+    (0.93 or more in every simulated regime): benchmarks/results/seed_coverage.json (the README quotes it).
 
     Fewer than 2 seeds: no spread is measured, (mean, nan, nan). Bounds of fractions are clipped to [0, 1].
     """
@@ -192,17 +193,18 @@ def seed_difference(a, b, paired: bool, a_counts=None, b_counts=None,
     Otherwise Welch's t-test (unequal variances, Welch-Satterthwaite df), which assumes nothing shared.
 
     a_counts, b_counts: optional ``(k [S], n [S])`` when the values are binomial fractions. The interval is then
-    `memgen.spread.difference_bounds`: the union of the t-test's interval, MOVER-t on the logit scale and
-    Newcombe's interval of the pooled samples. Why: a skewed cell (0.0 / 1.6 / 15.6%) against a tight one of the
-    same mean made the t-test alone claim a difference 0.12-0.16 of the time, nearly all on one side (its mean
-    and its spread are low together). MOVER-t (Zou & Donner 2008, with each side's distances taken from that
-    cell's own logit-scale t-interval and rescaled to the t-test's quantile, and the seeds' correlation where
-    paired) reduces to the t-test where no cell is skewed, so power is kept where the t-test is right, and
-    carries a skewed cell's long side into the difference where it is not. The pooled floor: two cells at 0%
-    at every seed still differ by up to about a point. The p-value is the one this interval inverts (the
-    smallest 1 - confidence at which it excludes 0), so p < 0.05 exactly when the 95% interval excludes 0 (with
-    a split cell it is often 1: its distribution-free bounds hold 0 at every level). Without counts: the t-test alone, its own p-value. Bounds of a difference of fractions are clipped to
-    [-1, 1].
+    `memgen.spread.difference_bounds`: the union of the t-test's interval, MOVER-t on the logit scale and Newcombe's
+    interval of the pooled samples. Why: a skewed cell (0.0 / 1.6 / 15.6%) against a tight one of the same mean made the
+    t-test alone claim a difference 0.13-0.17 of the time at 3 seeds, nearly all on one side (the skewed cell's mean and
+    spread are low together); with MOVER-t and the flag 0.06-0.11, and 0.01 apart from look-alikes (pairs whose skewed
+    cell's seeds all stayed below half its mean: 0.05 before). MOVER-t (Zou & Donner 2008, with each side's distances
+    taken from that cell's own logit-scale t-interval and rescaled to the t-test's quantile, and the seeds' correlation
+    where paired) reduces to the t-test where no cell is skewed, so power is kept where the t-test is right, and carries
+    a skewed cell's long side into the difference where it is not. The pooled floor: two cells at 0% at every seed still
+    differ by up to about a point. The p-value is the one this interval inverts (the smallest 1 - confidence at which it
+    excludes 0), so p < 0.05 exactly when the 95% interval excludes 0 (with a split cell it is often 1: its
+    distribution-free bounds hold 0 at every level). Without counts: the t-test alone, its own p-value. Bounds of a
+    difference of fractions are clipped to [-1, 1].
 
     Returns dict: diff, ci_low, ci_high, p_value (two-sided), test ("paired t" / "Welch t"), df, n_a, n_b, and
     flag: "" when the interval holds its level, else why it may not ("b: seed spread bimodal (0.0/1.6/15.6%):
