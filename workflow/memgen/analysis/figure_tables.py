@@ -220,5 +220,10 @@ def figure_table(cells: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFram
     parts = [cells.assign(part="cell"), claims.assign(part="claim")]
     if samples is not None and not samples.empty:
         parts.append(samples.assign(part="sample"))
-    out = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    parts = [p for p in parts if not p.empty]
+    out = pd.concat(parts, ignore_index=True)
+    for col in {c for p in parts for c in p.columns if pd.api.types.is_integer_dtype(p[c])}:
+        values = pd.to_numeric(out[col], errors="coerce").dropna()
+        if len(values) == out[col].notna().sum() and (values == values.round()).all():
+            out[col] = out[col].astype("Int64")  # a grid column stays integer where other parts lack it
     return out[["part", *[c for c in out.columns if c != "part"]]]

@@ -27,7 +27,6 @@ def _optimal_line(optimal: pd.DataFrame):
         mean = ref.groupby("size")["pct"].mean()
         ax.plot(mean.index, mean.to_numpy(), color="black", ls=":", lw=1.6, zorder=4,
                 label="optimal denoiser (closed form; x: one training set)")
-        ax.legend(fontsize=7, loc="lower left")
     return decorate
 
 

@@ -61,6 +61,8 @@ def _strips(layout: Layout, cells: pd.DataFrame, samples, scores, train, labels)
         pictures.append((f"{layout.name(cell)} (seed {first.get('seed', 0)})",
                          strip_image(samples[strip][0], train[strip][0], sub)))
         rows.append(sub.assign(x=cell["x"], series=cell["series"]))
+    if places and all(c == 0 for _, c in places):  # one x: the strips side by side instead
+        places = [(0, r) for r, _ in places]
     return pictures, places, pd.concat(rows, ignore_index=True) if rows else shown.iloc[:0]
 
 
@@ -82,7 +84,7 @@ def outcome_figure(table: pd.DataFrame, out_path: str | os.PathLike, layout: Lay
     heights = [3.6, 0.25 + 0.17 * np.ceil(n_key / 2) if n_key else 0, 1.15 * (max(r for r, _ in places) + 1)
                if places else 0]
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        panel = 3.3 if axis.log else float(np.clip(1.3 + 0.55 * len(axis.ticks), 2.4, 5.0))
+        panel = 3.3 if axis.log else float(np.clip(1.2 + 0.62 * len(axis.ticks), 2.4, 5.0))
         fig = Figure(figsize=(panel * len(measures) + 2.8, sum(heights) + 0.8), layout="constrained")
         parts = fig.subfigures(len([h for h in heights if h]), 1, height_ratios=[h for h in heights if h],
                                squeeze=False)[:, 0]
@@ -91,6 +93,9 @@ def outcome_figure(table: pd.DataFrame, out_path: str | os.PathLike, layout: Lay
             layout.decorate(axes, cells)
         has_novel = cells["mean_novel"].notna().any()
         handles, names = op.legend_handles(palette, set(cells["interval"]), has_novel, bool(n_key))
+        for ax in dict.fromkeys(axes.values()):  # what `decorate` labelled (a reference line)
+            more = ax.get_legend_handles_labels()
+            handles, names = handles + more[0], names + more[1]
         parts[0].legend(handles, names, loc="outside right upper", fontsize=7.5, frameon=False)
         if n_key:
             op.draw_key(parts[1], claims)

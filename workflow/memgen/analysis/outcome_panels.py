@@ -138,7 +138,8 @@ def draw_panels(container, cells: pd.DataFrame, seeds: pd.DataFrame, panels: lis
     if threshold is not None and "replicate" in by_measure:
         by_measure["replicate"].axhline(threshold, color="0.3", ls="--", lw=1.1, zorder=1)
     axes[0].set_ylabel("share of the cell's samples (%)")
-    for ax, panel in zip(axes[1:], panels[1:]):
+    container.supxlabel(axis.label, fontsize=10)  # once for the row of panels
+    for ax, panel in zip(axes, panels):
         ax.set_xlabel("")
         if panel.measure not in OUTCOME_TITLES:  # a measure of something other than the samples
             ax.set_ylabel(panel.ylabel, fontsize=8)
@@ -161,7 +162,6 @@ def _style_axis(ax, panel: Panel, axis: Axis, xs) -> None:
         pos = [p for p, _ in axis.ticks]
         ax.set_xticks(pos, [t for _, t in axis.ticks], fontsize=7.5)
         ax.set_xlim(min(pos) - 0.6, max(pos) + 0.6)
-        ax.set_xlabel(axis.label)
         ax.grid(axis="x", visible=False)
 
 

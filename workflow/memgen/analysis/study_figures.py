@@ -32,7 +32,7 @@ from memgen.errors import MemgenError
 CLASS_NAMES = {0: "Mondrian (majority)", 1: "Random Ink (minority)"}
 KIND_NAMES = {"gm": "Gaussian mixture", "hybrid": "GM high frequencies + base low (Fourier)",
               "heldout": "more base-class images", "shapes": "geometric elements"}
-EXPOSURE_NAMES = {"equal_steps": "equal steps", "matched": "matched exposure"}
+EXPOSURE_NAMES = {"equal_steps": "equal steps", "matched": "matched"}
 CELL_COLUMNS = ["study", "dataset", "width", "size", "dummy", "ndummy", "seed", "label", "cell"]
 COPIED = {"frac_train_replicated": ("n_train_replicated", "n_train")}  # Figures 5b and 7b, per seed
 
@@ -84,10 +84,11 @@ def dummies_layout(base_label: int) -> Layout:
     def place(cells):
         keys = [key(r) for _, r in cells.iterrows()]
         pos, ticks = _categories(keys, tick)
-        return [pos[k] for k in keys], _width_series(cells), Axis("training set of the cell", ticks=ticks,
-                                                                   dodge=0.3)
+        return [pos[k] for k in keys], _width_series(cells), Axis(
+            "the cell (matched: trained until each base image\nis seen as often as without dummies)", ticks=ticks,
+            dodge=0.3)
 
-    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) base images copied (Figure 5b)",
+    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) base images copied (5b)",
                                                "base training images replicated at least once (%)")]
     return Layout(f"Adding dummy images: what the base class's samples became (Yoon et al. Figures 3-5; label "
                   f"{base_label})", place, lambda c: tick(key(c)).replace("\n", ", "), panels=panels, extra=COPIED)
@@ -117,10 +118,13 @@ def classes_layout(names: dict) -> Layout:
         return [pos[t] for t in totals], series, Axis("total training-set size (both classes)", ticks=ticks,
                                                       dodge=0.3)
 
-    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) training images copied (Figure 7b)",
+    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) images copied (7b)",
                                                "the class's training images replicated at least once (%)")]
+    def name(cell) -> str:
+        return f"{names.get(cell['label'], cell['label'])}, {size_label(cell['size'] + cell.get('ndummy', 0))} images"
+
     return Layout("Majority vs minority class in one model: what each class's samples became (Yoon et al. "
-                  "Figure 7)", place, lambda c: f"{names.get(c['label'], c['label'])}, {size_label(c['x'])}",
+                  "Figure 7)", place, name,
                   panels=panels, extra=COPIED)
 
 
@@ -172,7 +176,8 @@ def dummy_kinds_layout() -> Layout:
     glossary = "; ".join(f"{k}: {v}" for k, v in KIND_NAMES.items())
     return Layout("Which dummies make the model stop copying, and what does it draw instead? (the dummy-kinds "
                   f"report; base-class samples)\n{glossary}", place,
-                  lambda c: f"{'none' if c['ndummy'] == 0 else c['dummy']} {c['ndummy']:g}", decorate=_baseline)
+                  lambda c: "no dummies" if c["ndummy"] == 0 else f"{c['dummy']}, {c['ndummy']:g} dummies",
+                  decorate=_baseline)
 
 
 def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0, across=None,
@@ -274,5 +279,6 @@ def onset_figure(table: pd.DataFrame, out_path: str | os.PathLike, across=None) 
     columns that vary name it), each seed a point, the band across seeds. Needs ``steps`` (the step of the sampled
     weights), ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_samples``. Returns the figure's table."""
     require(table, ["steps", *RATE], "onset table")
-    series = [c for c in varying(table, CELL_COLUMNS) if c not in ("seed", "steps")]
+    series = [c for c in varying(table, CELL_COLUMNS) if c not in ("seed", "steps")] or \
+        [c for c in ("width",) if c in table.columns]
     return outcome_figure(table, out_path, onset_layout(series), across=across)
