@@ -405,6 +405,10 @@ def test_a_kind_without_validity_rule_is_drawn_as_novel(tmp_path):
     table["frac_novel"] = table["frac_novel_valid"] + table["frac_invalid"]  # CIFAR-10: no rule, so no invalid
     for col in ("frac_novel_valid", "frac_invalid"):
         table[col] = np.nan
-    cells = figures.capacity_figure(table, tmp_path / "c.png").query("part == 'cell'")
+    claims = pd.DataFrame([("generalization rises", "size=4, width=16", "size=64, width=16", m, "supported")
+                           for m in ("frac_novel_valid", "frac_novel")], columns=["name", "a", "b", "measure", "verdict"])
+    drawn = figures.capacity_figure(table, tmp_path / "c.png", comparisons=claims)
+    cells, marks = drawn.query("part == 'cell'"), drawn.query("part == 'claim'")
+    assert marks["drawn"].tolist() == [False, True] and "no value of frac_novel_valid" in marks["note"].iloc[0]
     assert cells["mean_novel"].notna().all() and cells[["mean_novel_valid", "mean_invalid"]].isna().all().all()
     assert (cells["ci_low_novel"] <= cells["mean_novel"]).all() and (cells["per_seed_invalid"] == "").all()
