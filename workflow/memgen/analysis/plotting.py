@@ -14,7 +14,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from memgen.stats import wilson_interval
 from memgen.errors import MemgenError
 
 DPI = 150
@@ -24,15 +23,16 @@ CAPACITY_THRESHOLD_PCT = 90.0  # Yoon et al. call a model memorizing when >= 90%
 RATE = ["replicate_fraction", "ci_low", "ci_high"]
 
 
-def save_png_atomic(fig: Figure, out_path: str | os.PathLike) -> None:
-    """Write ``fig`` as PNG (dpi 150) to ``out_path`` atomically; the parent directory is created if needed."""
+def save_png_atomic(fig: Figure, out_path: str | os.PathLike, tight: bool = True) -> None:
+    """Write ``fig`` as PNG (dpi 150) to ``out_path`` atomically; the parent directory is created if needed.
+    tight: crop to the drawn artists (a second drawing pass; a constrained-layout figure needs none)."""
     out_path = os.fspath(out_path)
     parent = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(out_path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
+            fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, out_path)
     except BaseException:
@@ -80,33 +80,8 @@ def log_size_axis(ax, sizes, label: str) -> None:
     ax.set_xlabel(label)
 
 
-def legend_right(ax, title: str | None = None, last: str | None = None) -> None:
-    """Legend outside the axes on the right; entries starting with ``last`` go to the end."""
-    handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: bool(last) and labels[i].startswith(last))
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], title=title, loc="upper left",
-              bbox_to_anchor=(1.02, 1.0), fontsize="small", title_fontsize="small")
-
-
 def threshold_label(threshold: float) -> str:
     return "1/3" if abs(threshold - 1 / 3) < 1e-12 else f"{threshold:g}"
-
-
-def pool(table: pd.DataFrame, keys: list[str], summed: tuple[str, ...] = (), averaged: tuple[str, ...] = ()):
-    """One row per ``keys``: seeds pooled (counts summed, Wilson interval recomputed) when ``n_samples`` and
-    ``n_replicates`` exist, else the mean of the fractions; then ``summed`` / ``averaged`` columns."""
-    groups = table.groupby(keys, sort=True, dropna=False)
-    if {"n_samples", "n_replicates"} <= set(table.columns):
-        out = groups[["n_samples", "n_replicates"]].sum()
-        out["replicate_fraction"] = out["n_replicates"] / out["n_samples"]
-        out["ci_low"], out["ci_high"] = wilson_interval(out["n_replicates"].to_numpy(), out["n_samples"].to_numpy())
-    else:
-        out = groups[RATE].mean()
-    for col in summed:
-        out[col] = groups[col].sum()
-    for col in (c for c in averaged if c in table.columns):
-        out[col] = groups[col].mean()
-    return out.reset_index()
 
 
 def varying(table: pd.DataFrame, candidates: list[str]) -> list[str]:
@@ -116,8 +91,3 @@ def varying(table: pd.DataFrame, candidates: list[str]) -> list[str]:
 def series_label(key, cols: list[str]) -> str:
     key = key if isinstance(key, tuple) else (key,)
     return ", ".join(f"{c} {v}" for c, v in zip(cols, key)) or "all"
-
-
-def rate_errorbar(ax, x, sub: pd.DataFrame, **kw) -> None:
-    pct = 100.0 * sub[RATE].to_numpy(dtype=float).T
-    ax.errorbar(x, pct[0], yerr=error_bars(*pct), capsize=3, linewidth=2, **kw)

@@ -1,7 +1,9 @@
 """Figures of the follow-up studies, drawn from the tidy tables only: Yoon et al. Figures 5 and 7, the dummy-kinds
 follow-up, Kaiser & Kollmann's loss gap and the onset of replication during training.
 
-Built without pyplot, styled with seaborn and written atomically by `memgen.analysis.plotting.save_png_atomic`.
+The dummies, classes, dummy-kinds and onset figures show every outcome of each cell's samples with its seeds
+(`memgen.analysis.outcome_figure`); built without pyplot, styled with seaborn, written atomically
+(`memgen.analysis.plotting.save_png_atomic`).
 """
 
 from __future__ import annotations
@@ -13,15 +15,12 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from memgen.stats import wilson_interval
+from memgen.analysis.outcome_figure import Layout, outcome_figure
+from memgen.analysis.outcome_panels import Axis, Panel, outcome_panels
 from memgen.analysis.plotting import (
     CAPACITY_THRESHOLD_PCT,
     RATE,
     error_bars,
-    legend_right,
-    log_size_axis,
-    pool,
-    rate_errorbar,
     require,
     series_label,
     size_label,
@@ -31,10 +30,11 @@ from memgen.analysis.plotting import (
 from memgen.errors import MemgenError
 
 CLASS_NAMES = {0: "Mondrian (majority)", 1: "Random Ink (minority)"}
-KIND_NAMES = {"gm": "gm (Gaussian mixture)", "hybrid": "hybrid (GM high freq. + base low freq.)",
-              "heldout": "heldout (more base-distribution images)", "shapes": "shapes (geometric elements)"}
-EXPOSURE_STYLE = {"equal_steps": ("-", "equal steps"), "matched": ("--", "matched epochs per base image")}
+KIND_NAMES = {"gm": "Gaussian mixture", "hybrid": "GM high frequencies + base low (Fourier)",
+              "heldout": "more base-class images", "shapes": "geometric elements"}
+EXPOSURE_NAMES = {"equal_steps": "equal steps", "matched": "matched"}
 CELL_COLUMNS = ["study", "dataset", "width", "size", "dummy", "ndummy", "seed", "label", "cell"]
+COPIED = {"frac_train_replicated": ("n_train_replicated", "n_train")}  # Figures 5b and 7b, per seed
 
 
 def _total_size(table: pd.DataFrame) -> pd.Series:
@@ -48,129 +48,150 @@ def _base_rows(table: pd.DataFrame, base_label: int) -> pd.DataFrame:
     return table[table["label"] == base_label] if "label" in table.columns else table
 
 
-def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0) -> None:
-    """Figure 5: base-class replicates as dummies are added. (a) replicate % of the base class vs total training
-    images; (b) base training images replicated at least once. Needs ``size``, ``ndummy``, ``replicate_fraction``,
-    ``ci_low``, ``ci_high``, ``n_train_replicated`` (rows of ``label == base_label`` when a label column exists;
-    x is ``n_train_total`` when present, else size + ndummy). Optional ``exposure`` ("equal_steps" solid /
-    "matched" dashed), ``width`` (one colour each) and ``epochs_per_image`` (annotated: passes per image)."""
+def _copied(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with ``frac_train_replicated`` (training images replicated at least once / training images)."""
+    if "frac_train_replicated" in table.columns:
+        return table
+    return table.assign(frac_train_replicated=table["n_train_replicated"] / table["n_train"])
+
+
+def _categories(keys: list[tuple], label) -> tuple[dict, tuple]:
+    """Sorted distinct category keys -> ({key: position}, ticks ((position, label(key)), ...))."""
+    ordered = sorted(set(keys))
+    return {k: float(i) for i, k in enumerate(ordered)}, tuple((float(i), label(k)) for i, k in enumerate(ordered))
+
+
+def _width_series(cells: pd.DataFrame) -> list[str]:
+    """One series per UNet width ("width 16"); "mean of seeds" without a width column."""
+    if "width" not in cells.columns:
+        return ["mean of seeds"] * len(cells)
+    return [f"width {w}" for w in cells["width"]]
+
+
+def dummies_layout(base_label: int) -> Layout:
+    """Yoon et al. Figure 5 with both sides: one category per cell (the base alone, then each dummy count at equal
+    steps and exposure-matched), every outcome of the base class's samples, and the base images copied."""
+    def key(row):
+        exposure = row.get("exposure", "equal_steps") if row["ndummy"] else ""
+        return (float(row["ndummy"]), 0 if exposure != "matched" else 1, str(row.get("dummy", "")),
+                str(exposure), int(row.get("steps", 0) or 0))
+
+    def tick(k):
+        ndummy, _, dummy, exposure, steps = k
+        text = "base alone" if not ndummy else f"+{ndummy:g} {dummy}\n{EXPOSURE_NAMES.get(exposure, exposure)}"
+        return text + (f"\n{steps} steps" if steps else "")
+
+    def place(cells):
+        keys = [key(r) for _, r in cells.iterrows()]
+        pos, ticks = _categories(keys, tick)
+        return [pos[k] for k in keys], _width_series(cells), Axis(
+            "the cell (matched: trained until each base image\nis seen as often as without dummies)", ticks=ticks,
+            dodge=0.3)
+
+    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) base images copied (5b)",
+                                               "base training images replicated at least once (%)")]
+    return Layout(f"Adding dummy images: what the base class's samples became (Yoon et al. Figures 3-5; label "
+                  f"{base_label})", place, lambda c: tick(key(c)).replace("\n", ", "), panels=panels, extra=COPIED)
+
+
+def dummies_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0, across=None,
+                   comparisons=None, samples=None, scores=None, train=None) -> pd.DataFrame:
+    """Figure 5 with every outcome: per cell (base alone; + k dummies at equal steps; its exposure-matched twin),
+    the base class's samples as replicates, partial copies, novel and valid, invalid, and (e) the base training
+    images replicated at least once. table: the replicates table (``size``, ``ndummy``, ``replicate_fraction``,
+    ``ci_low``, ``ci_high``, ``n_train_replicated``, ``n_samples``; optional ``exposure``, ``dummy``, ``width``,
+    ``steps``, ``seed``, ``frac_<outcome>``); rows of ``label == base_label`` when it has labels. Seeds, bands,
+    claims and strips as `memgen.analysis.figures.capacity_figure`. Writes a PNG; returns its table."""
     require(table, ["size", "ndummy", *RATE, "n_train_replicated"], "dummies table")
-    data = _base_rows(table, base_label).assign(total=lambda d: _total_size(d))
-    require(data, ["total"], f"dummies table (label {base_label})")
-    series = varying(data, ["width"]) + (["exposure"] if "exposure" in data.columns else [])
-    pooled = pool(data, [*series, "total", "size"], averaged=("n_train_replicated", "epochs_per_image"))
-    groups = list(pooled.groupby(series, sort=True)) if series else [((), pooled)]
-    widths = sorted(data["width"].unique()) if "width" in data.columns else [None]
-    palette = dict(zip(widths, sns.color_palette("colorblind", len(widths))))
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(12.0, 4.6), layout="constrained")
-        ax_a, ax_b = fig.subplots(1, 2)
-        for j, (key, sub) in enumerate(groups):
-            key = dict(zip(series, key if isinstance(key, tuple) else (key,)))
-            style, name = EXPOSURE_STYLE.get(key.get("exposure"), ("-", key.get("exposure", "")))
-            color = palette[key.get("width", widths[0])]
-            label = ", ".join(filter(None, [f"width {key['width']}" if "width" in key else "", name])) or None
-            marker, own = "o", sub
-            if key.get("exposure") == "matched":
-                # the dummy-free cell is its own exposure-matched twin: start the dashed line there
-                alone = pooled[(pooled["exposure"] == "equal_steps") & (pooled["total"] == pooled["size"])]
-                if "width" in key:
-                    alone = alone[alone["width"] == key["width"]]
-                sub, marker = pd.concat([alone, sub]).sort_values("total"), "s"
-            rate_errorbar(ax_a, sub["total"], sub, color=color, linestyle=style, marker=marker, label=label)
-            ax_b.plot(sub["total"], sub["n_train_replicated"], color=color, linestyle=style, marker=marker, lw=2)
-            for x, y, e in zip(own["total"], 100 * own["replicate_fraction"], own.get("epochs_per_image", [])):
-                ax_a.annotate(f"{e:.0f} ep", (x, y), textcoords="offset points", xytext=(4, 8 - 16 * (j % 2)),
-                              fontsize=7, color=color)
-        for base in sorted(pooled["size"].unique()):
-            ax_b.axhline(base, color="0.4", linestyle=":", linewidth=1.2, label=f"all {base:g} base images")
-        for ax in (ax_a, ax_b):
-            log_size_axis(ax, pooled["total"], "total training images: base + dummies (log scale)")
-        ax_a.set_ylim(-3, 103)
-        ax_a.set_ylabel("base-class samples that are replicates (%)")
-        ax_a.set_title("(a) replicates among base-class samples\n(95% Wilson intervals; 'ep' = passes per image)")
-        ax_b.set_ylim(bottom=0)
-        ax_b.set_ylabel("base training images replicated at least once")
-        ax_b.set_title("(b) distinct base images copied")
-        if ax_a.get_legend_handles_labels()[0]:
-            ax_a.legend(fontsize="small", loc="lower left")
-        ax_b.legend(fontsize="small")
-        fig.suptitle("Adding dummy images to the training set (Yoon et al. Figure 5)")
-        save_png_atomic(fig, out_path)
+    data = _copied(_base_rows(table, base_label))
+    require(data, ["n_train"], f"dummies table (label {base_label})")
+    return outcome_figure(data, out_path, dummies_layout(base_label), across=across, comparisons=comparisons,
+                          samples=samples, scores=scores, train=train, labels={base_label})
 
 
-def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names: dict | None = None) -> None:
-    """Figure 7: per class and total training-set size, (a) replicate % of that class's samples and (b) % of that
-    class's training images replicated at least once; grouped bars with 95% Wilson error bars. Needs ``label``,
-    ``size``, ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_train``, ``n_train_replicated`` (x groups by
-    ``n_train_total`` when present, else size + ndummy); names from ``class_name``, ``class_names`` or labels."""
+def classes_layout(names: dict) -> Layout:
+    """Yoon et al. Figure 7 with both sides: per total training-set size, one colour per class."""
+    def place(cells):
+        totals = _total_size(cells).tolist()
+        pos, ticks = _categories(totals, lambda t: f"{size_label(t)} training images")
+        series = [names.get(lab, f"label {lab}") for lab in cells["label"]]
+        return [pos[t] for t in totals], series, Axis("total training-set size (both classes)", ticks=ticks,
+                                                      dodge=0.3)
+
+    panels = [*outcome_panels(), Panel("frac_train_replicated", "(e) images copied (7b)",
+                                               "the class's training images replicated at least once (%)")]
+    def name(cell) -> str:
+        return f"{names.get(cell['label'], cell['label'])}, {size_label(cell['size'] + cell.get('ndummy', 0))} images"
+
+    return Layout("Majority vs minority class in one model: what each class's samples became (Yoon et al. "
+                  "Figure 7)", place, name,
+                  panels=panels, extra=COPIED)
+
+
+def classes_figure(table: pd.DataFrame, out_path: str | os.PathLike, class_names: dict | None = None, across=None,
+                   comparisons=None, samples=None, scores=None, train=None) -> pd.DataFrame:
+    """Figure 7 with every outcome: per class and total training-set size, the class's samples as replicates,
+    partial copies, novel and valid, invalid, and (e) the class's training images replicated at least once. Needs
+    ``label``, ``size``, ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_train``, ``n_train_replicated``,
+    ``n_samples`` (x groups by ``n_train_total`` when present, else size + ndummy); names from ``class_name``,
+    ``class_names`` or labels. Seeds, bands, claims and strips as `capacity_figure`. Returns its table."""
     require(table, ["label", "size", *RATE, "n_train", "n_train_replicated"], "classes table")
     names = {**CLASS_NAMES, **(class_names or {})}
-    data = table.assign(total=_total_size(table))
-    if "class_name" in data.columns:
-        names.update(dict(zip(data["label"], data["class_name"])))
-    pooled = pool(data, ["total", "label"], summed=("n_train", "n_train_replicated"))
-    pooled["train_lo"], pooled["train_hi"] = wilson_interval(pooled["n_train_replicated"].to_numpy(),
-                                                             pooled["n_train"].to_numpy())
-    pooled["train_frac"] = pooled["n_train_replicated"] / pooled["n_train"]
-    totals, labels = sorted(pooled["total"].unique()), sorted(pooled["label"].unique())
-    width = 0.8 / len(labels)
-    palette = sns.color_palette("colorblind", len(labels))
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(11.0, 4.6), layout="constrained")
-        axes = fig.subplots(1, 2)
-        for ax, cols in zip(axes, (RATE, ["train_frac", "train_lo", "train_hi"])):
-            for j, (lab, color) in enumerate(zip(labels, palette)):
-                sub = pooled[pooled["label"] == lab].set_index("total").reindex(totals)
-                pct = 100.0 * sub[cols].to_numpy(dtype=float).T
-                x = np.arange(len(totals)) + (j - (len(labels) - 1) / 2) * width
-                ax.bar(x, pct[0], width, yerr=error_bars(*pct), capsize=3, color=color,
-                       label=names.get(lab, f"label {lab}"))
-                for xi, value, top in zip(x, pct[0], np.fmax(pct[0], pct[2])):  # value above its error bar
-                    ax.text(xi, top + 1.5, f"{value:.1f}%", ha="center", va="bottom", fontsize=7)
-            ax.set_xticks(np.arange(len(totals)), [f"{size_label(t)} images" for t in totals])
-            ax.set_xlabel("total training-set size")
-            ax.set_ylim(0, 112)
-        axes[0].set_ylabel("samples of the class that are replicates (%)")
-        axes[0].set_title("(a) replicates among samples, per class")
-        axes[1].set_ylabel("training images of the class replicated (%)")
-        axes[1].set_title("(b) training images copied at least once, per class")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(labels))
-        fig.suptitle("Majority vs minority class: memorized per class? (Yoon et al. Figure 7; 95% Wilson intervals)")
-        save_png_atomic(fig, out_path)
+    if "class_name" in table.columns:
+        names.update(dict(zip(table["label"], table["class_name"])))
+    layout = classes_layout(names)
+    return outcome_figure(_copied(table), out_path, layout, across=across, comparisons=comparisons,
+                          samples=samples, scores=scores, train=train)
 
 
-def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0) -> None:
-    """Replicate % of base-class samples vs number of dummies, one line per dummy kind (gm, hybrid, heldout,
-    shapes); rows with ``dummy == "none"`` (or ndummy 0) form the no-dummy baseline, a horizontal line with its
-    Wilson band. Needs ``dummy``, ``ndummy``, ``replicate_fraction``, ``ci_low``, ``ci_high``."""
+def _baseline(axes, cells) -> None:
+    """The cell without dummies as a thin dashed line across each panel, to read every kind against it."""
+    none = cells[cells["x"] == 0]
+    if len(none) != 1:
+        return
+    for measure, ax in axes.items():
+        value = none[f"mean_{measure}"].iloc[0] if f"mean_{measure}" in none else np.nan
+        if np.isfinite(value) and measure != "novel":
+            ax.axhline(100 * value, color="0.35", ls=(0, (4, 3)), lw=0.9, zorder=1)
+
+
+def dummy_kinds_layout() -> Layout:
+    """The follow-up report: no dummies first, then each kind (gm, hybrid, heldout, shapes, others), one colour
+    per dummy count (and width)."""
+    order = list(KIND_NAMES)
+
+    def kind_key(dummy: str) -> tuple:
+        return (-1, "") if dummy == "none" else (order.index(dummy) if dummy in order else len(order), dummy)
+
+    def place(cells):
+        none = (cells["dummy"] == "none") | (cells["ndummy"] == 0)
+        keys = [(-1, "") if n else kind_key(d) for d, n in zip(cells["dummy"], none)]
+        pos, ticks = _categories(keys, lambda k: "none" if k[0] < 0 else k[1])
+        counts = ["no dummies" if n else f"{k:g} dummies" for k, n in zip(cells["ndummy"], none)]
+        several = "width" in cells.columns and cells["width"].nunique() > 1
+        widths = _width_series(cells) if several else [""] * len(cells)
+        series = [f"{c}, {w}" if w else c for c, w in zip(counts, widths)]
+        return [pos[k] for k in keys], series, Axis("dummy kind (dashed: no dummies)", ticks=ticks, dodge=0.3)
+
+    glossary = "; ".join(f"{k}: {v}" for k, v in KIND_NAMES.items())
+    return Layout("Which dummies make the model stop copying, and what does it draw instead? (the dummy-kinds "
+                  f"report; base-class samples)\n{glossary}", place,
+                  lambda c: "no dummies" if c["ndummy"] == 0 else f"{c['dummy']}, {c['ndummy']:g} dummies",
+                  decorate=_baseline)
+
+
+def dummy_kinds_figure(table: pd.DataFrame, out_path: str | os.PathLike, base_label: int = 0, across=None,
+                       comparisons=None, samples=None, scores=None, train=None) -> pd.DataFrame:
+    """Every outcome of the base class's samples per dummy kind (gm, hybrid, heldout, shapes) and count, beside
+    the cell without dummies (``dummy == "none"`` or ndummy 0; also a dashed line in each panel). Needs ``dummy``,
+    ``ndummy``, ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_samples``. Seeds, bands, claims and strips as
+    `capacity_figure`. Writes a PNG; returns its table."""
     require(table, ["dummy", "ndummy", *RATE], "dummy-kinds table")
     data = _base_rows(table, base_label)
-    is_base = (data["dummy"] == "none") | (data["ndummy"] == 0)
-    kinds = data[~is_base]
-    require(kinds, ["dummy"], "dummy-kinds table (rows with dummies)")
-    series = ["dummy", *varying(kinds, ["width"])]
-    pooled = pool(kinds, [*series, "ndummy"])
-    palette = sns.color_palette("colorblind", len(pooled.groupby(series)))
-    markers = ["o", "s", "^", "D", "v", "P"]
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(8.0, 4.6))
-        ax = fig.add_subplot()
-        for j, (key, sub) in enumerate(pooled.groupby(series, sort=True)):
-            key = key if isinstance(key, tuple) else (key,)
-            label = KIND_NAMES.get(key[0], str(key[0])) + "".join(f", width {w}" for w in key[1:])
-            rate_errorbar(ax, sub["ndummy"], sub, color=palette[j], marker=markers[j % 6], label=label)
-        if is_base.any():
-            base = pool(data[is_base].assign(_all=0), ["_all"]).iloc[0]
-            ax.axhline(100 * base["replicate_fraction"], color="0.2", linestyle="--", linewidth=1.5,
-                       label="no dummies (baseline)")
-            ax.axhspan(100 * base["ci_low"], 100 * base["ci_high"], color="0.2", alpha=0.12, linewidth=0)
-        log_size_axis(ax, pooled["ndummy"], "dummy images added (log scale)")
-        ax.set_ylim(-3, 103)
-        ax.set_ylabel("base-class samples that are replicates (%)")
-        ax.set_title("Which dummies make the model stop copying?\n(95% Wilson intervals)")
-        legend_right(ax, title="dummy kind", last="no dummies")
-        save_png_atomic(fig, out_path)
+    require(data[(data["dummy"] != "none") & (data["ndummy"] != 0)], ["dummy"],
+            "dummy-kinds table (rows with dummies)")
+    return outcome_figure(data, out_path, dummy_kinds_layout(), across=across, comparisons=comparisons,
+                          samples=samples, scores=scores, train=train, labels={base_label})
 
 
 def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates: pd.DataFrame | None = None) -> None:
@@ -231,32 +252,33 @@ def loss_gap_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates
         if replicates is not None:
             ax = axes[-1]
             rep = replicates.sort_values("steps")
-            rate_errorbar(ax, rep["steps"], rep, color="black", marker="o")
+            pct = 100.0 * rep[RATE].to_numpy(dtype=float).T
+            ax.errorbar(rep["steps"], pct[0], yerr=error_bars(*pct), fmt="o", color="black", capsize=3, alpha=0.6)
+            mean = rep.groupby("steps")["replicate_fraction"].mean()
+            ax.plot(mean.index, 100 * mean.to_numpy(), color="black", lw=2)
             ax.set_ylim(-3, 103)
             ax.set_xlabel("training step")
             ax.set_ylabel("replicates among samples (%)")
-            ax.set_title(f"({'abcd'[len(axes) - 1]}) replicates during training")
+            ax.set_title(f"({'abcd'[len(axes) - 1]}) replicates during training\n(dot: one model, bar: its 95% "
+                         "Wilson interval; line: mean of seeds; all outcomes: onset.png)", fontsize=9)
         fig.suptitle("Train vs held-out denoising loss across noise levels (Kaiser & Kollmann)")
         save_png_atomic(fig, out_path)
 
 
-def onset_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
-    """Replicate % vs training step, one line per cell (the grid columns that vary name it). Needs ``steps`` (the
-    step of the sampled weights), ``replicate_fraction``, ``ci_low``, ``ci_high``."""
+def onset_layout(series: list[str]) -> Layout:
+    def place(cells):
+        names = [series_label(tuple(r[c] for c in series), series) for _, r in cells.iterrows()]
+        return cells["steps"].astype(float), names, Axis("training step (log scale)", log=True)
+
+    return Layout("When does the model start to copy, and what does it draw before? (samples per snapshot)",
+                  place, lambda c: f"step {c['steps']}", threshold=CAPACITY_THRESHOLD_PCT)
+
+
+def onset_figure(table: pd.DataFrame, out_path: str | os.PathLike, across=None) -> pd.DataFrame:
+    """Every outcome of the samples of each snapshot against its training step, one colour per run (the grid
+    columns that vary name it), each seed a point, the band across seeds. Needs ``steps`` (the step of the sampled
+    weights), ``replicate_fraction``, ``ci_low``, ``ci_high``, ``n_samples``. Returns the figure's table."""
     require(table, ["steps", *RATE], "onset table")
-    series = varying(table, CELL_COLUMNS)
-    groups = list(table.groupby(series, sort=True)) if series else [((), table)]
-    palette = sns.color_palette("colorblind", len(groups))
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(7.5, 4.6))
-        ax = fig.add_subplot()
-        for (key, sub), color in zip(groups, palette):
-            sub = pool(sub, ["steps"])
-            rate_errorbar(ax, sub["steps"], sub, color=color, marker="o", label=series_label(key, series))
-        ax.axhline(CAPACITY_THRESHOLD_PCT, color="0.3", linestyle="--", linewidth=1.2, label="90%")
-        ax.set_ylim(-3, 103)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("replicates among samples (%)")
-        ax.set_title("When does the model start to copy?\n(replicates per checkpoint, 95% Wilson intervals)")
-        legend_right(ax, title="cell", last="90%")
-        save_png_atomic(fig, out_path)
+    series = [c for c in varying(table, CELL_COLUMNS) if c not in ("seed", "steps")] or \
+        [c for c in ("width",) if c in table.columns]
+    return outcome_figure(table, out_path, onset_layout(series), across=across)

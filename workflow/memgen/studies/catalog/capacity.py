@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from memgen.studies.cell import Cell
 from memgen.studies.common import ladder, num_samples, replicates, train_settings
+from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, get, register
 
@@ -17,10 +18,11 @@ def expand(name: str, block, cfg) -> list[Cell]:
 
 
 def figure_inputs(grid, study: str) -> dict:
-    """The replicate table, and the summaries of the closed-form optimal denoiser of its training sets when a
-    selected study makes them (one that reads this study's cells and scores the optimal denoiser per set)."""
+    """The outcome figure's tables and strips (`memgen.studies.figure_inputs.outcome_inputs`), and the summaries
+    of the closed-form optimal denoiser of its training sets when a selected study makes them (one that reads this
+    study's cells and scores the optimal denoiser per set)."""
     readers = [s for s in grid.cfg.studies if get(s).reads == study and "opt_summary" in get(s).per_training_set]
-    return {**replicates(grid, study),
+    return {**outcome_inputs(grid, study),
             "optimal": [path("opt_summary", **wc) for s in readers for wc in grid.training_sets(s)]}
 
 

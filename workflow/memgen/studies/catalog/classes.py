@@ -4,7 +4,8 @@ and a small minority class; memorized per class?"""
 from __future__ import annotations
 
 from memgen.studies.cell import Cell
-from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.common import num_samples, train_settings
+from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.record import Plot, Study, register
 
 
@@ -27,6 +28,6 @@ def comparisons(grid, study: str) -> list[dict]:
 
 STUDY = register(Study(
     "classes", "Majority vs minority class in one conditional model (Hypothesis 3, Figures 7-8)", expand,
-    figures=(Plot("classes", "memgen.analysis.study_figures:classes_figure", replicates),), galleries=True,
+    figures=(Plot("classes", "memgen.analysis.study_figures:classes_figure", outcome_inputs),), galleries=True,
     comparisons=comparisons,
 ))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from memgen.studies.cell import Cell
-from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.common import num_samples, train_settings
+from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.record import Plot, Study, get, register
 
 
@@ -78,7 +79,7 @@ def unconditional_comparisons(grid, study: str) -> list[dict]:
     return out
 
 
-FIGURE = Plot("dummies", "memgen.analysis.study_figures:dummies_figure", replicates)
+FIGURE = Plot("dummies", "memgen.analysis.study_figures:dummies_figure", outcome_inputs)
 
 for _record in (
     Study("dummies_mondrian", "Dummy data on Mondrian: base alone vs base + GM dummies (Hypothesis 2, Figures 3-4)",

@@ -4,7 +4,8 @@ Fourier hybrid, held-out base images, geometric shapes)."""
 from __future__ import annotations
 
 from memgen.studies.cell import Cell
-from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.common import num_samples, train_settings
+from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.record import Plot, Study, register
 
 
@@ -50,6 +51,6 @@ def comparisons(grid, study: str) -> list[dict]:
 
 STUDY = register(Study(
     "dummy_kinds", "Four kinds of dummy data (the follow-up report)", expand,
-    figures=(Plot("dummy_kinds", "memgen.analysis.study_figures:dummy_kinds_figure", replicates),),
+    figures=(Plot("dummy_kinds", "memgen.analysis.study_figures:dummy_kinds_figure", outcome_inputs),),
     comparisons=comparisons,
 ))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from memgen.errors import MemgenError
 from memgen.studies.cell import Cell
 from memgen.studies.common import num_samples, replicates, train_settings
+from memgen.studies.figure_inputs import seed_tables
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, register
 
@@ -57,7 +58,7 @@ STUDY = register(Study(
     "loss_gap", "Train vs held-out loss per noise level over training (Kaiser & Kollmann)", expand,
     tables=(Table("losses", "memgen.analysis.tables:concat", cell_losses),
             Table("gap_at_peak", "memgen.analysis.gap_peak:gap_at_peak", losses)),
-    figures=(Plot("onset", "memgen.analysis.study_figures:onset_figure", replicates),
+    figures=(Plot("onset", "memgen.analysis.study_figures:onset_figure", seed_tables),
              Plot("loss_gap", "memgen.analysis.study_figures:loss_gap_figure", figure_inputs)),
     comparisons=comparisons,
 ))
