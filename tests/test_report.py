@@ -7,6 +7,7 @@ the dichotomy's table and figure and the answers page are made here, nothing is 
 
 import base64
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -84,3 +85,31 @@ def test_the_answers_page_is_a_result_of_its_own(report):
     _, _, found, _ = report
     menu = [e for e in found if e.inside(id="app") and e.tag == "nav"]
     assert menu and "Answers" in menu[0].text
+
+
+def _front_page(categories) -> str:
+    """workflow/report/workflow.rst as Snakemake 9 renders the landing page's description (snakemake/report:
+    Jinja with trim_blocks and lstrip_blocks, then docutils' HTML body)."""
+    from types import SimpleNamespace
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    text = (Path(__file__).resolve().parents[1] / "workflow" / "report" / "workflow.rst").read_text()
+    rst = Environment(trim_blocks=True, lstrip_blocks=True).from_string(text).render(
+        snakemake=SimpleNamespace(config={}), categories=categories, files=[])
+    return publish_parts(rst, writer="html")["html_body"]
+
+
+def test_the_front_page_embeds_the_answers_page_or_says_there_is_none(tmp_path):
+    from types import SimpleNamespace
+
+    page = tmp_path / "results dir" / "answers.html"
+    page.parent.mkdir()
+    page.write_text('<div class="memgen-answers"><td class="verdict verdict-supported">supported</td></div>')
+    figure = SimpleNamespace(name="dichotomy.png", path=tmp_path / "dichotomy.png")
+    answers = SimpleNamespace(name="answers.html", path=page)
+    shown = _front_page({"Answers": {"Other": [answers]}, "dichotomy": {"Other": [figure]}})
+    assert page.read_text() in shown and "has no answers page" not in shown
+    missing = _front_page({"dichotomy": {"Other": [figure]}})
+    assert "memgen-answers" not in missing and "This report has no answers page" in missing

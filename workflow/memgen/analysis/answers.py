@@ -160,14 +160,22 @@ def figure_html(figure: FrontFigure, where: str) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
+# On the report's first page (Snakemake 9: a centred flex row of the description, ``prose max-w-lg``, beside the
+# rule graph) the description column holding the page may take the width the rule graph leaves, and its content
+# starts at the top left: centred content taller or wider than the window would be cut off where no scrollbar
+# reaches. The selectors match only the elements around `.memgen-answers`.
+FRONT_PAGE_CSS = (".items-center.justify-center:has(.memgen-answers){align-items:flex-start;justify-content:flex-start}"
+                  "div:has(> div > .prose .memgen-answers){min-width:0}"
+                  "div:has(> .prose .memgen-answers){min-width:0;flex:1 1 0}"
+                  ".prose:has(.memgen-answers){max-width:none}")
+
+
 def _style() -> str:
-    """The page's CSS, scoped to ``.memgen-answers``; on the report's first page it also lifts the width limit
-    of the description column that holds it (Snakemake 9's ``prose max-w-lg``), so the tables get the width."""
+    """The page's CSS, scoped to ``.memgen-answers``, and `FRONT_PAGE_CSS` for the report's first page."""
     verdicts = "".join(f".memgen-answers td.{css_class(c)}{{color:{fg};background:{bg};font-weight:600}}"
                        f".memgen-answers .memgen-legend .{css_class(c)}{{color:{fg};background:{bg}}}"
                        for c, (fg, bg) in COLOURS.items())
-    return ("<style>"
-            ".prose:has(.memgen-answers){max-width:none}"
+    return ("<style>" + FRONT_PAGE_CSS +
             ".memgen-answers{font-family:system-ui,sans-serif;font-size:13px;line-height:1.4;color:#1f2328}"
             ".memgen-answers h2{font-size:1.4em;margin:.4em 0}.memgen-answers h3{font-size:1.15em;margin:1em 0 .2em}"
             ".memgen-answers .memgen-scroll{overflow-x:auto;max-width:100%}"
