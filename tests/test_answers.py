@@ -40,6 +40,8 @@ def test_only_verdict_columns_are_coloured():
     md = "| comparison | verdict |\n|---|---|\n| supported by whom? | reversed |\n"
     page = study_html(StudyAnswers("capacity", "Capacity", md))
     assert "<td>supported by whom?</td>" in page and '<td class="verdict verdict-reversed">reversed</td>' in page
+    parts = study_html(StudyAnswers("capacity", "Capacity", "| part | b - a |\n|---|---|\n| copying | -3 pp |\n"))
+    assert "<td>copying</td>" in parts and "No claim" not in parts and "verdict" not in parts
 
 
 def test_tally_counts_in_class_order():

@@ -130,17 +130,17 @@ def tally(counts: Counter) -> str:
 def study_html(answers: StudyAnswers) -> str:
     """A study's section: heading, the tally of its verdicts, then its Markdown (tables and lines of text)."""
     where = f"{answers.study} comparisons"
-    parts, counts = [], Counter()
+    parts, counts, claims = [], Counter(), 0
     for kind, lines in _blocks(answers.markdown):
         if kind == "table":
             header, rows = parse_pipe_table(lines, where)
             if rows:
                 table, found = table_html(header, rows, where)
                 parts.append(f'<div class="memgen-scroll">{table}</div>')
-                counts += found
+                counts, claims = counts + found, claims + len(rows)
         else:
             parts.append(text_html(lines[0]))
-    if not counts:
+    if not claims:
         parts.insert(0, '<p class="memgen-none">No claim was compared in this run (the grid has no pair of cells '
                         'that a claim of this study reads).</p>')
     summary = tally(counts)
