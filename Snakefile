@@ -35,11 +35,13 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         results(TARGETS),
+        out("answers"),  # the report's first page: every selected study's verdicts
     default_target: True
 
 

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from apt import SBIN_PATH, Unavailable, apt_install
+from apt import which as _which
 from tiny import tiny
 
 from memgen import checkpoint
@@ -51,7 +53,6 @@ PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "srun", "sinfo", "sacct")
 ACCOUNTING_PACKAGES = ("slurmdbd", "mariadb-server")
 ACCOUNTING_BINARIES = ("slurmdbd", "sacctmgr", "mariadbd", "mariadb-install-db", "mariadb")
-SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # name -> slurm.conf options. With PreemptType=preempt/partition_prio a pending job of a higher PriorityTier takes
 # the resources of running jobs of lower tiers; each partition's PreemptMode says what happens to them.
 PARTITIONS = {
@@ -184,14 +185,6 @@ class Preempter(threading.Thread):
             time.sleep(0.05)
 
 
-class Unavailable(RuntimeError):
-    """No SLURM cluster can be started here; the message is one line saying why."""
-
-
-def _which(name: str) -> str | None:
-    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:{SBIN_PATH}")
-
-
 def _tail(*paths: Path, lines: int = 3) -> str:
     """The last lines of the first of ``paths`` that has any, joined on one line."""
     for path in paths:
@@ -203,43 +196,9 @@ def _tail(*paths: Path, lines: int = 3) -> str:
 
 def ensure_installed(accounting: bool = False, timeout: float = 900) -> float:
     """Install `PACKAGES` (and, for ``accounting``, `ACCOUNTING_PACKAGES`) with apt-get unless their binaries are
-    all there; returns the seconds it took (0: present).
-
-    Non-interactive; a temporary policy-rc.d keeps the packages' init scripts from starting system daemons (an
-    existing one is left as it is)."""
+    all there (`apt.apt_install`); returns the seconds it took (0: present)."""
     packages = PACKAGES + (ACCOUNTING_PACKAGES if accounting else ())
-    binaries = BINARIES + (ACCOUNTING_BINARIES if accounting else ())
-    if all(_which(b) for b in binaries):
-        return 0.0
-    if os.geteuid() != 0:
-        raise Unavailable(f"{' '.join(packages)} not installed and we are not root (cannot apt-get install them)")
-    if not _which("apt-get"):
-        raise Unavailable(f"{' '.join(packages)} not installed and there is no apt-get")
-    t0 = time.monotonic()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "PATH": SBIN_PATH}
-    policy = Path("/usr/sbin/policy-rc.d")
-    own_policy = not policy.exists()
-    if own_policy:
-        policy.write_text("#!/bin/sh\nexit 101\n")  # 101: no init script may start a daemon
-        policy.chmod(0o755)
-    try:
-        for cmd in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300",
-                     "-o", "Dpkg::Options::=--force-confold", *packages]):
-            try:
-                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise Unavailable(f"{' '.join(cmd[:2])} took more than {timeout:.0f} s") from None
-            if proc.returncode != 0:
-                last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-                raise Unavailable(f"{' '.join(cmd[:2])} failed (exit {proc.returncode}): {last}")
-    finally:
-        if own_policy:
-            policy.unlink(missing_ok=True)
-    missing = [b for b in binaries if not _which(b)]
-    if missing:
-        raise Unavailable(f"apt-get installed {' '.join(packages)} but {', '.join(missing)} is missing")
-    return time.monotonic() - t0
+    return apt_install(packages, BINARIES + (ACCOUNTING_BINARIES if accounting else ()), timeout)
 
 
 def _free_ports(n: int) -> list[int]:

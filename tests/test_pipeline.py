@@ -6,34 +6,12 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
-from tiny import tiny
+from tiny import TINY, snakemake
 
 from memgen.analysis.dichotomy import REGIONS, region
 
-TINY = tiny(40, 20, 10, results="results", seeds=[0], sample={"num_samples": 24, "batch_size": 12, "steps": 10},
-            capacity={"widths": [16], "sizes": [2, 6]})
-
-
-def snakemake(repo_root, workdir, *args, timeout=600):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "tiny.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    from pathlib import Path
-
-    repo_root = Path(__file__).resolve().parents[1]
-    workdir = tmp_path_factory.mktemp("dag")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(workdir),
-                           "--configfile", str(workdir / "tiny.yaml"), "--lint"], capture_output=True, text=True)
-    proc = snakemake(repo_root, workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return repo_root, workdir, lint
+# `finished_run` (conftest.py): TINY run once per session in a temporary directory, and its `snakemake --lint`.
 
 
 def test_lint_is_clean(finished_run):
@@ -160,6 +138,12 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     for fig in ("disjoint_split/figures/agreement.png", "dichotomy/figures/dichotomy.png"):
         assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
     assert (res / "capacity" / "memorization_capacity.parquet").is_file()
+    # the report's first page: every selected study with claims, in the config's order, and the dichotomy figure
+    answers = (res / "answers.html").read_text()
+    sections = [s for s in TINY_ALL["studies"] if f'id="answers-{s}"' in answers]
+    assert sections == ["capacity", "dummies_mondrian", "unconditional_dummies", "classes", "dummy_kinds",
+                        "loss_gap", "disjoint_split"], sections
+    assert answers.count("data:image/png;base64,") == 1
     report = snakemake(repo_root, tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "report.html").stat().st_size > 100_000
@@ -185,7 +169,8 @@ def _planned(repo_root, workdir, configfile, *args) -> list[tuple[str, str]]:
 
 
 def test_changing_one_cell_reruns_only_that_cell_and_its_aggregates(finished_run):
-    """Sizes [2, 6] -> [2, 7]: the n7 cell's jobs and the tables and figures that read it; nothing of n2."""
+    """Sizes [2, 6] -> [2, 7]: the n7 cell's jobs and the tables, figures and answers page that read it; nothing
+    of n2."""
     repo_root, workdir, _ = finished_run
     cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
     cfg["capacity"]["sizes"] = [2, 7]
@@ -193,8 +178,9 @@ def test_changing_one_cell_reruns_only_that_cell_and_its_aggregates(finished_run
     jobs = _planned(repo_root, workdir, workdir / "tiny7.yaml")
     rules = sorted(r for r, _ in jobs)
     # the cell's chain, then the study's tables that read it (replicates, across seeds, the two capacity estimates,
-    # the comparisons whose cells changed: derive x 5) and its figure
-    assert rules == sorted(["materialize", "train", "sample", "score", *["derive"] * 5, "figure", "all"]), jobs
+    # the comparisons whose cells changed: derive x 5), its figure and the answers page (it shows the comparisons)
+    assert rules == sorted(["materialize", "train", "sample", "score", *["derive"] * 5, "figure", "answers",
+                            "all"]), jobs
     cells = [out for r, out in jobs if r in ("materialize", "train", "sample", "score")]
     assert all("n7-" in out for out in cells) and not any("n2-" in out for out in cells), cells
 

@@ -10,6 +10,7 @@ import sys
 from memgen import slurm
 from memgen.interop.facts import cache_dir, facts_name
 from memgen.studies import PATHS, REGISTRY, figure_kinds, table_kinds
+from memgen.studies.front import front_figures, front_tables
 from memgen.studies.plan import job_estimate
 
 RESULTS = CFG.results.rstrip("/")
@@ -278,3 +279,16 @@ def figure_inputs(wildcards):
 def figure_args(wildcards):
     study, figure = wildcards.study, wildcards.figure
     return _arguments(GRID.figure_inputs(study, figure), GRID.figure_params(study, figure))
+
+
+# -- the report's first page: the selected studies' comparisons and the front figures (memgen/studies/front.py) --
+def answers_inputs(wildcards):
+    return {"tables": results([p for _, p in front_tables(GRID)]),
+            "figures": results([p for _, p in front_figures(GRID)])}
+
+
+def answers_args(wildcards):
+    """--comparisons STUDY=PATH per study with claims and --figure STUDY=PATH per front figure, in config order."""
+    pairs = [("--comparisons", s, p) for s, p in front_tables(GRID)]
+    pairs += [("--figure", s, p) for s, p in front_figures(GRID)]
+    return " ".join(f"{flag} {s}={shlex.quote(results(p)[0])}" for flag, s, p in pairs)

@@ -1,4 +1,5 @@
-"""Subcommands that build tables and figures: derive (a table a study derives), figure, gallery.
+"""Subcommands that build tables and figures: derive (a table a study derives), figure, gallery, and answers (the
+report's first page: every study's comparisons and the front figures).
 
 ``derive`` and ``figure`` are generic: the table or figure kind names the function (`memgen.studies.table_kinds`,
 `memgen.studies.figure_kinds`, from the study records), and the inputs are named files read by their extension.
@@ -109,6 +110,31 @@ def cmd_gallery(args) -> None:
     LOG.info(f"wrote {args.out}: {len(drawn)} sample / nearest-training-image pairs")
 
 
+def _file_bytes(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise MemgenError(f"{what} {path}: cannot read ({err.strerror})") from None
+
+
+def cmd_answers(args) -> None:
+    from memgen import io
+    from memgen.analysis.answers import FrontFigure, StudyAnswers, answers_page
+    from memgen.studies import get
+
+    studies = []
+    for study, path in _named(args.comparisons, "--comparisons"):
+        try:
+            text = _file_bytes(path, "--comparisons").decode("utf-8")
+        except UnicodeDecodeError:
+            raise MemgenError(f"--comparisons {path}: not UTF-8 text") from None
+        studies.append(StudyAnswers(study, get(study).title, text))
+    figures = [FrontFigure(f"{get(study).title} ({Path(path).name})", _file_bytes(path, "--figure"))
+               for study, path in _named(args.figure, "--figure")]
+    io.write_text(args.out, answers_page(studies, figures))
+    LOG.info(f"wrote {args.out}: {len(studies)} studies' comparisons, {len(figures)} figures")
+
+
 def _add_inputs(s) -> None:
     s.add_argument("--input", action="append", metavar="NAME=PATH", help="an input file (by extension: .parquet, "
                    ".npz, .json; else its path)")
@@ -140,3 +166,11 @@ def register(sub) -> None:
     s.add_argument("--n", type=int, default=32)
     s.add_argument("--title")
     s.set_defaults(func=cmd_gallery)
+
+    s = sub.add_parser("answers", help="the report's first page: every study's comparisons and verdicts, and the "
+                       "front figures, as one HTML fragment")
+    s.add_argument("--comparisons", action="append", metavar="STUDY=PATH", help="a study's comparisons Markdown "
+                   "(repeat, in the order shown)")
+    s.add_argument("--figure", action="append", metavar="STUDY=PATH", help="a PNG figure of a study (repeat)")
+    s.add_argument("--out", required=True, help="HTML")
+    s.set_defaults(func=cmd_answers)

@@ -4,6 +4,7 @@
     models/{dataset}/{CELL}/                               a trained model, shared by every study that uses it
     {study}/{CELL}/                                        its samples and scores in one study
     {study}/{table}.parquet, {study}/figures/{figure}.png  the study's tables and figures
+    answers.html                                           the report's first page (every study's verdicts)
 
 CELL = ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}`` (`memgen.studies.cell.Cell.name`).
 Logs mirror these paths under ``logs/`` (suffix .log), benchmarks under ``benchmarks/`` (.tsv).
@@ -47,6 +48,8 @@ PATHS = {
     "table_md": "{study}/{table}.md",
     "figure": "{study}/figures/{figure}.png",
     "figure_table": "{study}/figures/{figure}.parquet",  # the table the figure drew
+    # per run: the report's first page (every selected study's comparisons, the front figures)
+    "answers": "answers.html",
 }
 
 

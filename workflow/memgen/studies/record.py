@@ -72,12 +72,14 @@ class Plot:
     drew (what ``draw`` returns, else its ``table`` input).
 
     draw: ``draw(out_path=..., **inputs, **params) -> DataFrame | None``; inputs and params as for `Table`.
+    front: also shown on the report's first page, beside every study's comparisons (`memgen.studies.front`).
     """
 
     name: str
     draw: Any
     inputs: Hook
     params: Hook = no_params
+    front: bool = False
 
 
 @dataclass(frozen=True)

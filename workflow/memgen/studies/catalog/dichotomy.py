@@ -23,5 +23,5 @@ def table(grid, study: str) -> dict:
 STUDY = register(Study(
     "dichotomy", "Memorized vs generalizing fraction of every scored cell (Yoon et al.'s dichotomy)",
     tables=(Table("dichotomy", "memgen.analysis.dichotomy:dichotomy_table", scored_tables),),
-    figures=(Plot("dichotomy", "memgen.analysis.dichotomy:dichotomy_figure", table),),
+    figures=(Plot("dichotomy", "memgen.analysis.dichotomy:dichotomy_figure", table, front=True),),
 ))
