@@ -189,11 +189,20 @@ def classify(state: dict, images: np.ndarray, batch_size: int = 1024, device: st
 
 
 def load(path) -> dict:
-    """A classifier state written by ``memgen train-classifier``; an unreadable file is a one-line MemgenError."""
+    """A classifier state written by ``memgen train-classifier``, read with nothing in it run (`memgen.torchfile`);
+    an unreadable or foreign file, or one whose pickle asks for more than tensors and plain data, is a one-line
+    MemgenError naming it."""
+    from memgen import torchfile
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torchfile.load(path)
+    except torchfile.Refused:
+        raise
     except Exception as err:
         raise MemgenError(f"{path}: not a readable torch file ({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise MemgenError(f"{path}: not a memgen classifier (format {FORMAT!r} expected)")
+    torchfile.check_plain(path, state)
     return state
 
 
