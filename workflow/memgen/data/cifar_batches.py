@@ -37,18 +37,22 @@ def _allowed() -> dict[tuple[str, str], object]:
 class _BatchUnpickler(pickle.Unpickler):
     """An unpickler that finds only the globals of `_allowed` (module docstring)."""
 
+    def __init__(self, handle, name: str):
+        super().__init__(handle, encoding="latin1")
+        self.name = name
+
     def find_class(self, module: str, name: str):
         found = _allowed().get((module, name))
         if found is None:
-            raise pickle.UnpicklingError(f"asks for {module}.{name}, which a CIFAR-10 batch never holds; "
-                                         "refused without calling it")
+            raise pickle.UnpicklingError(f"{self.name} asks for {module}.{name}, which a CIFAR-10 batch never "
+                                         "holds; refused without calling it")
         return found
 
 
 def read_pickle(path: Path) -> dict:
     """The dict pickled in one batch file, unpickled with `_BatchUnpickler`; pickle's own errors propagate."""
     with open(path, "rb") as handle:
-        obj = _BatchUnpickler(handle, encoding="latin1").load()
+        obj = _BatchUnpickler(handle, path.name).load()
     if not isinstance(obj, dict):
         raise ValueError(f"{path.name} holds a {type(obj).__name__}, not a dict")
     return obj
