@@ -40,38 +40,41 @@ class Refused(MemgenError):
         self.path, self.names = path, names
         if text is None and set(names) <= set(LEGACY_NAMES):
             text = (f"{path}: holds an earlier memgen's numpy RNG state ({', '.join(names)}), which this torch "
-                    "cannot read safely; upgrade torch to >= 2.5 (torch.serialization.safe_globals)")
+                    "cannot read safely; upgrade torch to >= 2.6 (torch.serialization.safe_globals)")
         elif text is None:
             text = (f"{path}: holds Python objects besides tensors and plain data ({', '.join(names[:3])}); "
                     "refused without unpickling them")
         super().__init__(text)
 
 
-def legacy_numpy() -> list:
-    """The numpy globals of an earlier memgen's RNG state, as ``safe_globals`` takes them."""
+def legacy_numpy() -> tuple[list, set[str]]:
+    """(the entries ``torch.serialization.safe_globals`` takes, the global names they allow) for an earlier memgen's
+    numpy RNG state on this torch: none before torch 2.5 (no ``safe_globals``); numpy's objects under their own
+    names before 2.6; from 2.6 (``(object, name)`` entries) also ``_reconstruct`` under the other numpy major's
+    name, so a file written under numpy 1 reads under numpy 2 and back."""
     import numpy as np
-
-    reconstruct = np.ndarray.__reduce__(np.zeros(1, np.uint32))[0]  # numpy's own, under either major version
-    return [(reconstruct, "numpy._core.multiarray._reconstruct"), (reconstruct, "numpy.core.multiarray._reconstruct"),
-            np.ndarray, np.dtype, (type(np.dtype(np.uint32)), "numpy.dtypes.UInt32DType")]
-
-
-def _allow_legacy():
     import torch
 
-    allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
-    return allow(legacy_numpy()) if allow is not None else contextlib.nullcontext()
+    if not hasattr(torch.serialization, "safe_globals"):
+        return [], set()
+    reconstruct = np.ndarray.__reduce__(np.zeros(1, np.uint32))[0]  # numpy's own _reconstruct
+    objects = [reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    names = {f"{o.__module__}.{o.__qualname__}" for o in objects}
+    if tuple(int(part) for part in re.findall(r"\d+", torch.__version__)[:2]) >= (2, 6):
+        aliases = [(reconstruct, name) for name in LEGACY_NAMES[:2]]
+        return objects + aliases, names | set(LEGACY_NAMES[:2])
+    return objects, names
 
 
 def asked_globals(path: Path, err: Exception) -> list[str]:
-    """The globals beyond tensors and plain data that ``path``'s pickle asks for (sorted; the allowed legacy numpy
-    ones left out where this torch allows them), read without unpickling; empty when ``err`` is another failure."""
+    """The globals beyond tensors and plain data that ``path``'s pickle asks for (sorted; the legacy numpy ones
+    this torch allows left out), read without unpickling; empty when ``err`` is another failure."""
     import torch
 
-    allowed = set(LEGACY_NAMES) if hasattr(torch.serialization, "safe_globals") else set()
+    allowed = legacy_numpy()[1]
     try:
         names = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # not a zip (a legacy torch file, or not torch at all), or torch < 2.5
+    except Exception:  # not a zip (a legacy torch file, or not torch at all), or torch < 2.6
         names = set()
     if not names - allowed and isinstance(err, pickle.UnpicklingError):
         names = {m.group(1) for pattern in _ASKED for m in pattern.finditer(str(err))}
@@ -85,8 +88,9 @@ def load(path: str | Path, *, mmap: bool = False):
     import torch
 
     path = Path(path)
+    allow = legacy_numpy()[0]
     try:
-        with _allow_legacy():
+        with torch.serialization.safe_globals(allow) if allow else contextlib.nullcontext():
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:
         names = asked_globals(path, err)
