@@ -6,10 +6,10 @@ The real files are Python 2 pickles of dicts whose keys (``data``, ``labels``, `
 (what torchvision uses). ``Py2Str`` keys written with the SHORT_BINSTRING opcode reproduce both. ``data`` is
 uint8 ``[n, 3072]``, each row the 1024 red, then green, then blue values of a 32 x 32 image in row-major order.
 
-torchvision checks each file's md5 against the real archive's, which the fixture cannot match. Tests choose:
-``use_fixture_checksums`` (torchvision's check still runs, against the fixture's own md5 sums) or
-``bypass_integrity`` (no check at all, to reach the unpickling of a damaged file). Production code never does
-either.
+memgen checks each file's md5 against the real archive's (torchvision's table, ``torchvision.datasets.CIFAR10``),
+which the fixture cannot match. Tests choose: ``use_fixture_checksums`` (the check still runs, against the
+fixture's own md5 sums) or ``bypass_integrity`` (no check at all, to reach the unpickling of a damaged file).
+Production code never does either.
 """
 
 from __future__ import annotations

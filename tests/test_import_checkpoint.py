@@ -125,7 +125,7 @@ def test_step_and_ema_rate_come_from_the_reference_file_names(filename, expected
 # --- bad input: one line naming the culprit, nothing written --------------------------------------------------
 
 def _memgen_checkpoint(path: Path) -> None:
-    """A checkpoint as memgen's training writes it (RNG states included, so weights_only cannot load it)."""
+    """A checkpoint as memgen's training writes it (optimizer and RNG states included)."""
     cfg = UNetConfig(**CIFAR)
     model = UNet(cfg)
     checkpoint.save(path, checkpoint.make(step=1, model=model, ema=model, optimizer=torch.optim.AdamW(
@@ -233,7 +233,7 @@ def test_the_output_may_not_overwrite_the_input(cifar_state, tmp_path):
 
 
 def test_a_reimported_memgen_checkpoint_is_recognised(cifar_state, tmp_path, capsys):
-    """An imported checkpoint holds no RNG state, so weights_only loads it: the dict's keys give it away."""
+    """An imported checkpoint (no optimizer, no RNG state): the dict's keys give it away too."""
     src, out = tmp_path / "model000010.pt", tmp_path / "imported.pt"
     torch.save(cifar_state, src)
     _run(str(src), "--out", str(out))

@@ -218,10 +218,15 @@ def tiny_ckpt(tmp_path_factory, data):
 
 
 def test_samples_do_not_depend_on_batch_size(tiny_ckpt):
+    """Sample i's noise is a function of (seed, i) alone, bit for bit (tests/test_noise.py), so a seed gives the same
+    samples whatever the batch size up to the network's float rounding, which is not a function of the image alone:
+    the UNet's GEMMs and convolutions take other kernels for other batch sizes (its output moves by ~1e-6 between
+    batches of 1, 2, 3 and 10 on this project's Intel CPU), which moves a value that sits at a rounding boundary of
+    the uint8 output by one level."""
     a, la = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=2, device="cpu")
     b, lb = sample(tiny_ckpt, num_samples=5, steps=10, seed=3, batch_size=10, device="cpu")
     assert a.dtype == np.uint8 and a.shape == (10, 8, 8, 3)  # 5 per trained class x 2 classes
-    assert np.array_equal(a, b) and np.array_equal(la, lb)
+    assert np.abs(a.astype(np.int16) - b).max() <= 1 and np.array_equal(la, lb)
     assert la.tolist() == [0] * 5 + [1] * 5
     c, _ = sample(tiny_ckpt, num_samples=5, steps=10, seed=4, batch_size=10, device="cpu")
     assert not np.array_equal(a, c)

@@ -7,6 +7,8 @@ A checkpoint is one ``torch.save`` file (written atomically) holding::
     model, ema (state dicts), optimizer (state dict), rng (torch/cuda/numpy states), loss_log (rows)
 
 so sampling rebuilds the network from the file alone (as nanoGPT does) and training resumes from it exactly.
+Everything in it is a tensor or a plain container of plain values, so `load` reads it with
+``torch.load(weights_only=True)`` (`memgen.torchfile`) and a file from elsewhere cannot run code when read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memgen import io
+from memgen import io, torchfile
 from memgen.config import DiffusionConfig, training_spec
 from memgen.diffusion import GaussianDiffusion, LossType, cosine_betas, linear_betas
 from memgen.errors import MemgenError
@@ -43,17 +45,27 @@ def build_diffusion_for(config: dict):
     return build_diffusion(DiffusionConfig(**config["diffusion"]))
 
 
-def load(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint; a missing, truncated or foreign file is a one-line `MemgenError`."""
+def load(path: str | Path) -> dict:
+    """Load a checkpoint (or training state, or snapshot) on CPU, running nothing in it (`memgen.torchfile`): a
+    missing, truncated or foreign file, or one whose pickle asks for more than tensors and plain data, is a one-line
+    `MemgenError` naming it. An earlier version's numpy RNG state is converted to today's plain form."""
     path = Path(path)
     if not path.is_file():
         raise MemgenError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torchfile.load(path)
+    except torchfile.Refused:
+        raise
     except Exception as err:  # torch raises several types for truncated or non-torch files
         raise MemgenError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'truncated?'})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "ema" not in ckpt:
         raise MemgenError(f"{path}: not a memgen checkpoint (format {FORMAT} expected)")
+    if isinstance(ckpt.get("rng"), dict) and "numpy" in ckpt["rng"]:
+        try:
+            ckpt["rng"]["numpy"] = numpy_state(ckpt["rng"]["numpy"])
+        except ValueError as err:
+            raise MemgenError(f"{path}: rng.numpy: {err}") from None
+    torchfile.check_plain(path, ckpt)
     return ckpt
 
 
@@ -101,12 +113,31 @@ def check_resumable(ckpt: dict, path: Path, config, width: int, seed: int, data_
 
 
 def rng_state() -> dict:
-    """The global generators' states: torch's CPU generator, numpy's, and each visible CUDA device's where this
-    process has started CUDA (a CPU job on a GPU machine does not start it for this)."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+    """The global generators' states, as tensors and plain values (`numpy_state`): torch's CPU generator, numpy's,
+    and each visible CUDA device's where this process has started CUDA (a CPU job on a GPU machine does not start
+    it for this)."""
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state(np.random.get_state())}
     if torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def numpy_state(state) -> dict:
+    """numpy's legacy global generator state as plain data: ``{"bit_generator": "MT19937", "key": int64 [624],
+    "pos", "has_gauss", "gauss"}``, from this form or from ``np.random.get_state()``'s tuple (what earlier versions
+    saved). Raises ValueError for anything else."""
+    if isinstance(state, dict):
+        parts = [state.get(k) for k in ("bit_generator", "key", "pos", "has_gauss", "gauss")]
+    elif isinstance(state, tuple) and len(state) == 5:
+        parts = list(state)
+    else:
+        raise ValueError(f"not a numpy generator state ({type(state).__name__})")
+    name, key, pos, has_gauss, gauss = parts
+    key = torch.from_numpy(key.astype(np.int64)) if isinstance(key, np.ndarray) else key
+    if name != "MT19937" or not (torch.is_tensor(key) and key.shape == (624,) and not key.is_floating_point()) \
+            or not all(isinstance(v, int) for v in (pos, has_gauss)) or not isinstance(gauss, float):
+        raise ValueError("not an MT19937 state (MT19937, 624 integer keys, pos, has_gauss, gauss)")
+    return {"bit_generator": name, "key": key.to(torch.int64), "pos": pos, "has_gauss": has_gauss, "gauss": gauss}
 
 
 def set_rng_state(state: dict) -> None:
@@ -114,7 +145,9 @@ def set_rng_state(state: dict) -> None:
     (it resumes with fewer GPUs visible than the run that saved, or on CPU) are skipped. Training reseeds every
     draw from (seed, step) anyway, so nothing it draws depends on them."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    numpy = numpy_state(state["numpy"])
+    np.random.set_state((numpy["bit_generator"], numpy["key"].numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["gauss"]))
     saved = state.get("cuda") or []
     if saved and torch.cuda.is_available():
         for index in range(min(len(saved), torch.cuda.device_count())):

@@ -14,6 +14,7 @@ rebuilds the network from the state alone. Training is deterministic given the s
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -55,7 +56,10 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(c_in, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3))).squeeze(1)
+        """The head as a per-row reduction, not a GEMM (``self.head`` holds its weights): a GEMM's kernel depends on
+        the row count, so an image's logit would depend on how many share its batch (1 ulp on an Intel CPU)."""
+        pooled = self.features(x).mean(dim=(2, 3))  # [B, C]
+        return (pooled * self.head.weight[0]).sum(dim=1) + self.head.bias[0]
 
 
 def _images(name: str, images, image_size: int | None = None) -> np.ndarray:
@@ -176,24 +180,49 @@ def train_classifier(
 
 
 def classify(state: dict, images: np.ndarray, batch_size: int = 1024, device: str | torch.device = "cpu") -> np.ndarray:
-    """Probability of class a (e.g. Mondrian) for each image: float64 [N] from uint8 images [N, S, S, 3]."""
+    """Probability of class a (e.g. Mondrian) for each image: float64 [N] from uint8 images [N, S, S, 3].
+
+    A function of the image alone, whatever ``batch_size`` and the other images: the head is a per-row reduction
+    (`SmallCNN.forward`) and the sigmoid is taken one logit at a time in float64 (`_sigmoid`)."""
     dev = resolve_device(device)
     net = build(state).to(dev)
     images = _images("images", images, state["config"]["image_size"])
-    probs = []
+    logits = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = to_model_scale(images[start : start + batch_size], dev)
-            probs.append(torch.sigmoid(net(x)).to(torch.float64).cpu())
-    return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float64)
+            logits.append(net(x).to(torch.float64).cpu())
+    return _sigmoid(torch.cat(logits).numpy()) if logits else np.zeros(0, dtype=np.float64)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) of each float64 logit on its own, with ``math.exp`` (overflow-free form for z < 0): a
+    vectorised sigmoid takes another code path for the elements past the last full SIMD vector, so the same logit
+    got another float32 probability (1 ulp) at batch 1 than inside a batch of 300."""
+    def one(z: float) -> float:
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+    return np.fromiter((one(float(z)) for z in logits), dtype=np.float64, count=len(logits))
 
 
 def load(path) -> dict:
-    """A classifier state written by ``memgen train-classifier``; an unreadable file is a one-line MemgenError."""
+    """A classifier state written by ``memgen train-classifier``, read with nothing in it run (`memgen.torchfile`);
+    an unreadable or foreign file, or one whose pickle asks for more than tensors and plain data, is a one-line
+    MemgenError naming it."""
+    from memgen import torchfile
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torchfile.load(path)
+    except torchfile.Refused:
+        raise
     except Exception as err:
         raise MemgenError(f"{path}: not a readable torch file ({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise MemgenError(f"{path}: not a memgen classifier (format {FORMAT!r} expected)")
+    torchfile.check_plain(path, state)
     return state
 
 

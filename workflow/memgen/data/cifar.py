@@ -1,10 +1,11 @@
 """CIFAR-10 from a local copy, and seeded disjoint pools of one class's images.
 
-The data are read with ``torchvision.datasets.CIFAR10(root, train=..., download=...)`` from ``root``, the
-directory that contains ``cifar-10-batches-py/`` (the extracted
-https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz).
-torchvision checks every file's md5 sum before reading; a missing, partial or corrupt copy stops with one
-MemgenError line naming the root and the failing files. Nothing is downloaded unless ``download=True``.
+The data are read from ``root``, the directory that contains ``cifar-10-batches-py/`` (the extracted
+https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz). Every file's md5 sum is checked against torchvision's
+table (``torchvision.datasets.CIFAR10``) before any is read; a missing, partial or corrupt copy stops with one
+MemgenError line naming the root and the failing files. The batch files are pickles: they are read by
+`memgen.data.cifar_batches`, whose unpickler builds arrays and strings and calls nothing else, not by torchvision's
+unrestricted unpickler. Nothing is downloaded unless ``download=True`` (torchvision's downloader).
 
 ``load_cifar10`` concatenates the 50000 training images and then the 10000 test images, so CIFAR-10 index ``i``
 of this module is training image ``i`` for ``i < 50000`` and test image ``i - 50000`` otherwise; each class has
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memgen.data.cifar_batches import read_batch, read_label_names
 from memgen.errors import MemgenError
 from memgen.runtime import STREAM, check_int, spawn_rng
 
@@ -47,12 +49,18 @@ def _one_line(e: BaseException) -> str:
 
 
 def _failing_files(root: Path) -> list[str]:
-    """The files of ``root/cifar-10-batches-py`` that torchvision's md5 check rejects (missing or corrupt)."""
-    from torchvision.datasets import CIFAR10
-    from torchvision.datasets.utils import check_integrity
+    """The files of ``root/cifar-10-batches-py`` that torchvision's md5 table rejects (missing or corrupt)."""
+    import torchvision.datasets.cifar as tv
 
-    expected = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
-    return [name for name, md5 in expected if not check_integrity(os.path.join(root, BASE_FOLDER, name), md5)]
+    expected = [*tv.CIFAR10.train_list, *tv.CIFAR10.test_list, [tv.CIFAR10.meta["filename"], tv.CIFAR10.meta["md5"]]]
+    return [name for name, md5 in expected if not tv.check_integrity(os.path.join(root, BASE_FOLDER, name), md5)]
+
+
+def _download(root: Path) -> None:
+    """Fetch and extract the archive into ``root`` (torchvision's downloader; its md5 is checked)."""
+    import torchvision.datasets.cifar as tv
+
+    tv.download_and_extract_archive(tv.CIFAR10.url, str(root), filename=tv.CIFAR10.filename, md5=tv.CIFAR10.tgz_md5)
 
 
 def load_cifar10(root: str | os.PathLike, download: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,45 +78,42 @@ def load_cifar10(root: str | os.PathLike, download: bool = False) -> tuple[np.nd
     if not download and not (root / BASE_FOLDER).is_dir():
         raise MemgenError(f"{where}: no {BASE_FOLDER} found; download {CIFAR10_URL} and extract it there, "
                           "or set data.cifar_download: true on a machine with network")
-    from torchvision.datasets import CIFAR10
+    import torchvision.datasets.cifar as tv
 
-    parts = []
-    for train in (True, False):
-        try:
-            ds = CIFAR10(str(root), train=train, download=download)
-        except RuntimeError as e:
-            if "not found or corrupted" not in str(e):
-                raise MemgenError(f"{where}: cannot read CIFAR-10 ({_one_line(e)})") from None
-            failing = ", ".join(_failing_files(root)) or "unknown"
-            raise MemgenError(f"{where}: {BASE_FOLDER} is incomplete or corrupted (md5 check failed: {failing}); "
-                              f"re-extract {CIFAR10_URL} there") from None
-        except _FORMAT_ERRORS as e:
-            what = ("download failed" if download else "cannot read the files" if isinstance(e, OSError)
-                    else f"{BASE_FOLDER} is not in the CIFAR-10 python format")
-            raise MemgenError(f"{where}: {what} ({type(e).__name__}: {_one_line(e)}); "
-                              f"re-extract {CIFAR10_URL} there") from None
-        parts.append(_check_split(ds, where, "train" if train else "test"))
+    try:
+        if download and _failing_files(root):
+            _download(root)
+        failing = _failing_files(root)
+        if failing:
+            raise MemgenError(f"{where}: {BASE_FOLDER} is incomplete or corrupted (md5 check failed: "
+                              f"{', '.join(failing)}); re-extract {CIFAR10_URL} there")
+        folder = root / BASE_FOLDER
+        parts = [_read_split(folder, [name for name, _ in files], where, split)
+                 for files, split in ((tv.CIFAR10.train_list, "train"), (tv.CIFAR10.test_list, "test"))]
+        names = read_label_names(folder / tv.CIFAR10.meta["filename"])
+    except _FORMAT_ERRORS as e:
+        what = ("download failed" if download else "cannot read the files" if isinstance(e, OSError)
+                else f"{BASE_FOLDER} is not in the CIFAR-10 python format")
+        raise MemgenError(f"{where}: {what} ({type(e).__name__}: {_one_line(e)}); "
+                          f"re-extract {CIFAR10_URL} there") from None
+    if names != CIFAR10_CLASSES:
+        raise MemgenError(f"{where}: batches.meta label_names are {list(names)}, not CIFAR-10's")
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     split = np.concatenate([np.full(len(p[0]), i, dtype=np.int8) for i, p in enumerate(parts)])
     return images, labels, split
 
 
-def _check_split(ds, where: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The images and labels of one torchvision split, checked against the CIFAR-10 layout."""
-    images = np.asarray(ds.data)
-    labels = np.asarray(ds.targets)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise MemgenError(f"{where}: {split} images are not uint8 [N, 32, 32, 3] (got {images.dtype} "
-                          f"{list(images.shape)})")
-    if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
-        raise MemgenError(f"{where}: {split} has {labels.shape[0] if labels.ndim else 0} integer labels for "
-                          f"{len(images)} images")
+def _read_split(folder: Path, files: list[str], where: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of one split's batch files (`cifar_batches.read_batch`), checked."""
+    batches = [read_batch(folder / name) for name in files]
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    if len(labels) != len(images):
+        raise MemgenError(f"{where}: {split} has {len(labels)} labels for {len(images)} images")
     if labels.size and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
         raise MemgenError(f"{where}: {split} labels must be in 0..9, found {int(labels.min())}..{int(labels.max())}")
-    if tuple(ds.classes) != CIFAR10_CLASSES:
-        raise MemgenError(f"{where}: batches.meta label_names are {list(ds.classes)}, not CIFAR-10's")
-    return images, labels.astype(np.int64)
+    return images, labels
 
 
 ALL = "all"  # cifar:all = every class of the training split

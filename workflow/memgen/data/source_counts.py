@@ -13,7 +13,7 @@ checked against their sources where the grid is built.)
 Only the labels are read, opcode by opcode with `pickletools` (nothing is unpickled, so nothing in the file runs):
 in the real batch files the ``labels`` list precedes the 30 MB of pixels, so planning reads some 20 KB per file.
 Where the archive is absent or unreadable the constants stand and the job that reads it reports why (md5 check
-included: torchvision checks every file when the images are read).
+included: every file's md5 sum is checked when the images are read).
 """
 
 from __future__ import annotations

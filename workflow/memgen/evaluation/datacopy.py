@@ -35,7 +35,8 @@ CELL_TARGET = 50  # copying_cells: generated samples (and held-out images) per c
 KMEANS_INITS = 10  # k-means restarts (the best inertia is kept)
 PROJECTION_DIM = 256  # copying_features: images of more values go through one fixed random projection to this
 PROJECTION_SEED = 20200826  # the projection's seed: a constant, so every cell of a sweep shares one map
-PROJECTION_BLOCK = 4096  # input values per block of the projection matrix (memory bound at any image size)
+PROJECTION_BLOCK = 4096  # input values per block of the projection matrix (memory bound; 2^12: exact sums)
+PROJECTION_SCALE = 2**24  # the projection's entries are integers / (2^24 * 16): exact products (projection_block)
 CELL_COLUMNS = ["cell", "n_train", "n_heldout", "n_samples", "heldout_share", "sample_share",
                 "median_dist_heldout", "median_dist_samples", "u", "z", "saturated", "included"]
 
@@ -76,26 +77,56 @@ def copying_features(images: np.ndarray) -> tuple[np.ndarray, str]:
     Images of at most ``PROJECTION_DIM`` values: the pixels themselves (the array is returned as given;
     `data_copying_test` scales uint8 to [0, 1]), space "pixels". Larger (16 x 16 RGB and up): ``x @ R``, x the
     [0, 1] pixels and R ``[H*W*C, PROJECTION_DIM]`` iid N(0, 1 / PROJECTION_DIM), drawn in blocks of rows from
-    ``default_rng([PROJECTION_SEED, block])``, float32 out, space "projection 256". The map is the same for
-    training, held-out and generated images, so under the null (samples exchangeable with held-out images) the
-    test stays exact; distances are kept to about sqrt(2 / 256) = 9% (Johnson-Lindenstrauss). Cost: k-means
-    and the searches run on 256 numbers per image, 12 times fewer than the pixels of a 32 x 32 image (float32
-    pixels of 50,000 such images alone take 600 MB). A PCA fitted on the training set (the former rule, above
-    50M values) needs at least as many images as components and changes with each training set.
+    ``default_rng([PROJECTION_SEED, block])`` (`projection_block`), float32 out, space "projection 256". The map is
+    the same for training, held-out and generated images, so under the null (samples exchangeable with held-out
+    images) the test stays exact; distances are kept to about sqrt(2 / 256) = 9% (Johnson-Lindenstrauss). Cost:
+    k-means and the searches run on 256 numbers per image, 12 times fewer than the pixels of a 32 x 32 image
+    (float32 pixels of 50,000 such images alone take 600 MB). A PCA fitted on the training set (the former rule,
+    above 50M values) needs at least as many images as components and changes with each training set.
+
+    An image's features are a function of the image alone, bit for bit, whatever else shares the array, the
+    thread count or the CPU: a copy of a training image sits at distance exactly 0 from it. For uint8 images the
+    product is exact (`_exact_projection`); other images are projected one row at a time in float64.
     """
     flat = np.asarray(images).reshape(len(images), -1)
     dim = flat.shape[1]
     if dim <= PROJECTION_DIM:
         return images, "pixels"
-    out = np.zeros((len(flat), PROJECTION_DIM), dtype=np.float32)
+    if flat.dtype == np.uint8:
+        return _exact_projection(flat), f"projection {PROJECTION_DIM}"
+    out = np.zeros((len(flat), PROJECTION_DIM), dtype=np.float64)
     for b, start in enumerate(range(0, dim, PROJECTION_BLOCK)):
         stop = min(dim, start + PROJECTION_BLOCK)
-        r = np.random.default_rng([PROJECTION_SEED, b]).standard_normal((stop - start, PROJECTION_DIM))
-        r = (r / np.sqrt(PROJECTION_DIM)).astype(np.float32)
+        r = projection_block(b, stop - start) / (PROJECTION_SCALE * np.sqrt(PROJECTION_DIM))
+        for row in range(len(flat)):  # one image per product: its features do not depend on the others
+            out[row] += flat[row, start:stop].astype(np.float64) @ r
+    return out.astype(np.float32), f"projection {PROJECTION_DIM}"
+
+
+def projection_block(b: int, rows: int) -> np.ndarray:
+    """Block ``b`` of the projection, ``rows`` x PROJECTION_DIM, times ``PROJECTION_SCALE * sqrt(PROJECTION_DIM)``:
+    N(0, 1) draws of ``default_rng([PROJECTION_SEED, b])`` clipped to +-32 and rounded to multiples of
+    1 / PROJECTION_SCALE, held as float64 integers of at most 2^29 in magnitude (rounding moves an entry by
+    2^-25 of its standard deviation at most, below float32's own resolution)."""
+    z = np.random.default_rng([PROJECTION_SEED, b]).standard_normal((rows, PROJECTION_DIM))
+    return np.rint(np.clip(z, -32.0, 32.0) * PROJECTION_SCALE)
+
+
+def _exact_projection(flat: np.ndarray) -> np.ndarray:
+    """``(flat / 255) @ R`` of uint8 rows, float32 [N, PROJECTION_DIM], computed exactly before the last rounding.
+
+    Per block, ``x @ projection_block`` multiplies integers of at most 255 and 2^29 and adds at most
+    PROJECTION_BLOCK = 2^12 products: every partial sum is an integer below 2^49, which float64 holds exactly, so
+    the BLAS product is exact in any order of summation (any kernel, blocking, FMA or thread count). The blocks are
+    summed in int64; the float64 division by ``255 * PROJECTION_SCALE * 16`` and the cast to float32 then round a
+    number that depends on the image alone."""
+    out = np.zeros((len(flat), PROJECTION_DIM), dtype=np.int64)
+    for b, start in enumerate(range(0, flat.shape[1], PROJECTION_BLOCK)):
+        stop = min(flat.shape[1], start + PROJECTION_BLOCK)
+        r = projection_block(b, stop - start)
         for row in range(0, len(flat), 1024):
-            x = flat[row : row + 1024, start:stop].astype(np.float32)
-            out[row : row + 1024] += (x / 255.0 if flat.dtype == np.uint8 else x) @ r
-    return out, f"projection {PROJECTION_DIM}"
+            out[row : row + 1024] += (flat[row : row + 1024, start:stop].astype(np.float64) @ r).astype(np.int64)
+    return (out / (255.0 * PROJECTION_SCALE * np.sqrt(PROJECTION_DIM))).astype(np.float32)
 
 
 def _cell_distances(train_c: np.ndarray, *queries: np.ndarray) -> list[np.ndarray]:

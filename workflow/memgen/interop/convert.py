@@ -1,8 +1,9 @@
 """An openai/improved-diffusion checkpoint file -> a memgen checkpoint (`memgen.checkpoint`, format 1).
 
-The file is loaded with ``torch.load(weights_only=True)``, which unpickles tensors and containers only, so a
-foreign pickle cannot run code; a file that needs more (a memgen checkpoint with its RNG states, say) is
-recognised by reading its pickle's opcodes without executing them (`pickletools`).
+The file is loaded with ``torch.load(weights_only=True)`` (`memgen.torchfile`), which unpickles tensors and
+containers only, so a foreign pickle cannot run code; a file that needs more is refused naming what it asks for,
+and a memgen checkpoint torch cannot read is recognised by reading its pickle's opcodes without executing them
+(`pickletools`).
 
 The memgen checkpoint holds the file's weights as both ``model`` and ``ema`` (one storage), no optimizer and no
 RNG state (it cannot be resumed), ``step`` from the file name, and a config that `memgen.config.validate_config`
@@ -22,6 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
+from memgen import torchfile
 from memgen.errors import MemgenError
 from memgen.interop import improved_diffusion as idf
 from memgen.model.config import reference_default
@@ -41,33 +43,14 @@ def _pickle_strings(path: Path) -> set[str]:
         return set()
 
 
-def _reason(err: Exception) -> str:
-    """The informative part of a torch.load error, on one line."""
-    msg = str(err)
-    if "WeightsUnpickler error:" in msg:
-        msg = msg.split("WeightsUnpickler error:", 1)[1]
-    lines = [line.strip() for line in msg.splitlines() if line.strip()]
-    return lines[0].split(". ")[0] if lines else type(err).__name__
-
-
 def _load_refusal(path: Path, err: Exception) -> str:
     """Why ``torch.load(path, weights_only=True)`` failed, named without unpickling anything."""
-    import torch
-
-    if zipfile.is_zipfile(path):
-        if MEMGEN_MARKERS <= _pickle_strings(path):
-            return f"{path}: already a memgen checkpoint; sample from it directly"
-        try:
-            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:
-            unsafe = []
-        if unsafe:
-            return (f"{path}: holds Python objects besides tensors ({', '.join(unsafe[:3])}), not a bare state dict; "
-                    "refused without unpickling them")
+    if zipfile.is_zipfile(path) and MEMGEN_MARKERS <= _pickle_strings(path):
+        return f"{path}: already a memgen checkpoint; sample from it directly"
     with open(path, "rb") as f:
         if f.read(4) == b"PK\x03\x04":
-            return f"{path}: truncated or corrupted torch file ({_reason(err)})"
-    return f"{path}: not a torch file ({_reason(err)})"
+            return f"{path}: truncated or corrupted torch file ({torchfile.reason(err)})"
+    return f"{path}: not a torch file ({torchfile.reason(err)})"
 
 
 def read_state_dict(path: str | Path, mmap: bool = False) -> dict:
@@ -79,8 +62,13 @@ def read_state_dict(path: str | Path, mmap: bool = False) -> dict:
     if not path.is_file():
         raise MemgenError(f"{path}: checkpoint not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as err:  # truncated zip, non-torch bytes, or a pickle needing more than tensors
+        obj = torchfile.load(path, mmap=mmap)
+    except torchfile.Refused as err:
+        if set(err.names) <= set(torchfile.LEGACY_NAMES):  # an earlier memgen's checkpoint on torch < 2.5
+            raise
+        raise MemgenError(f"{path}: holds Python objects besides tensors ({', '.join(err.names[:3])}), not a bare "
+                          "state dict; refused without unpickling them") from None
+    except Exception as err:  # truncated zip, non-torch bytes
         raise MemgenError(_load_refusal(path, err)) from None
     if isinstance(obj, dict) and MEMGEN_MARKERS <= set(obj):
         raise MemgenError(f"{path}: already a memgen checkpoint; sample from it directly")

@@ -4,7 +4,8 @@ class-conditional (an openai/improved-diffusion state dict, or a memgen checkpoi
 The grid asks while Snakemake parses the DAG, so the facts come from a small JSON file that the import step
 writes (`write_facts`, called by ``memgen import-checkpoint --facts``), keyed by the checkpoint's path and checked
 against its size and modification time. Until that file exists (the first plan of a new checkpoint) they are read
-from the checkpoint's pickle with its tensors memory-mapped, so no weights are read either way.
+from the checkpoint's pickle with its tensors memory-mapped, so no weights are read either way, and with
+``torch.load(weights_only=True)`` (`memgen.torchfile`), so nothing in a file from elsewhere runs while planning.
 """
 
 from __future__ import annotations
@@ -39,18 +40,22 @@ def _check(path: Path, source: str) -> None:
 def read_header_facts(path: str | Path, source: str) -> dict:
     """``{"width", "step", "conditional"}`` read from the file with its tensors memory-mapped (no weights read);
     a missing or foreign file is a one-line error."""
-    import torch  # here, not at the top: the grid imports this module while Snakemake parses, mostly without torch
-
     path = Path(path)
     _check(path, source)
     if source == "memgen":
+        from memgen import torchfile  # here, not at the top: the grid imports this module while Snakemake parses
+
         try:
-            ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+            ckpt = torchfile.load(path, mmap=True)  # weights_only: nothing in the file runs, also while planning
+        except torchfile.Refused:
+            raise
         except Exception as err:  # truncated or not a torch zip file
             raise MemgenError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
         if not isinstance(ckpt, dict) or not {"width", "step", "num_classes"} <= set(ckpt):
             raise MemgenError(f"{path}: not a memgen checkpoint (width, step and num_classes expected)")
-        return {"width": int(ckpt["width"]), "step": int(ckpt["step"]), "conditional": ckpt["num_classes"] > 0}
+        if not all(type(ckpt[k]) is int for k in ("width", "step", "num_classes")):
+            raise MemgenError(f"{path}: width, step and num_classes must be integers")
+        return {"width": ckpt["width"], "step": ckpt["step"], "conditional": ckpt["num_classes"] > 0}
     from memgen.interop import improved_diffusion as idf
     from memgen.interop.convert import read_state_dict
 
