@@ -240,7 +240,7 @@ def _columns(copy: dict, gen: dict | None, trained: dict, kind: str) -> dict:
     gen_cols |= {"gen_measure": gen["measure"] if gen else "", "gen_result": gen["result"] if gen else ""}
     p_claim = copy["p_value"]
     if kind == "generalization":
-        p_claim = max(copy["p_value"], gen["p_value"]) if gen else np.nan
+        p_claim = float(np.max([copy["p_value"], gen["p_value"]])) if gen else np.nan  # NaN if either is
     trained_cols = {k: trained[k] for k in ("invalid_a", "invalid_b")} | {
         "trained": trained["trained"] if kind != "measure" else ""}
     return out | gen_cols | trained_cols | {"p_claim": p_claim}

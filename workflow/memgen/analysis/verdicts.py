@@ -115,32 +115,32 @@ def difference_part(a, b, paired: bool, a_counts, b_counts, expected: int, margi
     return res | {"result": f"unresolved ({res['flag']})" if res.get("flag") else result}
 
 
-def one_sample_p(x: np.ndarray, const: float, counts=None) -> float:
+def one_sample_p(x: np.ndarray, const: float, k_n=None) -> float:
     """Two-sided p of mean(x) = const: the one-sample t-test over seeds; with no spread (every seed alike) 1 when
-    mean = const, else 0, as `memgen.stats.seed_difference` does. For a binomial measure (``counts`` (k [S], n [S]))
+    mean = const, else 0, as `memgen.stats.seed_difference` does. For a binomial measure (``k_n``: (k [S], n [S]))
     the larger of that and the exact binomial test of the pooled samples, the floor of `memgen.stats.seed_interval`:
     three seeds at 0 / 0 / 0% against 10% get the p-value their 384 samples give, not 0. NaN below 2 values."""
     if len(x) < 2:
         return float("nan")
     mean = float(np.mean(x))
     p = float(ttest_1samp(x, const).pvalue) if np.std(x) > 0 else (1.0 if mean == const else 0.0)
-    if counts is not None and 0.0 < const < 1.0:
-        k, n = (int(np.rint(np.sum(v))) for v in counts)
+    if k_n is not None and 0.0 < const < 1.0:
+        k, n = (int(np.rint(np.sum(v))) for v in k_n)
         p = max(p, float(binomtest(k, n, const).pvalue)) if n > 0 else p
     return p
 
 
-def constant_part(x: np.ndarray, counts, const: float, expected: int, margin: float | None) -> dict:
+def constant_part(x: np.ndarray, k_n, const: float, expected: int, margin: float | None) -> dict:
     """One part of a one-sample claim, mean(x) against ``const``: diff = mean - const with the across-seed interval
     (`memgen.stats.seed_interval`) shifted by const, p from `one_sample_p`, the flag of `memgen.stats.seed_flag`
     and ``result`` as `difference_part` (expected 0: equivalence to const within +-margin)."""
     equiv = expected == 0
     conf = EQUIVALENCE_CONFIDENCE if equiv else 0.95
-    k, n = counts if counts is not None else (None, None)
+    k, n = k_n if k_n is not None else (None, None)
     mean, lo, hi = seed_interval(x, k, n, confidence=conf)
     flag = seed_flag(x, k, n)
     res = {"diff": mean - const, "ci_low": lo - const, "ci_high": hi - const, "test": "one-sample t",
-           "p_value": one_sample_p(x, const, counts), "n_a": len(x), "n_b": 0, "flag": flag, "confidence": conf,
+           "p_value": one_sample_p(x, const, k_n), "n_a": len(x), "n_b": 0, "flag": flag, "confidence": conf,
            "margin": float(margin) if equiv else float("nan")}
     if equiv:
         res["p_value"] = _tost_p(lambda c: tuple(v - const for v in seed_interval(x, k, n, confidence=c)[1:]),
