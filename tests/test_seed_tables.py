@@ -67,6 +67,8 @@ def test_compare_paired_welch_one_sample_and_not_run(replicates):
         Comparison("same, unpaired", {"width": 16, "size": 64}, {"width": 16, "size": 256}, expected=-1),
         Comparison("rise with width at N = 64", {"width": 16, "size": 64}, {"width": 32, "size": 64}),
         Comparison("switched-off cell", {"width": 16, "size": 64}, {"width": 64, "size": 64}),
+        Comparison("switched-off generalization", {"width": 16, "size": 64}, {"width": 64, "size": 64}, expected=-1,
+                   claim="generalization"),
         Comparison("replicates above 30%", {"width": 16, "size": 64}, 0.3),
         Comparison("replicates above 10%", {"width": 16, "size": 64}, 0.1),
         Comparison("novel-valid at a no-rule cell", {"width": 32}, {"width": 16, "size": 64},
@@ -89,6 +91,7 @@ def test_compare_paired_welch_one_sample_and_not_run(replicates):
     assert (out.loc[ran, "p_holm"] >= out.loc[ran, "p_value"]).all() and out.loc[~ran, "p_holm"].isna().all()
     text = comparisons_markdown(out.reset_index())
     assert "pp (" in text and "supported" in text and "not run (b: no row matches" in text
+    assert out.loc["switched-off generalization", "verdict"] == "not run" and text.count("not run (b:") == 2
 
 
 def test_compare_any_tidy_table_and_ambiguous_filters():

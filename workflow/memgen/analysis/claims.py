@@ -187,7 +187,7 @@ EMPTY = dict(n_seeds_a=0, n_seeds_b=0, mean_a=np.nan, mean_b=np.nan, diff=np.nan
 def _one(table: pd.DataFrame, c: Comparison, settings: Mapping) -> dict:
     row = {"name": c.name, "a": describe(c.a), "b": describe(c.b), "measure": c.measure, "expected": c.expected,
            "claim": c.kind, "quote": c.quote, "max_invalid": float(settings["max_invalid"]), "trained": "",
-           "copy_result": "", "cells_a": "", "cells_b": ""}
+           "copy_result": "", "cells_a": "", "cells_b": "", "gen_measure": "", "gen_result": "", "flag": ""}
     if c.measure not in table.columns:
         return row | EMPTY | {"note": f"no column {c.measure!r}"}
     rows_a, note = _select(table, c.a, c.measure, "a")

@@ -30,10 +30,10 @@ def _part(mean_a, mean_b, diff, lo, hi, measure: str, confidence=0.95, margin=fl
 
 
 def _generalization(r) -> str:
-    if r.get("claim") != "generalization":
+    if r.get("claim") != "generalization" or r["verdict"] == "not run":
         return "-"
-    if not r.get("gen_measure"):
-        return "generalization not measured" if r["verdict"] != "not run" else "-"
+    if not isinstance(r.get("gen_measure"), str) or not r["gen_measure"]:
+        return "generalization not measured"
     text = _part(r["gen_mean_a"], r["gen_mean_b"], r["gen_diff"], r["gen_ci_low"], r["gen_ci_high"],
                  r["gen_measure"], r.get("confidence", 0.95), r.get("margin", float("nan")))
     return f"{text}: {r['gen_result']}"
