@@ -96,11 +96,25 @@ def repeated_samples(results: Path) -> dict:
 
 
 def verdict_counts(results: Path) -> dict:
-    out = {}
+    """Each study's verdicts counted (by their full text), and ``distinct``: the verdict classes over all studies
+    with a claim that tests the same samples as one before it counted once (the same measure and expected sign on
+    the same models, seeds and samples on both sides: the comparisons' ``cells_a``/``cells_b``; dummies_mondrian's
+    "dummies lower replicates" and dummy_kinds' "gm dummies lower replicates" read the same sample files), and
+    ``repeats``: which claims were not counted again."""
+    from memgen.analysis.seeds import verdict_class
+
+    out, seen, classes, repeats = {}, {}, collections.Counter(), []
     for table in sorted(results.glob("*/comparisons.parquet")):
-        counts = pd.read_parquet(table)["verdict"].value_counts()
-        out[table.parent.name] = {str(k): int(v) for k, v in counts.items()}
-    return out
+        claims = pd.read_parquet(table)
+        out[table.parent.name] = {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
+        for _, c in claims.iterrows():
+            key = (c["measure"], c["expected"], c.get("cells_a") or f"{table}:{c['a']}", c.get("cells_b") or c["b"])
+            if key in seen:
+                repeats.append(f"{table.parent.name}: {c['name']} = {seen[key]}")
+                continue
+            seen[key] = f"{table.parent.name}: {c['name']}"
+            classes[verdict_class(c["verdict"])] += 1
+    return {**out, "distinct": dict(sorted(classes.items())), "repeats": repeats}
 
 
 def main(argv=None) -> int:

@@ -2,15 +2,20 @@
 a grid column (`memgen.studies.common.ladder`), and `memgen.analysis.seeds.comparisons_table` that reads them from
 one or several tables and adjusts the p-values over all of them."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
-from memgen.analysis.seeds import COMPARISON_COLUMNS, comparisons_table
+from memgen.analysis.dichotomy import dichotomy_table, summary_line
+from memgen.analysis.seeds import COMPARISON_COLUMNS, Comparison, comparisons_table
 from memgen.config import load_config
+from memgen.data.materialize import build_training_set
 from memgen.errors import MemgenError
 from memgen.stats import holm
 from memgen.studies import REGISTRY
-from memgen.studies.cell import Cell
+from memgen.studies.cell import Cell, dataset_token
 from memgen.studies.common import ladder
 from memgen.studies.grid import Grid
 
@@ -81,10 +86,100 @@ def test_the_default_demo_plans_a_claim_of_every_kind(repo_root):
             names[study] = {spec["name"] for spec in record.comparisons(grid, study)}
     assert {"replicates fall as N grows (Figure 1)", "replicates rise with width (Figure 1)"} <= names["capacity"]
     assert "dummies lower replicates (Figures 3-6)" in names["dummies_mondrian"]
-    assert names["unconditional_dummies"] == {"unconditional dummies lower replicates (Appendix C.1)"}
+    assert names["unconditional_dummies"] == {"unconditional dummies lower replicates (Appendix C.1)",
+                                              "unconditional and conditional models copy alike (Appendix C.1)"}
     assert names["classes"] == {"the minority class is copied more (Figures 7-8)"}
     assert {"hybrid vs GM dummies (the report)", "shapes dummies lower replicates"} <= names["dummy_kinds"]
     assert "held-out loss above train loss at the peak level" in names["loss_gap"]
     assert names["disjoint_split"] == {"agreement rises with N (Kadkhodaie et al.)"}
     split = REGISTRY["disjoint_split"].comparisons(grid, "disjoint_split")
     assert {s["measure"] for s in split} == {"median_similarity"} and len(split) == 2  # sizes 4 -> 16 -> 64
+
+
+# ------------------------------------------------------------------------------ paired claims checked on the cards
+def _set_rows(card, fractions, n=128):
+    """Replicate-table rows of one model per seed on the training set of ``card`` (dataset, size, dummies)."""
+    return [dict(dataset=dataset_token(card[s]["base"]), size=card[s]["n"], dummy=card[s]["dummy"],
+                 ndummy=card[s]["ndummy"], seed=s, label=0, n_samples=n, n_replicates=round(f * n),
+                 replicate_fraction=round(f * n) / n, frac_novel_valid=1 - round(f * n) / n - 0.02,
+                 frac_invalid=0.02) for s, f in enumerate(fractions)]
+
+
+def test_paired_claims_are_checked_on_the_training_set_cards():
+    alone = {s: build_training_set("mondrian", 6, s, 8)[2] for s in range(3)}
+    with_gm = {s: build_training_set("mondrian", 6, s, 8, dummy="gm", ndummy=6)[2] for s in range(3)}
+    held = {s: build_training_set("mondrian", 6, s, 8, dummy="heldout", ndummy=6)[2] for s in range(3)}
+    # what materialize promises and the pairing relies on: a seed's base images do not depend on its dummies
+    assert all(alone[s]["base_sha256"] == with_gm[s]["base_sha256"] == held[s]["base_sha256"] for s in range(3))
+    assert alone[0]["base_sha256"] == alone[0]["sha256"]["images"] and alone[0]["base_sha256"] != alone[1]["base_sha256"]
+    table = pd.DataFrame(_set_rows(alone, (0.9, 0.8, 0.85)) + _set_rows(with_gm, (0.3, 0.2, 0.25)))
+    spec = {"name": "dummies lower", "a": {"ndummy": 0}, "b": {"ndummy": 6}, "expected": -1, "paired": True}
+    cards = [*alone.values(), *with_gm.values()]
+    checked = comparisons_table([table], ["replicates"], [spec], cards=cards).iloc[0]
+    assert checked.test == "paired t" and checked.note == "" and checked.verdict == "supported"
+    # an older card (no base_sha256) of a set with dummies says nothing about its base images alone
+    old = [*alone.values(), *({k: v for k, v in c.items() if k != "base_sha256"} for c in with_gm.values())]
+    r = comparisons_table([table], ["replicates"], [spec], cards=old).iloc[0]
+    assert r.test == "Welch t" and "seed 0: no training-set card to check: Welch" in r.note
+    # another seed's base images under seed 1's name: the sets differ, so the cells cannot be paired
+    other = dict(with_gm[1], base_sha256=alone[2]["base_sha256"])
+    r = comparisons_table([table], ["replicates"], [spec], cards=[*alone.values(), with_gm[0], other, with_gm[2]])
+    assert r.iloc[0].test == "Welch t" and "seed 1: base images differ (cards): Welch" in r.iloc[0].note
+    unchecked = comparisons_table([table], ["replicates"], [spec]).iloc[0]  # no cards given: as declared, said
+    assert unchecked.test == "paired t" and "paired as declared" in unchecked.note
+
+
+def test_the_record_passes_the_cards_and_the_verdict_settings(repo_root):
+    grid = Grid(load_config(repo_root / "config.yaml"))
+    inputs = REGISTRY["unconditional_dummies"].table("comparisons").inputs(grid, "unconditional_dummies")
+    assert "data/mondrian/n16-gm16-s0/card.json" in inputs["cards"]  # its own cells'
+    assert "data/mondrian/n16-none0-s2/card.json" in inputs["cards"]  # and the base-alone cells of the study it reads
+    params = REGISTRY["capacity"].table("comparisons").params(grid, "capacity")
+    assert params["verdicts"] == {"max_invalid": 0.25, "equivalence_margin": 0.05}
+
+
+def test_my_studies_declare_each_claim_kind_and_quote(repo_root):
+    """Every claim of the Yoon et al. and follow-up studies says whether it is a generalization or a replication
+    claim (or a claim about one measure) and carries the sentence it tests, in the demo and the paper preset."""
+    kinds = {}
+    for config in ("config.yaml", "workflow/presets/paper.yaml"):
+        grid = Grid(load_config(repo_root / config))
+        for study in set(grid.cfg.studies) & {"capacity", "dummies_mondrian", "dummies_cifar",
+                                               "unconditional_dummies", "classes", "dummy_kinds"}:
+            for spec in REGISTRY[study].comparisons(grid, study):
+                claim = Comparison(**{k: v for k, v in spec.items() if k != "table"})
+                assert spec.get("claim") in ("generalization", "replication", "measure"), spec["name"]
+                assert spec.get("quote") and (spec["quote"].startswith(("Yoon et al.", "The follow-up report"))
+                                              or "not a sentence of the papers" in spec["quote"]), spec["name"]
+                kinds[spec["name"]] = (claim.kind, claim.expected)
+    assert kinds["replicates fall as N grows (Figure 1)"] == ("replication", -1)
+    assert kinds["dummies lower replicates (Figures 3-6)"] == ("generalization", -1)
+    assert kinds["the minority class is copied more (Figures 7-8)"] == ("generalization", 1)
+    assert kinds["unconditional and conditional models copy alike (Appendix C.1)"] == ("replication", 0)
+    assert kinds["the twin's extra steps raise replicates"] == ("measure", 1)
+    assert kinds["shapes vs GM dummies (the report)"] == ("generalization", 1)
+
+
+def test_a_tally_counts_the_same_samples_once(tmp_path):
+    """Claims of two studies on the same models and samples (capacity's N = 16 cells are also the dummy studies'
+    base-alone cells) count once in the demo's verdict tally, and so do the dichotomy's points."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_demo import verdict_counts
+
+    base = _set_rows({s: build_training_set("mondrian", 6, s, 8)[2] for s in range(3)}, (0.9, 0.8, 0.85))
+    gm = _set_rows({s: build_training_set("mondrian", 6, s, 8, dummy="gm", ndummy=6)[2] for s in range(3)},
+                   (0.3, 0.2, 0.25))
+    for study, name in (("dummies_mondrian", "dummies lower"), ("dummy_kinds", "gm dummies lower")):
+        spec = {"name": name, "a": {"ndummy": 0}, "b": {"ndummy": 6}, "expected": -1, "paired": True}
+        (tmp_path / study).mkdir()
+        comparisons_table([pd.DataFrame(base + gm)], ["replicates"], [spec]).to_parquet(
+            tmp_path / study / "comparisons.parquet")
+    counts = verdict_counts(tmp_path)
+    assert counts["dummies_mondrian"] == counts["dummy_kinds"] == {"supported": 1}
+    assert counts["distinct"] == {"supported": 1} and counts["repeats"] == [
+        "dummy_kinds: gm dummies lower = dummies_mondrian: dummies lower"]
+    rows = [dict(r, study=s, width=16, steps=800, conditional=0, memorized_fraction=r["replicate_fraction"],
+                 generalizing_fraction=r["frac_novel_valid"]) for s in ("capacity", "dummy_kinds") for r in base]
+    table = dichotomy_table(pd.DataFrame(rows))
+    assert table["same_as"].tolist() == [""] * 3 + ["capacity"] * 3
+    assert summary_line(table).startswith("3 of 3 distinct cells (3 more repeat another study's samples): ")

@@ -109,7 +109,16 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert len(gap_claims) == 3 and (gap_claims["verdict"] == "unresolved at 1 seeds").all()
     cap_claims = pd.read_parquet(res / "capacity" / "comparisons.parquet")
     assert cap_claims["name"].tolist() == ["replicates fall as N grows (Figure 1)"]
-    assert (cap_claims["verdict"] == "unresolved at 1 seeds").all() and (cap_claims["n_seeds_a"] == 1).all()
+    assert (cap_claims["n_seeds_a"] == 1).all() and (cap_claims["claim"] == "replication").all()
+    # 20 steps: a cell whose samples are mostly invalid cannot test the claim, one seed decides nothing either
+    cap_rows = pd.read_parquet(res / "capacity" / "replicates.parquet").set_index("size")
+    invalid = cap_rows.loc[[2, 6], "frac_invalid"].to_numpy()
+    assert cap_claims[["invalid_a", "invalid_b"]].to_numpy()[0] == pytest.approx(invalid)
+    assert cap_claims["verdict"].iloc[0] == ("unresolved at 1 seeds" if invalid.max() <= 0.25 else
+                                             "untestable at this budget (" + "; ".join(
+                                                 f"size={n}: {100 * x:.1f}% invalid" for n, x in zip((2, 6), invalid)
+                                                 if x > 0.25) + ")")
+    assert "What each claim tests" in (res / "capacity" / "comparisons.md").read_text()
     onset = pd.read_parquet(res / "loss_gap" / "replicates.parquet")
     assert sorted(onset["steps"]) == [10, 20]
     optimal = pd.read_parquet(next((res / "optimal").rglob("summary.parquet")))

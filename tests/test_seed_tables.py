@@ -9,14 +9,14 @@ import pytest
 from memgen.analysis.capacity import capacity_across_seeds, memorization_capacity
 from memgen.analysis.gap_peak import gap_at_peak
 from memgen.analysis.seeds import (COMPARISON_COLUMNS, Comparison, across_seeds, across_seeds_markdown, compare,
-                                   comparisons_markdown)
+                                   comparisons_markdown, verdict_class)
 from memgen.errors import MemgenError
-from memgen.stats import seed_interval, wilson_interval
+from memgen.stats import seed_difference, seed_interval, wilson_interval
 
 
 def _row(width, size, seed, rep, label=0, n=256, rule=True, **extra):
     """One replicates-table row (cell x label x seed) with the four-way outcome: rep replicates, 10 partial
-    copies, the rest split between novel-valid and invalid (rule) or all novel (no rule)."""
+    copies, the rest novel-valid with an eighth of it invalid (rule: a trained cell) or all novel (no rule)."""
     part = 10
     rest = n - rep - part
     row = dict(study="capacity", dataset="mondrian", width=width, size=size, dummy="none", ndummy=0,
@@ -25,7 +25,7 @@ def _row(width, size, seed, rep, label=0, n=256, rule=True, **extra):
     lo, hi = wilson_interval(rep, n)
     row.update(ci_low=lo, ci_high=hi)
     if rule:
-        row.update(frac_novel_valid=(rest // 2) / n, frac_invalid=(rest - rest // 2) / n, frac_novel=np.nan)
+        row.update(frac_novel_valid=(rest - rest // 8) / n, frac_invalid=(rest // 8) / n, frac_novel=np.nan)
     else:
         row.update(frac_novel_valid=np.nan, frac_invalid=np.nan, frac_novel=rest / n)
     return row | extra
@@ -67,6 +67,8 @@ def test_compare_paired_welch_one_sample_and_not_run(replicates):
         Comparison("same, unpaired", {"width": 16, "size": 64}, {"width": 16, "size": 256}, expected=-1),
         Comparison("rise with width at N = 64", {"width": 16, "size": 64}, {"width": 32, "size": 64}),
         Comparison("switched-off cell", {"width": 16, "size": 64}, {"width": 64, "size": 64}),
+        Comparison("switched-off generalization", {"width": 16, "size": 64}, {"width": 64, "size": 64}, expected=-1,
+                   claim="generalization"),
         Comparison("replicates above 30%", {"width": 16, "size": 64}, 0.3),
         Comparison("replicates above 10%", {"width": 16, "size": 64}, 0.1),
         Comparison("novel-valid at a no-rule cell", {"width": 32}, {"width": 16, "size": 64},
@@ -78,7 +80,7 @@ def test_compare_paired_welch_one_sample_and_not_run(replicates):
     assert r.test == "paired t" and r.verdict == "supported" and r['diff'] < 0 and r.ci_high < 0
     assert (r.n_seeds_a, r.n_seeds_b) == (3, 3) and r.a == "width=16, size=64"
     assert out.loc["same, unpaired", "test"] == "Welch t"
-    assert out.loc["rise with width at N = 64", "verdict"] == "unresolved at 1 seeds"
+    assert out.loc["rise with width at N = 64", "verdict"] == "unresolved at 3/1 seeds"  # the seeds each side used
     off = out.loc["switched-off cell"]
     assert off.verdict == "not run" and "no row matches width=64, size=64" in off.note
     one = out.loc["replicates above 30%"]  # 49 / 60 / 86%: at 3 seeds the interval runs from ~17% to ~99%
@@ -89,6 +91,7 @@ def test_compare_paired_welch_one_sample_and_not_run(replicates):
     assert (out.loc[ran, "p_holm"] >= out.loc[ran, "p_value"]).all() and out.loc[~ran, "p_holm"].isna().all()
     text = comparisons_markdown(out.reset_index())
     assert "pp (" in text and "supported" in text and "not run (b: no row matches" in text
+    assert out.loc["switched-off generalization", "verdict"] == "not run" and text.count("not run (b:") == 2
 
 
 def test_compare_any_tidy_table_and_ambiguous_filters():
@@ -103,7 +106,7 @@ def test_compare_any_tidy_table_and_ambiguous_filters():
     with pytest.raises(MemgenError, match="pin the columns that differ among them \\(width"):
         compare(table, [Comparison("ambiguous", {"size": 64}, {"size": 4096}, measure="median_similarity")])
     with pytest.raises(MemgenError, match="expected"):
-        Comparison("bad", {"size": 64}, expected=0)
+        Comparison("bad", {"size": 64}, expected=2)
     missing = compare(table, [Comparison("no such measure", {"size": 64}, measure="frac_same")])
     assert missing.iloc[0].verdict == "not run"
 
@@ -196,3 +199,146 @@ def test_gap_at_peak_reads_every_seed_at_the_mean_peak():
     assert gap_at_peak(table, column="loss_x0").gap.to_numpy() == pytest.approx(2 * out.gap.to_numpy())
     with pytest.raises(MemgenError, match="seed"):
         gap_at_peak(table.drop(columns="seed"))
+
+
+# ----------------------------------------------------------------------- the three parts of a claim (issue 23.1)
+def _cell(per_seed, n=128, **grid):
+    """Rows of one cell: per seed the fractions (replicate, partial copy, novel and valid, invalid) of n samples."""
+    rows = []
+    for seed, fracs in enumerate(per_seed):
+        k = [round(f * n) for f in fracs]
+        k[2] = n - k[0] - k[1] - k[3]  # the four outcomes of every sample sum to n
+        rows.append(dict(grid, seed=seed, n_samples=n, n_replicates=k[0], replicate_fraction=k[0] / n,
+                         frac_partial_copy=k[1] / n, frac_novel_valid=k[2] / n, frac_invalid=k[3] / n))
+    return rows
+
+
+COPYING = _cell([(0.86, 0.05, 0.08, 0.01), (0.75, 0.08, 0.14, 0.03), (0.73, 0.07, 0.17, 0.03)], ndummy=0, steps=800)
+
+
+def _claim(b_rows, expected=-1, claim="generalization", verdicts=None, a_rows=COPYING):
+    table = pd.DataFrame(a_rows + b_rows)
+    spec = Comparison("x", {"ndummy": 0, "steps": 800}, {"ndummy": 16, "steps": b_rows[0]["steps"]},
+                      expected=expected, paired=True, claim=claim, quote="Yoon et al.: ...")
+    return compare(table, [spec], verdicts).iloc[0]
+
+
+def test_a_step_200_snapshot_against_a_trained_cell_is_untestable():
+    # 0% replicates and 100% invalid at every seed: it copies nothing because it draws noise (Section 3: "training
+    # can entirely fail and achieve neither")
+    snapshot = _cell([(0.0, 0.0, 0.0, 1.0)] * 3, ndummy=16, steps=200)
+    for claim in ("generalization", "replication"):
+        r = _claim(snapshot, claim=claim)
+        assert r.ci_high < 0 and r.copy_result == "supported"  # copies fell, decisively
+        assert r.verdict == "untestable at this budget (ndummy=16, steps=200: 100.0% invalid)", r.verdict
+        assert r.invalid_b == 1.0 and r.trained.startswith("no (") and verdict_class(r.verdict) == "untestable"
+    r = _claim(snapshot, verdicts={"max_invalid": 1.0})  # a budget setting that lets anything through
+    assert r.verdict.startswith("reversed (generalization moved against")  # 15% novel & valid -> 0%
+
+
+def test_fewer_copies_with_more_invalid_samples_is_not_supported():
+    # the demo's GM-dummy cell: copies fall 57 pp, novel and valid barely move, invalid rises to 48%
+    gm = _cell([(0.25, 0.20, 0.09, 0.46), (0.20, 0.16, 0.12, 0.52), (0.17, 0.10, 0.26, 0.47)], ndummy=16, steps=800)
+    r = _claim(gm)
+    assert r.copy_result == "supported" and verdict_class(r.verdict) == "untestable" and "48." in r.verdict
+    loose = _claim(gm, verdicts={"max_invalid": 0.6})  # trained enough by a looser setting: still not supported
+    assert loose.trained == "yes" and loose.gen_measure == "frac_novel_valid"
+    assert loose.verdict == "unresolved (copies moved as claimed; generalization unresolved at 3 seeds)", loose.verdict
+    assert np.isfinite(loose.gen_ci_low) and loose.gen_ci_low < 0 < loose.gen_ci_high
+    assert loose.p_claim == max(loose.p_value, loose.gen_p_value) and loose.p_holm == loose.p_claim
+    replication = _claim(gm, claim="replication", verdicts={"max_invalid": 0.6})
+    assert replication.verdict == "supported" and replication.gen_measure == ""  # copies alone decide
+
+
+def test_generalization_against_the_claim_is_reversed_and_wrong_way_copies_are_said():
+    # copies fall, but into partial copies: novel and valid falls from ~60% to ~20%
+    pieces = _cell([(0.10, 0.62, 0.22, 0.06), (0.12, 0.66, 0.18, 0.04), (0.08, 0.64, 0.23, 0.05)], ndummy=16,
+                   steps=800)
+    high = _cell([(0.30, 0.04, 0.62, 0.04), (0.28, 0.05, 0.63, 0.04), (0.33, 0.03, 0.60, 0.04)], ndummy=0, steps=800)
+    r = _claim(pieces, a_rows=high)
+    assert r.copy_result == "supported" and r.gen_result == "reversed" and r.gen_diff < 0
+    assert r.verdict == "reversed (generalization moved against the claim; copies moved as claimed)", r.verdict
+    # copies rise (the wrong way) while generalization does not move beyond its seed spread
+    more = _cell([(0.55, 0.04, 0.38, 0.03), (0.60, 0.03, 0.33, 0.04), (0.52, 0.05, 0.40, 0.03)], ndummy=16, steps=800)
+    wide = _cell([(0.28, 0.04, 0.64, 0.04), (0.31, 0.05, 0.35, 0.29 - 0.05), (0.33, 0.03, 0.60, 0.04)], ndummy=0,
+                 steps=800)
+    r = _claim(more, a_rows=wide)
+    assert r.copy_result == "reversed" and r.gen_result.startswith("unresolved")
+    assert r.verdict.startswith("unresolved (copies moved against the claim (+") and "generalization unresolved" in \
+        r.verdict, r.verdict
+    good = _cell([(0.02, 0.02, 0.93, 0.03), (0.0, 0.03, 0.94, 0.03), (0.01, 0.02, 0.95, 0.02)], ndummy=16, steps=800)
+    assert _claim(good).verdict == "supported"
+    text = comparisons_markdown(compare(pd.DataFrame(COPYING + good), [Comparison(
+        "dummies lower replicates", {"ndummy": 0}, {"ndummy": 16}, expected=-1, paired=True, claim="generalization",
+        quote="Yoon et al., Hypothesis 2: \"...\"")]))
+    assert "frac_novel_valid: " in text and "Yoon et al., Hypothesis 2" in text and "yes" in text
+
+
+def test_a_kind_without_a_validity_rule_is_not_supported_as_generalization():
+    cars = [dict(r, frac_novel_valid=np.nan, frac_invalid=np.nan) for r in COPYING]
+    fewer = [dict(r, frac_novel_valid=np.nan, frac_invalid=np.nan) for r in
+             _cell([(0.02, 0.02, 0.93, 0.03), (0.0, 0.03, 0.94, 0.03), (0.01, 0.02, 0.95, 0.02)], ndummy=16, steps=800)]
+    r = _claim(fewer, a_rows=cars)
+    assert r.verdict.startswith("unresolved (generalization not measured") and r.gen_measure == ""
+    assert np.isnan(r.p_claim)  # the claim was not tested
+    r = _claim(fewer, a_rows=cars, claim="replication")
+    assert r.verdict == "supported" and "trained not measured" in r.note
+    proxied = [dict(r, agreement=0.1 * r["seed"]) for r in cars] + [dict(r, agreement=0.8) for r in fewer]
+    spec = Comparison("x", {"ndummy": 0}, {"ndummy": 16}, expected=-1, paired=True, claim="generalization",
+                      proxy="agreement")
+    r = compare(pd.DataFrame(proxied), [spec]).iloc[0]
+    assert r.gen_measure == "agreement" and r.gen_result == "supported"
+    assert r.verdict.startswith("unresolved (trained not measured")  # no rule tells failed training apart
+
+
+def test_equivalence_is_tost_with_the_stated_margin():
+    a = _cell([(0.30, 0.05, 0.62, 0.03), (0.32, 0.05, 0.60, 0.03), (0.31, 0.05, 0.61, 0.03)], n=2000, ndummy=0,
+              steps=800)
+    same = _cell([(0.31, 0.05, 0.61, 0.03), (0.31, 0.05, 0.61, 0.03), (0.30, 0.05, 0.62, 0.03)], n=2000, ndummy=16,
+                 steps=800)
+    far = _cell([(0.50, 0.05, 0.42, 0.03), (0.52, 0.05, 0.40, 0.03), (0.51, 0.05, 0.41, 0.03)], n=2000, ndummy=16,
+                steps=800)
+    r = _claim(same, expected=0, claim="replication", a_rows=a)
+    assert r.verdict == "supported" and r.confidence == 0.90 and r.margin == 0.05
+    assert -0.05 < r.ci_low and r.ci_high < 0.05 and r.p_value < 0.05  # TOST's p
+    assert _claim(far, expected=0, claim="replication", a_rows=a).verdict == "reversed"  # 20 pp > the margin
+    wide = _claim(same, expected=0, claim="replication", a_rows=a, verdicts={"equivalence_margin": 0.001})
+    assert wide.verdict == "unresolved at 3 seeds" and wide.p_value > 0.05
+    assert "TOST +-5.0 pp" in comparisons_markdown(pd.DataFrame([r]))
+    with pytest.raises(MemgenError, match="must state its margin"):
+        compare(pd.DataFrame([dict(width=16, seed=s, gap=0.1) for s in range(3)]),
+                [Comparison("no change", {"width": 16}, 0.1, measure="gap", expected=0)])
+
+
+def test_a_zero_spread_one_sample_claim_gets_a_p_value():
+    zero = pd.DataFrame(_cell([(0.0, 0.0, 0.97, 0.03)] * 3))
+    r = compare(zero, [Comparison("copies below 10%", {"seed": [0, 1, 2]}, 0.1, expected=-1)]).iloc[0]
+    assert r.verdict == "supported" and 0 < r.p_value < 1e-10  # 0 of 384 samples against 10%: the binomial test
+    gap = pd.DataFrame([dict(step=800, seed=s, gap=0.25) for s in range(3)])
+    r = compare(gap, [Comparison("gap > 0", {"step": 800}, None, measure="gap")]).iloc[0]
+    assert r.p_value == 0.0 and r.verdict == "supported"
+
+
+def test_a_flagged_part_is_not_decided(monkeypatch):
+    import memgen.analysis.verdicts as verdicts
+
+    def flagged(*args, **kwargs):
+        return seed_difference(*args, **kwargs) | {"flag": "seed spread bimodal: more seeds needed"}
+
+    good = _cell([(0.02, 0.02, 0.93, 0.03), (0.0, 0.03, 0.94, 0.03), (0.01, 0.02, 0.95, 0.02)], ndummy=16, steps=800)
+    assert _claim(good).verdict == "supported"
+    monkeypatch.setattr(verdicts, "seed_difference", flagged)
+    r = _claim(good)
+    assert r.verdict.startswith("unresolved (copies unresolved (seed spread bimodal") and r.flag, r.verdict
+    assert _claim(good, claim="replication").verdict == "unresolved (seed spread bimodal: more seeds needed)"
+
+
+def test_one_seed_cells_have_no_across_seed_interval_and_n_seeds_counts_the_seeds_used():
+    imported = pd.DataFrame(_cell([(0.0, 0.0, 0.0, 1.0)], width=32) + _cell([(1.0, 0.0, 0.0, 0.0)], width=64))
+    text = across_seeds_markdown(across_seeds(imported))
+    assert text.count("one seed, no across-seed interval") == 2
+    assert "[0.0-0.0]" not in text and "[100.0-100.0]" not in text and "100.0%" in text
+    rows = _cell([(0.5, 0.1, 0.3, 0.1)] * 3, width=16)
+    rows[1] |= {"replicate_fraction": np.nan, "n_samples": 0}  # a seed whose classifier kept no sample of the label
+    out = across_seeds(pd.DataFrame(rows)).iloc[0]
+    assert out.n_seeds == 2 and out.seeds == "0,2" and out.n_samples == 256

@@ -52,6 +52,7 @@ def dichotomy_table(replicates, agreement: pd.DataFrame | None = None) -> pd.Dat
     """One row per scored cell x label of the replicate tables (one DataFrame or a list: ``memorized_fraction``,
     ``generalizing_fraction`` from `memgen.evaluation.assess`): study, cell columns, n_train, x; y_valid (NaN without
     a validity rule) and its region; y_agreement (NaN without a disjoint-split partner) and its region.
+    ``same_as``: the study of an earlier row with the same samples (`same_samples`), "" for the first.
     ``agreement``: the disjoint-split summary (`memgen.evaluation.agreement.agreement_summary`: model columns,
     side A's ``dataset``, label, ``frac_same_novel``); it gives y_agreement to both sides of each pair."""
     rows = as_frame(replicates)
@@ -71,14 +72,41 @@ def dichotomy_table(replicates, agreement: pd.DataFrame | None = None) -> pd.Dat
                                                   how="left")
         out["y_agreement"] = joined[col].to_numpy(dtype=float)
     out["region_agreement"] = _regions(out["x"], out["y_agreement"])
+    out["same_as"] = same_samples(out)
     return out
 
 
+SAMPLE_KEYS = ["dataset", "width", "size", "dummy", "ndummy", "steps", "conditional", "exposure", "seed", "label",
+               "n_samples", "x", "y_valid"]
+
+
+def same_samples(table: pd.DataFrame) -> list[str]:
+    """Per row, the study of an earlier row that holds the same samples, "" for the first: one model (its data set,
+    width, size, dummies, steps, conditioning, seed) sampled for one label as often, scored alike, appears in every
+    study that uses it (capacity's width-16 N = 16 models in both dummy studies too, its N = 64 models as the loss
+    gap's last snapshot). A tally of cells counts each sample set once (`summary_line`)."""
+    keys = [k for k in SAMPLE_KEYS if k in table.columns]
+    first = pd.Series(["|".join(map(_token, row)) for row in table[keys].itertuples(index=False)], index=table.index)
+    studies = table["study"].astype(str) if "study" in table.columns else pd.Series("", index=table.index)
+    owner = dict(zip(first[~first.duplicated()], studies[~first.duplicated()]))
+    return [owner[k] if dup else "" for k, dup in zip(first, first.duplicated())]
+
+
+def _token(value) -> str:
+    """A value as a key: numbers by their float value (16 and 16.0 alike, NaN as nan), the rest as text."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
+
+
 def summary_line(table: pd.DataFrame, column: str = "region_valid") -> str:
-    counts = table[column].value_counts()
-    drawn = int((table[column] != "undefined").sum())
+    """The regions counted over distinct sample sets (rows whose ``same_as`` is empty)."""
+    distinct = table[table["same_as"] == ""] if "same_as" in table.columns else table
+    counts = distinct[column].value_counts()
+    drawn = int((distinct[column] != "undefined").sum())
     parts = [f"{counts[r]} {r}" for r in REGIONS if r in counts]
-    return f"{drawn} of {len(table)} cells: " + ", ".join(parts)
+    repeats = f" ({len(table) - len(distinct)} more repeat another study's samples)" if len(distinct) < len(table) else ""
+    return f"{drawn} of {len(distinct)} distinct cells{repeats}: " + ", ".join(parts)
 
 
 VERSIONS = (("y_valid", "region_valid", "(a) y = novel and valid samples (kinds with a validity rule)"),

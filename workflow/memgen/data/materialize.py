@@ -175,7 +175,8 @@ def build_training_set(
     ``dummy != "none"``. ``dummy="none"`` with ``ndummy > 0`` is an error. The card (JSON-serializable)
     records the inputs, counts, class names, the sources (CIFAR root, class, each pool's positions in the
     permutation and the SHA-256 of its indices; hybrid cutoff), the SHA-256 of both arrays
-    (``memgen.io.sha256_array``) and the number of exact duplicate images, which the ratio criterion cannot see
+    (``memgen.io.sha256_array``), ``base_sha256``, that of the ``n`` base images alone (two sets of one seed with
+    other dummies share it: `memgen.analysis.pairing` checks paired claims on it) and the number of exact duplicate images, which the ratio criterion cannot see
     (with up to 20 ``[earlier, later]`` index pairs).
     """
     if not isinstance(dummy, str) or dummy not in DUMMY_KINDS:
@@ -215,6 +216,7 @@ def build_training_set(
     image_array = np.concatenate(images) if len(images) > 1 else images[0]
     label_array = np.concatenate(labels)
     card = _card(image_array, label_array, base=base, n=n, dummy=dummy, ndummy=k, seed=seed,
+                 base_sha256=io.sha256_array(parts["base"]),
                  dummy_seed=dummy_seed(seed) if uses_dummy_seed else None, num_classes=len(class_names),
                  class_names=class_names, counts=counts, source=source, **extra)
     return image_array, label_array, card
@@ -252,7 +254,7 @@ def build_split_set(base: str, n: int, seed: int, image_size: int, dummy: str = 
     base_seed = source.get("means_seed", source.get("pool_seeds", {}).get("extra"))  # gm: the base's means
     extra = {"dummy_seed": split_dummy_seed(seed)} if k else {}
     return images, labels, _card(images, labels, base=SPLIT + base, n=n, dummy=dummy if k else NO_DUMMY, ndummy=k,
-                                 seed=seed, **extra, split="b", base_seed=base_seed, num_classes=len(class_names),
+                                 seed=seed, base_sha256=io.sha256_array(parts["extra"]), **extra, split="b", base_seed=base_seed, num_classes=len(class_names),
                                  class_names=class_names, counts=counts, source=source)
 
 

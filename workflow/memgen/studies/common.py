@@ -24,11 +24,13 @@ def replicates(grid, study: str) -> dict:
 
 
 def ladder(name: str, cells, along: str, fixed: tuple[str, ...], expected: int, paired: bool, *,
-           measure: str = "replicate_fraction", table: str = "replicates", label: int | None = 0) -> list[dict]:
+           measure: str = "replicate_fraction", table: str = "replicates", label: int | None = 0,
+           claim: str | None = None, quote: str = "") -> list[dict]:
     """Comparison specs (`memgen.studies.record.Study.comparisons`) between neighbours along one grid column:
     for every combination of the ``fixed`` columns among ``cells`` (Cell attributes, also table columns), each
     value of ``along`` against the next larger one, ``expected`` +1 when the claim says the measure rises with
-    it, -1 when it falls; ``label`` pins the sampled class (None: the table has no label column)."""
+    it, -1 when it falls; ``label`` pins the sampled class (None: the table has no label column). ``claim`` and
+    ``quote``: the claim's kind and the paper's sentence (`memgen.analysis.claims.Comparison`)."""
     groups: dict[tuple, set] = {}
     for cell in cells:
         groups.setdefault(tuple(getattr(cell, k) for k in fixed), set()).add(getattr(cell, along))
@@ -37,5 +39,6 @@ def ladder(name: str, cells, along: str, fixed: tuple[str, ...], expected: int, 
         pinned = dict(zip(fixed, key)) | ({} if label is None else {"label": label})
         ordered = sorted(values)
         specs += [{"name": name, "a": pinned | {along: lo}, "b": pinned | {along: hi}, "measure": measure,
-                   "expected": expected, "paired": paired, "table": table} for lo, hi in zip(ordered, ordered[1:])]
+                   "expected": expected, "paired": paired, "table": table, "quote": quote}
+                  | ({"claim": claim} if claim else {}) for lo, hi in zip(ordered, ordered[1:])]
     return specs

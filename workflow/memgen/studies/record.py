@@ -99,7 +99,7 @@ class Study:
     check: ``check(resolved config dict)`` for what the schema cannot say, run when the grid of a config that
         selects the study is built; raises `MemgenError`.
     comparisons: ``(grid, study) -> [dict]``, the claims of the seed papers this study tests across training
-        seeds: each dict holds the fields of `memgen.analysis.seeds.Comparison` and ``table``, the table(s) its
+        seeds: each dict holds the fields of `memgen.analysis.claims.Comparison` and ``table``, the table(s) its
         cells are read from (a table name of this study, ``"other_study/table"``, or a list of them, concatenated).
         The study then gets the table ``comparisons`` (one row and a verdict per claim, Holm over them all).
     """
@@ -162,13 +162,19 @@ def _sources(grid, study: str) -> tuple[list[dict], list[str]]:
 
 
 def comparison_inputs(grid, study: str) -> dict:
+    """The tables the claims read and the training-set cards of the cells of every study they read from (a paired
+    claim is checked on them: `memgen.analysis.pairing`)."""
+    readers = [other or study for other, _, _ in (n.rpartition("/") for n in _sources(grid, study)[1])]
+    cards = {grid.card_of(c) for s in dict.fromkeys(readers) if get(s).trains for c in grid.cells(s)}
     return {"tables": [path("table", study=other or study, table=name)
-                       for other, _, name in (n.rpartition("/") for n in _sources(grid, study)[1])]}
+                       for other, _, name in (n.rpartition("/") for n in _sources(grid, study)[1])],
+            "cards": sorted(cards)}
 
 
 def comparison_params(grid, study: str) -> dict:
+    """The specs, the names of the tables they read, and the schema's ``verdicts`` settings."""
     specs, names = _sources(grid, study)
-    return {"names": names, "comparisons": specs}
+    return {"names": names, "comparisons": specs, "verdicts": dict(grid.cfg.raw["verdicts"])}
 
 
 # Every study with cells aggregates them into these tables first (`register` puts them in front of its own):
@@ -177,8 +183,8 @@ REPLICATES = Table("replicates", "memgen.analysis.tables:aggregate_summaries", s
                    markdown="memgen.analysis.tables:to_markdown")
 ACROSS_SEEDS = Table("across_seeds", "memgen.analysis.seeds:across_seeds", replicates,
                      markdown="memgen.analysis.seeds:across_seeds_markdown")
-COMPARISONS = Table("comparisons", "memgen.analysis.seeds:comparisons_table", comparison_inputs, comparison_params,
-                    markdown="memgen.analysis.seeds:comparisons_markdown")
+COMPARISONS = Table("comparisons", "memgen.analysis.claims:comparisons_table", comparison_inputs, comparison_params,
+                    markdown="memgen.analysis.claims_markdown:comparisons_markdown")
 
 
 def register(study: Study) -> Study:

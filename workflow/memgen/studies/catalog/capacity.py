@@ -3,6 +3,7 @@ size, per UNet width; the capacity is the largest size still copied at >= 90%.""
 
 from __future__ import annotations
 
+from memgen.studies import quotes
 from memgen.studies.cell import Cell
 from memgen.studies.common import ladder, num_samples, replicates, train_settings
 from memgen.studies.figure_inputs import outcome_inputs
@@ -28,10 +29,13 @@ def figure_inputs(grid, study: str) -> dict:
 
 def comparisons(grid, study: str) -> list[dict]:
     """Figure 1's two claims between neighbouring cells: replicates fall with N at each width (Welch: two sizes
-    are two training sets), and rise with width at each N (paired: the widths of a seed share its training set)."""
+    are two training sets), and rise with width at each N (paired: the widths of a seed share its training set).
+    Replication claims (Hypothesis 1 and Definition 3.1 are about replicates alone), with the trained guard."""
     cells = grid.cells(study)
-    return (ladder("replicates fall as N grows (Figure 1)", cells, "size", ("width",), -1, False)
-            + ladder("replicates rise with width (Figure 1)", cells, "width", ("size",), 1, True))
+    return (ladder("replicates fall as N grows (Figure 1)", cells, "size", ("width",), -1, False,
+                   claim="replication", quote=quotes.H1_DROP)
+            + ladder("replicates rise with width (Figure 1)", cells, "width", ("size",), 1, True,
+                     claim="replication", quote=quotes.H1_WIDTH))
 
 
 STUDY = register(Study(

@@ -3,6 +3,7 @@ and a small minority class; memorized per class?"""
 
 from __future__ import annotations
 
+from memgen.studies import quotes
 from memgen.studies.cell import Cell
 from memgen.studies.common import num_samples, train_settings
 from memgen.studies.figure_inputs import outcome_inputs
@@ -19,10 +20,11 @@ def expand(name: str, block, cfg) -> list[Cell]:
 
 
 def comparisons(grid, study: str) -> list[dict]:
-    """Hypothesis 3: in one model, the small minority class is copied more than the majority (paired: one model
-    per seed samples both)."""
+    """Hypothesis 3, a generalization claim: in one model the small minority class is copied more than the
+    majority, and the majority generalized more (novel and valid); paired: one model per seed samples both."""
     return [{"name": "the minority class is copied more (Figures 7-8)", "a": {"width": w, "size": n, "label": 0},
-             "b": {"width": w, "size": n, "label": 1}, "expected": 1, "paired": True, "table": "replicates"}
+             "b": {"width": w, "size": n, "label": 1}, "expected": 1, "paired": True, "table": "replicates",
+             "claim": "generalization", "quote": quotes.H3}
             for w, n in sorted({(c.width, c.size) for c in grid.cells(study)})]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from memgen.studies import quotes
 from memgen.studies.cell import Cell
 from memgen.studies.common import num_samples, train_settings
 from memgen.studies.figure_inputs import outcome_inputs
@@ -42,40 +43,55 @@ def expand_unconditional(name: str, block, cfg) -> list[Cell]:
 
 def comparisons(grid, study: str) -> list[dict]:
     """Hypothesis 2 per width and dummy count, each pair of cells sharing a seed's base images (paired): dummies
-    lower the base class's replicates; so does the exposure-matched twin (its base images seen as often as
-    without dummies) if the dummies' effect is more than fewer presentations; the twin's extra steps raise them."""
+    lower the base class's replicates AND raise its novel-and-valid samples (a generalization claim: "induce
+    conceptual learning"); so does the exposure-matched twin (its base images seen as often as without dummies) if
+    the dummies' effect is more than fewer presentations; the twin's extra steps raise replicates (memgen's
+    control, a claim about training itself: no trained guard, since the shorter run's unfinished training is what
+    it measures)."""
     block = grid.cfg.block(study)
     if 0 not in block.ndummy:
         return []
     out = []
+    h2 = {"expected": -1, "paired": True, "table": "replicates", "claim": "generalization", "quote": quotes.H2}
     for w in block.widths:
         base = {"width": w, "ndummy": 0, "label": 0}
         for k in (k for k in block.ndummy if k):
             with_dummies = {"width": w, "ndummy": k, "exposure": "equal_steps", "label": 0}
-            out.append({"name": "dummies lower replicates (Figures 3-6)", "a": base, "b": with_dummies,
-                        "expected": -1, "paired": True, "table": "replicates"})
+            out.append({"name": "dummies lower replicates (Figures 3-6)", "a": base, "b": with_dummies, **h2})
             if block.exposure_matched:
                 twin = with_dummies | {"exposure": "matched"}
-                out += [{"name": "... also at matched base-image exposure", "a": base, "b": twin, "expected": -1,
-                         "paired": True, "table": "replicates"},
+                out += [{"name": "... also at matched base-image exposure", "a": base, "b": twin, **h2},
                         {"name": "the twin's extra steps raise replicates", "a": with_dummies, "b": twin,
-                         "expected": 1, "paired": True, "table": "replicates"}]
+                         "expected": 1, "paired": True, "table": "replicates", "claim": "measure",
+                         "quote": quotes.TWIN}]
     return out
 
 
 def unconditional_comparisons(grid, study: str) -> list[dict]:
-    """Appendix C.1: the base class's replicates of the unconditional base + dummies model against the base-alone
-    cell of a selected dummies study with the same base images, width and steps (paired by seed); none when no
-    such cell is planned."""
+    """Appendix C.1 against the base-alone cell of a selected dummies study with the same base images, width and
+    steps (paired by seed): the unconditional base + dummies model's base class copies less and generalizes more
+    (Hypothesis 2 again); and, against that study's conditional base + dummies cell on the same training set, it
+    copies as much (no change within the equivalence margin: conditioning adds < 1% parameters). None when no such
+    cell is planned."""
     mine = grid.cells(study)
     out = []
     for other in (s for s in grid.cfg.studies if s != study and get(s).expand is expand):
-        alone = {(c.dataset, c.width, c.size, c.steps, c.batch_size) for c in grid.cells(other) if c.ndummy == 0}
-        for w in sorted({c.width for c in mine if (c.dataset, c.width, c.size, c.steps, c.batch_size) in alone}):
-            out.append({"name": "unconditional dummies lower replicates (Appendix C.1)",
-                        "a": {"study": other, "width": w, "ndummy": 0, "label": 0},
-                        "b": {"study": study, "width": w, "label": 0}, "expected": -1, "paired": True,
-                        "table": ["replicates", f"{other}/replicates"]})
+        theirs = grid.cells(other)
+        alone = {(c.dataset, c.width, c.size, c.steps, c.batch_size) for c in theirs if c.ndummy == 0}
+        same_set = {(c.dataset, c.width, c.size, c.dummy, c.ndummy, c.steps, c.batch_size) for c in theirs
+                    if c.ndummy and c.exposure == "equal_steps"}
+        both = {"paired": True, "table": ["replicates", f"{other}/replicates"]}
+        for c in {c.width: c for c in mine}.values():  # one cell per width (the seeds share everything else)
+            b = {"study": study, "width": c.width, "label": 0}
+            if (c.dataset, c.width, c.size, c.steps, c.batch_size) in alone:
+                out.append({"name": "unconditional dummies lower replicates (Appendix C.1)", "b": b, "expected": -1,
+                            "a": {"study": other, "width": c.width, "ndummy": 0, "label": 0},
+                            "claim": "generalization", "quote": quotes.C1, **both})
+            if (c.dataset, c.width, c.size, c.dummy, c.ndummy, c.steps, c.batch_size) in same_set:
+                out.append({"name": "unconditional and conditional models copy alike (Appendix C.1)", "b": b,
+                            "a": {"study": other, "width": c.width, "ndummy": c.ndummy, "exposure": "equal_steps",
+                                  "label": 0}, "expected": 0, "claim": "replication",
+                            "quote": quotes.C1_CONDITIONAL, **both})
     return out
 
 

@@ -3,6 +3,7 @@ Fourier hybrid, held-out base images, geometric shapes)."""
 
 from __future__ import annotations
 
+from memgen.studies import quotes
 from memgen.studies.cell import Cell
 from memgen.studies.common import num_samples, train_settings
 from memgen.studies.figure_inputs import outcome_inputs
@@ -32,19 +33,22 @@ AGAINST_GM = {"hybrid": -1, "heldout": 1, "shapes": 1}
 
 
 def comparisons(grid, study: str) -> list[dict]:
-    """Per width and dummy count (paired: every cell of a seed shares its base images): each kind lowers the base
-    class's replicates below the base alone; each other kind against GM in the report's direction."""
+    """Per width and dummy count (paired: every cell of a seed shares its base images), generalization claims as
+    the report frames them ("motivating IDDPM to generalize"): each kind lowers the base class's replicates below
+    the base alone and raises its novel-and-valid samples; each other kind against GM in the report's direction."""
     block = grid.cfg.block(study)
     out = []
+    claim = {"paired": True, "table": "replicates", "claim": "generalization"}
     for w in block.widths:
         none = {"width": w, "dummy": "none", "label": 0}
         for k in block.ndummy:
             cell = {kind: {"width": w, "dummy": kind, "ndummy": k, "label": 0} for kind in block.kinds}
             out += [{"name": f"{kind} dummies lower replicates", "a": none, "b": cell[kind], "expected": -1,
-                     "paired": True, "table": "replicates"} for kind in block.kinds]
+                     "quote": quotes.REPORT_KINDS.get(kind, quotes.H2), **claim} for kind in block.kinds]
             if "gm" in cell:
                 out += [{"name": f"{kind} vs GM dummies (the report)", "a": cell["gm"], "b": cell[kind],
-                         "expected": AGAINST_GM[kind], "paired": True, "table": "replicates"}
+                         "expected": AGAINST_GM[kind], "quote": quotes.REPORT_KINDS.get(kind, quotes.H2),
+                         **claim}
                         for kind in block.kinds if kind in AGAINST_GM]
     return out
 
