@@ -84,6 +84,7 @@ def test_the_default_demo_plans_a_claim_of_every_kind(repo_root):
     assert names["classes"] == {"the minority class is copied more (Figures 7-8)"}
     assert {"hybrid vs GM dummies (the report)", "shapes dummies lower replicates"} <= names["dummy_kinds"]
     assert "held-out loss above train loss at the peak level" in names["loss_gap"]
-    assert names["disjoint_split"] == {"agreement rises with N (Kadkhodaie et al.)"}
+    assert names["disjoint_split"] == {
+        "the same novel, valid image from the same noise rises with N (Kadkhodaie et al.)"}
     split = REGISTRY["disjoint_split"].comparisons(grid, "disjoint_split")
-    assert {s["measure"] for s in split} == {"median_similarity"} and len(split) == 2  # sizes 4 -> 16 -> 64
+    assert {s["measure"] for s in split} == {"frac_same_novel"} and len(split) == 2  # sizes 4 -> 16 -> 64
