@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.capacity import (capacity_across_seeds, capacity_markdown, crossing, grid_interval,
-                                      memorization_capacity)
+from memgen.analysis.capacity import capacity_across_seeds, crossing, grid_interval, memorization_capacity
+from memgen.analysis.capacity_markdown import capacity_markdown
 from memgen.analysis.table1 import table1
 from memgen.errors import MemgenError
 

@@ -145,7 +145,7 @@ def test_bad_input_names_the_culprit(setup):
 
 def test_loss_gap_table_from_a_checkpoint(tmp_path):
     from memgen.config import load_config
-    from memgen.evaluation.loss_gap import checkpoints_table, checkpoints_tables, loss_gap_table
+    from memgen.evaluation.loss_gap_checkpoints import checkpoints_table, checkpoints_tables, loss_gap_table
     from memgen.train import train
 
     cfg = load_config({

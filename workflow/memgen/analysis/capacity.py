@@ -284,28 +284,3 @@ def capacity_across_seeds(table: pd.DataFrame, level: float = 0.9) -> tuple[pd.D
 def capacity_seed_summary(table: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
     """The summary of `capacity_across_seeds` (one row per width and group): the study's table of that name."""
     return capacity_across_seeds(table, level)[0]
-
-
-def _interval_text(r) -> str:
-    if pd.isna(r["ci_low"]) and pd.isna(r["ci_high"]):
-        return "-"
-    lo = "below the grid" if pd.isna(r["ci_low"]) else f"{r['ci_low']:g}"
-    hi = "beyond the grid" if pd.isna(r["ci_high"]) else f"{r['ci_high']:g}"
-    return f"[{lo}, {hi})"
-
-
-def capacity_markdown(table: pd.DataFrame) -> str:
-    """Markdown of either capacity table: per group, the capacity with what the grid resolves of it, the interval
-    [ci_low, ci_high) in grid sizes, the training budget beside it, and (across seeds) the seeds' own readings."""
-    cols = [c for c in ("dataset", "width", "dummy", "ndummy", "label") if c in table.columns]
-    seeds = "per_seed" in table.columns
-    head = [*cols, "capacity", "what the grid resolves", "95% interval (sizes)", "training budget",
-            *(["seed mean per size (%)", "seeds (own crossing or bound)"] if seeds else []), "note"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in table.iterrows():
-        cap = {ALL_ABOVE: ">= ", ALL_BELOW: "< "}.get(r["censored"], "") + f"{r['capacity']:.3g}"
-        cells = [str(r[c]) for c in cols] + [cap, r["resolution"], _interval_text(r), r["budget"] or "-"]
-        if seeds:
-            cells += [r["mean_curve"], r["per_seed"]]
-        lines.append("| " + " | ".join(cells + [r["note"] if isinstance(r["note"], str) else ""]) + " |")
-    return "\n".join(lines) + "\n"

@@ -62,7 +62,7 @@ def _card(path) -> dict:
 
 def cmd_loss_gap(args) -> None:
     from memgen import io
-    from memgen.evaluation.loss_gap import checkpoints_tables
+    from memgen.evaluation.loss_gap_checkpoints import checkpoints_tables
 
     prepare(args)
     train, train_labels = io.load_images_npz(args.train)

@@ -9,7 +9,7 @@ from memgen.studies.common import ladder, num_samples, replicates, train_setting
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, get, register
 
-MARKDOWN = "memgen.analysis.capacity:capacity_markdown"
+MARKDOWN = "memgen.analysis.capacity_markdown:capacity_markdown"
 
 
 def expand(name: str, block, cfg) -> list[Cell]:
