@@ -276,6 +276,15 @@ def test_bands_fixed_by_the_level_grid():
     assert out.levels.iloc[0] == "t = 0-100 (2 levels)"
     with pytest.raises(MemgenError, match=">= 3"):
         band_of_levels([0, 1])
+    assert gap_bands(_image_table(np.zeros((2, 4)))).empty  # two levels: no bands, the claim is not run
+
+
+@pytest.mark.parametrize("key, value", [("heldout", 1), ("levels", 2)])
+def test_config_refuses_a_loss_gap_grid_the_claims_cannot_use(key, value):
+    from memgen.config import load_config
+
+    with pytest.raises(MemgenError, match=f"loss_gap.{key}"):
+        load_config({"studies": ["loss_gap"], "loss_gap": {key: value}})
 
 
 def test_loss_gap_claims_fixed_before_the_run(repo_root):

@@ -165,10 +165,14 @@ def band_of_levels(levels) -> dict[int, str]:
 
 def gap_bands(table: pd.DataFrame, column: str = "loss") -> pd.DataFrame:
     """One row per (snapshot, seed, band): the gap (mean over the band's levels of the mean over paired images of
-    d) and the band's levels as text. Returns the key columns, ``seed``, ``band``, ``gap``, ``levels``."""
+    d) and the band's levels as text. Returns the key columns, ``seed``, ``band``, ``gap``, ``levels``. A snapshot
+    with fewer than 3 levels (a schedule too coarse for the grid asked) has no bands: no rows, so its claim is
+    "not run"."""
     keys, snaps = _snapshots(table, column)
-    frames = []
+    frames = [pd.DataFrame(columns=[*keys, "seed", "band", "gap", "levels"])]
     for head, gaps in snaps:
+        if gaps["t"].nunique() < 3:
+            continue
         bands = band_of_levels(gaps["t"])
         per_level = gaps.groupby(["seed", "t"], sort=True)["d"].mean().reset_index()
         per_level["band"] = per_level["t"].map(bands)
@@ -176,7 +180,7 @@ def gap_bands(table: pd.DataFrame, column: str = "loss") -> pd.DataFrame:
         span = {b: [t for t, v in sorted(bands.items()) if v == b] for b in BANDS}
         out["levels"] = out["band"].map({b: f"t = {ts[0]}-{ts[-1]} ({len(ts)} levels)" for b, ts in span.items()})
         frames.append(out.assign(**head))
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     out["_b"] = out["band"].map({b: i for i, b in enumerate(BANDS)})
     out = out.sort_values([*keys, "seed", "_b"], kind="stable").drop(columns="_b").reset_index(drop=True)
     return out[[*keys, "seed", "band", "gap", "levels"]]
