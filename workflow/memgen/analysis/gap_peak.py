@@ -163,6 +163,12 @@ def band_of_levels(levels) -> dict[int, str]:
             for i, t in enumerate(ordered)}
 
 
+def _span(levels: list[int]) -> str:
+    if len(levels) == 1:
+        return f"t = {levels[0]} (1 level)"
+    return f"t = {levels[0]}-{levels[-1]} ({len(levels)} levels)"
+
+
 def gap_bands(table: pd.DataFrame, column: str = "loss") -> pd.DataFrame:
     """One row per (snapshot, seed, band): the gap (mean over the band's levels of the mean over paired images of
     d) and the band's levels as text. Returns the key columns, ``seed``, ``band``, ``gap``, ``levels``. A snapshot
@@ -178,7 +184,7 @@ def gap_bands(table: pd.DataFrame, column: str = "loss") -> pd.DataFrame:
         per_level["band"] = per_level["t"].map(bands)
         out = per_level.groupby(["seed", "band"], sort=False)["d"].mean().rename("gap").reset_index()
         span = {b: [t for t, v in sorted(bands.items()) if v == b] for b in BANDS}
-        out["levels"] = out["band"].map({b: f"t = {ts[0]}-{ts[-1]} ({len(ts)} levels)" for b, ts in span.items()})
+        out["levels"] = out["band"].map({b: _span(ts) for b, ts in span.items()})
         frames.append(out.assign(**head))
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     out["_b"] = out["band"].map({b: i for i, b in enumerate(BANDS)})
