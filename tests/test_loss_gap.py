@@ -215,7 +215,7 @@ def _image_table(gap, seeds=(0, 1, 2), steps=(100,), noise=0.0, rng=None):
 
 
 def test_peak_chosen_on_even_images_and_read_on_odd_ones():
-    from memgen.analysis.gap_peak import gap_at_peak
+    from memgen.analysis.gap_peak import gap_at_peak, image_losses_markdown
 
     gap = np.zeros((4, 6))
     gap[1, 0::2] = 0.5  # the even images peak at level 1 (t = 100)
@@ -225,6 +225,8 @@ def test_peak_chosen_on_even_images_and_read_on_odd_ones():
     assert set(out.t) == {100} and (out.n_images == 3).all() and len(out) == 3
     np.testing.assert_allclose(out.gap, 0.1)  # read on the odd images only, at the level chosen on the even ones
     assert list(out.columns) == ["step", "width", "seed", "t", "log_snr", "gap", "n_images"]
+    md = image_losses_markdown(_image_table(gap))
+    assert md.splitlines()[2] == "| 16 | 100 | 0 | 4 | 6 / 6 | 0.515 | 0.7025 |" and len(md.splitlines()) == 5
     with pytest.raises(MemgenError, match="at least 2 paired images"):
         gap_at_peak(_image_table(gap[:, :1]))
 

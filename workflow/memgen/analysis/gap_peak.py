@@ -190,3 +190,19 @@ def gap_bands(table: pd.DataFrame, column: str = "loss") -> pd.DataFrame:
     out["_b"] = out["band"].map({b: i for i, b in enumerate(BANDS)})
     out = out.sort_values([*keys, "seed", "_b"], kind="stable").drop(columns="_b").reset_index(drop=True)
     return out[[*keys, "seed", "band", "gap", "levels"]]
+
+
+def image_losses_markdown(table: pd.DataFrame) -> str:
+    """Markdown of the per-image loss table, summarized (the rows are in its Parquet): per snapshot and seed, the
+    levels, the images per split and the mean loss of each split."""
+    keys = [c for c in ("width", "step", "seed") if c in table.columns]
+    per = table.groupby([*keys, "split"], sort=True).agg(levels=("t", "nunique"), images=("index", "nunique"),
+                                                        loss=("loss", "mean")).unstack("split")
+    head = [*keys, "levels", "images (train / held-out)", "mean loss train", "mean loss held-out"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, r in per.iterrows():
+        cells = [str(k) for k in (key if isinstance(key, tuple) else (key,))]
+        cells += [f"{r[('levels', 'train')]:.0f}", f"{r[('images', 'train')]:.0f} / {r[('images', 'heldout')]:.0f}",
+                  f"{r[('loss', 'train')]:.4g}", f"{r[('loss', 'heldout')]:.4g}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -83,7 +83,8 @@ def comparisons(grid, study: str) -> list[dict]:
 STUDY = register(Study(
     "loss_gap", "Train vs held-out loss per noise level over training (Kaiser & Kollmann)", expand,
     tables=(Table("losses", "memgen.analysis.tables:concat", cell_losses),
-            Table("image_losses", "memgen.analysis.tables:concat", cell_image_losses),
+            Table("image_losses", "memgen.analysis.tables:concat", cell_image_losses,
+                  markdown="memgen.analysis.gap_peak:image_losses_markdown"),
             Table("gap_at_peak", "memgen.analysis.gap_peak:gap_at_peak", image_losses),
             Table("gap_test", "memgen.analysis.gap_peak:gap_test", image_losses),
             Table("gap_bands", "memgen.analysis.gap_peak:gap_bands", image_losses)),
