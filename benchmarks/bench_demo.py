@@ -36,7 +36,7 @@ JOBID = re.compile(r"^jobid: (\d+)$")
 THREADS = re.compile(r"^threads: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+)")
 TABLES = ("across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
-          "gap_at_peak", "dichotomy", "threshold_sweep")
+          "agreement_regime", "gap_at_peak", "gap_test", "gap_bands", "dichotomy", "threshold_sweep")
 
 
 def newest_log(workdir: Path) -> Path:

@@ -1,6 +1,6 @@
 """Level of the across-seed statistics on simulated cells with a known truth (not a speed benchmark: the
-measurement behind the method of memgen.stats.seed_interval / seed_flag / seed_difference and of
-memgen.analysis.capacity.capacity_across_seeds).
+measurement behind the method of memgen.stats.seed_interval / seed_flag / seed_difference; the capacity interval's
+coverage is benchmarks/capacity_coverage.py's).
 
 Usage (from the repository root; about a minute of CPU at the defaults):
     PYTHONPATH=workflow nice -n 10 .venv/bin/python benchmarks/seed_coverage.py \
@@ -24,7 +24,7 @@ among decided pairs, and ``*_rest`` among pairs whose cell a is not a look-alike
 side (a mixture's seeds all quiet or all copying; a Beta's seeds all below half its mean or all above the midpoint of
 its mean and 1), which no statistic can tell from a tight cell there (``lookalike_low`` / ``lookalike_high`` give their
 shares). Under an alternative: the share decided on the right side (``power``) and on the wrong one. ``main_*``: memgen
-before this change. Capacity: ``capacity`` rows.
+before this change.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from memgen import io
-from memgen.analysis.capacity import capacity_across_seeds
 from memgen.spread import difference_bounds, interval_bounds
 from seed_regimes import (bootstrap_interval, demo_regimes, draw_cells, draw_pairs, main_difference, main_interval,
                           model_mean, raw_t_interval)
@@ -173,34 +172,6 @@ def regimes(demo: list[dict]) -> tuple[list, list]:
     return cov, diff
 
 
-def capacity_rows(studies: int) -> list[dict]:
-    """Seeds cross 90% at C_s, log C_s ~ Normal(log 100, tau), on a factor-2 grid of sizes with a logistic curve of
-    slope 3 per unit log N, 256 samples per model: coverage of 100 and the median ratio high / low for the seeds'
-    crossings alone and for memgen's interval (brackets and pooled bootstrap floors)."""
-    sizes = [8 * 2**i for i in range(9)]
-    rows = []
-    for tau, n_seeds in ((0.3, 3), (0.3, 5), (0.05, 3), (0.05, 5)):
-        rng = np.random.default_rng([23, n_seeds, int(tau * 100)])
-        hit_s = hit_m = 0
-        ratio_s, ratio_m = [], []
-        for i in range(studies):
-            recs = []
-            for s in range(n_seeds):
-                log_c = np.log(100) + tau * rng.normal()
-                for size in sizes:
-                    k = rng.binomial(256, 1 / (1 + np.exp(-(np.log(9) - 3.0 * (np.log(size) - log_c)))))
-                    recs.append(dict(width=16, size=size, seed=s, replicate_fraction=k / 256, n_samples=256,
-                                     n_replicates=k))
-            r = capacity_across_seeds(pd.DataFrame(recs), n_boot=200, seed=i)[0].iloc[0]
-            hit_s += r.seed_ci_low <= 100 <= r.seed_ci_high
-            hit_m += r.ci_low <= 100 <= r.ci_high
-            ratio_s.append(r.seed_ci_high / r.seed_ci_low)
-            ratio_m.append(r.ci_high / r.ci_low)
-        rows.append({"n_seeds": n_seeds, "tau": tau, "seed_crossings": hit_s / studies, "memgen": hit_m / studies,
-                     "ratio_seed_crossings": float(np.median(ratio_s)), "ratio_memgen": float(np.median(ratio_m))})
-    return rows
-
-
 def _show(rows: list[dict], cols: list[str]) -> None:
     table = pd.DataFrame(rows)
     print(table[[c for c in cols if c in table.columns]].round(3).to_string(index=False))
@@ -210,13 +181,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=10000, help="simulated cells (or pairs) per regime and setting")
     ap.add_argument("--boot", type=int, default=2000, help="bootstrap resamples per cell (symmetric regimes)")
-    ap.add_argument("--studies", type=int, default=300, help="simulated capacity studies per setting")
     ap.add_argument("--out", required=True, help="JSON result")
     args = ap.parse_args(argv)
     start = time.time()
     cov_regimes, diff_regimes = regimes(demo_regimes(DEMO))
     coverage, difference = coverage_rows(args.cells, cov_regimes, args.boot), difference_rows(args.cells, diff_regimes)
-    capacity = capacity_rows(args.studies)
     pd.set_option("display.width", 250)
     for rows in (coverage, difference):
         for row in rows:
@@ -229,12 +198,10 @@ def main(argv=None) -> None:
                        "fp_down_decided", "fp_up_rest", "fp_down_rest", "lookalike_low", "lookalike_high",
                        "main_fp_up", "main_fp_down", "main_fp_up_rest", "main_fp_down_rest", "power", "wrong_sign",
                        "main_power"])
-    _show(capacity, list(capacity[0]))
-    io.write_json(args.out, {"cells": args.cells, "boot": args.boot, "studies": args.studies,
-                             "demo": str(DEMO.relative_to(ROOT)), "numpy": np.__version__,
+    io.write_json(args.out, {"cells": args.cells, "boot": args.boot, "demo": str(DEMO.relative_to(ROOT)), "numpy": np.__version__,
                              "python": sys.version.split()[0],
                              "seconds": round(time.time() - start, 1), "coverage": coverage,
-                             "difference": difference, "capacity": capacity})
+                             "difference": difference})
     print(f"wrote {args.out}")
 
 

@@ -1,4 +1,5 @@
-"""Tests of memgen.evaluation.agreement on planted pairs: identical, independent, memorizing, generalizing."""
+"""Tests of memgen.evaluation.agreement on planted pairs (identical, independent, memorizing, generalizing, two
+untrained models, shuffled pairs), memgen.analysis.agreement_regime and the disjoint-split claim."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,8 @@ import pytest
 from eval_images import add_gaussian_noise, smooth_fields
 from memgen.errors import MemgenError
 from memgen.stats import median_interval
-from memgen.evaluation.agreement import (SUMMARY_COLUMNS, pair_agreement, pair_similarity,
+from memgen.analysis.agreement_regime import agreement_regime, agreement_regime_markdown
+from memgen.evaluation.agreement import (SUMMARY_COLUMNS, agreement_summary, pair_agreement, pair_similarity,
                                          summarize_agreement)
 
 THRESHOLD = 1 / 3  # Yoon et al.'s ratio criterion (the schema's score.threshold)
@@ -105,3 +107,83 @@ def test_bad_input(split):
         pair_agreement(novel, novel, train_a, train_b, threshold="x")
     with pytest.raises(MemgenError, match="lacks columns"):
         summarize_agreement(pd.DataFrame({"similarity": [0.1]}))
+
+
+# ------------------------------------------------------------ the claim's measure, its controls and the regime
+def test_untrained_models_share_the_noise_and_draw_the_same_image(split):
+    """Why the median similarity is no claim: two untrained UNets of different initial weights (zero-initialized
+    output layers, improved-diffusion's zero_module) turn the same noise into the very same images, so their pairs
+    are 'the same' with similarity 1; those samples are invalid, so the claim's measure stays at 0."""
+    torch = pytest.importorskip("torch")
+    from memgen.diffusion import GaussianDiffusion, LossType, cosine_betas
+    from memgen.model import UNet, UNetConfig
+    from memgen.sample import draw
+
+    diffusion = GaussianDiffusion(cosine_betas(100), learn_sigma=True, loss_type=LossType.HYBRID).respaced("10")
+    images = []
+    for init in (0, 1):
+        torch.manual_seed(init)
+        net = UNet(UNetConfig(image_size=S, width=16, channel_mult=[1, 2], num_res_blocks=1, norm_groups=8,
+                              attention_resolutions=[8])).eval()
+        with torch.no_grad():
+            images.append(draw(net, diffusion, np.zeros(6, np.int64), conditional=False, seed=7, batch_size=6,
+                               shape_chw=(3, S, S), device=torch.device("cpu")))
+    train_a, train_b, _ = split
+    pairs = pair_agreement(images[0], images[1], train_a, train_b, threshold=THRESHOLD)
+    assert np.array_equal(images[0], images[1]) and pairs.is_same.all()
+    np.testing.assert_allclose(pairs.similarity, 1.0)
+    summary = agreement_summary(pairs.assign(outcome_a="invalid", outcome_b="invalid", outcome_b_shuffled="invalid"))
+    row = summary.iloc[0]
+    assert row.median_similarity == pytest.approx(1.0) and row.frac_same_novel == 0.0
+    assert row.n_novel_pairs == 0 and np.isnan(row.median_similarity_novel)
+
+
+def test_shuffled_pairs_share_no_noise(split):
+    """The shuffled baseline pairs sample i of A with sample i + 1 of B: same-noise agreement vanishes there."""
+    train_a, train_b, novel = split
+    pairs = pair_agreement(add_gaussian_noise(novel, 3, 0), add_gaussian_noise(novel, 3, 1), train_a, train_b,
+                           threshold=THRESHOLD)
+    assert (pairs.similarity > 0.95).all() and abs(pairs.similarity_shuffled.median()) < 0.05
+    pairs = pairs.assign(outcome_a="novel_valid", outcome_b=["novel_valid", "invalid"] * (M // 2))
+    pairs["outcome_b_shuffled"] = np.roll(pairs["outcome_b"].to_numpy(), -1)
+    row = agreement_summary(pairs).iloc[0]
+    assert row.n_novel_pairs == M // 2 and row.n_novel_shuffled == M // 2 and row.n_same_novel == M // 2
+    assert row.median_similarity_novel > 0.95 and abs(row.median_similarity_novel_shuffled) < 0.05
+    assert row.frac_same_novel == 0.5 and abs(row.median_similarity_shuffled) < 0.05
+
+
+def _regime_rows(size, per_seed, n=128):
+    return [dict(dataset="mondrian", width=16, size=size, dummy="none", ndummy=0, label=0, seed=s, n_pairs=n,
+                 frac_same_novel=k / n) for s, k in enumerate(per_seed)]
+
+
+def test_regime_reached_not_reached_and_unresolved():
+    table = pd.DataFrame(_regime_rows(4, [0, 0, 0]) + _regime_rows(16, [30, 70, 110])
+                         + _regime_rows(64, [120, 125, 118]) + _regime_rows(256, [60]))
+    out = agreement_regime(table).set_index("size")
+    assert out.loc[4, "reached"] == "not reached" and out.loc[4, "n_same_novel"] == 0 and out.loc[4, "n_pairs"] == 384
+    assert out.loc[4, "ci_high"] < 0.02  # no pair of 384: the pooled Wilson bound
+    assert out.loc[16, "reached"] == "unresolved at 3 seeds" and out.loc[16, "ci_low"] < 0.5 < out.loc[16, "ci_high"]
+    assert out.loc[64, "reached"] == "reached" and out.loc[64, "per_seed"] == "93.8/97.7/92.2"
+    assert out.loc[256, "n_seeds"] == 1 and "one seed" in out.loc[256, "note"]  # 60 of 128: Wilson around 47%
+    md = agreement_regime_markdown(agreement_regime(table))
+    assert "| 0 of 384 | 0.0% (0.0-1.0) | not reached |" in md
+    with pytest.raises(MemgenError, match="frac_same_novel"):
+        agreement_regime(table.drop(columns="frac_same_novel"))
+
+
+def test_the_claim_is_the_measure_fixed_before_the_run(repo_root):
+    """Kadkhodaie et al.'s claim on the pre-registered measure (same novel and valid image), a generalization claim
+    with the paper's sentence; the median similarity (chosen after the demo's values were seen) is not a claim."""
+    from memgen.config import load_config
+    from memgen.studies import REGISTRY, Grid
+    from memgen.studies.catalog.disjoint_split import claims
+
+    grid = Grid(load_config(repo_root / "config.yaml"))
+    specs = claims(grid, "disjoint_split")
+    assert len(specs) == 2 and {s["measure"] for s in specs} == {"frac_same_novel"}  # sizes 4 -> 16 -> 64
+    assert all(s["claim"] == "measure" and "nearly identical samples" in s["quote"] and s["expected"] == 1
+               for s in specs)
+    planned = REGISTRY["disjoint_split"].comparisons(grid, "disjoint_split")
+    assert [s["measure"] for s in planned] == ["frac_same_novel"] * 2
+    assert "agreement_regime" in [t.name for t in REGISTRY["disjoint_split"].tables]

@@ -91,9 +91,10 @@ def test_the_default_demo_plans_a_claim_of_every_kind(repo_root):
     assert names["classes"] == {"the minority class is copied more (Figures 7-8)"}
     assert {"hybrid vs GM dummies (the report)", "shapes dummies lower replicates"} <= names["dummy_kinds"]
     assert "held-out loss above train loss at the peak level" in names["loss_gap"]
-    assert names["disjoint_split"] == {"agreement rises with N (Kadkhodaie et al.)"}
+    assert names["disjoint_split"] == {
+        "the same novel, valid image from the same noise rises with N (Kadkhodaie et al.)"}
     split = REGISTRY["disjoint_split"].comparisons(grid, "disjoint_split")
-    assert {s["measure"] for s in split} == {"median_similarity"} and len(split) == 2  # sizes 4 -> 16 -> 64
+    assert {s["measure"] for s in split} == {"frac_same_novel"} and len(split) == 2  # sizes 4 -> 16 -> 64
 
 
 # ------------------------------------------------------------------------------ paired claims checked on the cards
@@ -183,3 +184,12 @@ def test_a_tally_counts_the_same_samples_once(tmp_path):
     table = dichotomy_table(pd.DataFrame(rows))
     assert table["same_as"].tolist() == [""] * 3 + ["capacity"] * 3
     assert summary_line(table).startswith("3 of 3 distinct cells (3 more repeat another study's samples): ")
+
+
+def test_the_other_studies_declare_measure_claims_with_their_quote(repo_root):
+    """The loss gap's and the disjoint split's claims are about one measure each, with the sentence they test."""
+    grid = Grid(load_config(repo_root / "config.yaml"))
+    for study in ("loss_gap", "disjoint_split"):
+        specs = REGISTRY[study].comparisons(grid, study)
+        assert specs and all(s["claim"] == "measure" and s["quote"] for s in specs), study
+        assert all(Comparison(**{k: v for k, v in s.items() if k != "table"}).kind == "measure" for s in specs)

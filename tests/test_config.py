@@ -111,9 +111,10 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
     # unconditional_dummies), classes' total, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
     assert counts["materialize"] == 3 * (3 + 1 + 1 + 3 + 3)
     # Tables: 7 studies with cells, each a replicate, an across-seeds and a comparisons table; capacity's two
-    # estimates, the loss gap and its peak, the agreement (pairs and summary), the dichotomy, the criterion's
-    # threshold sweep and Table 1. Figures: 8 of the studies + the criterion's 2. Galleries: the first seed's.
-    assert counts["derive"] == 7 * 3 + 2 + 2 + 2 + 3 and counts["figure"] == 8 + 2
+    # estimates, the loss gap (per level and per image), its peak, permutation test and bands, the agreement (pairs,
+    # summary, regime), the dichotomy, the criterion's threshold sweep and Table 1. Figures: 8 of the studies + the
+    # criterion's 2. Galleries: the first seed's.
+    assert counts["derive"] == 7 * 3 + 2 + 5 + 3 + 3 and counts["figure"] == 8 + 2
     assert counts["gallery"] == 3 + 1 + 1
     assert counts["loss_by_level_cell"] == 3 * 3  # one per loss-gap snapshot and seed
     assert counts["sample_optimal"] == 3 * 3 and counts["train_classifier"] == 3

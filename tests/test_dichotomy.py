@@ -70,3 +70,7 @@ def test_agreement_summary_counts_same_and_novel_pairs():
     assert summary.loc[8, "frac_same_novel"] == 0.75  # an invalid sample is not novel-and-valid
     assert summary.loc[4, "same_novel_ci_low"] < 0.25 < summary.loc[4, "same_novel_ci_high"]
     assert summary.loc[8, "median_similarity"] == pytest.approx(0.925)
+    # the exploratory similarity of the pairs whose samples are both novel (and valid); no shuffled pairs given
+    assert summary.loc[4, "n_novel_pairs"] == 1 and summary.loc[4, "median_similarity_novel"] == pytest.approx(0.8)
+    assert summary.loc[8, "n_novel_pairs"] == 3 and summary.loc[8, "median_similarity_novel"] == pytest.approx(0.9)
+    assert summary["median_similarity_novel_shuffled"].isna().all()

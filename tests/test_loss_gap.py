@@ -1,4 +1,6 @@
-"""The train/held-out denoising-loss gap: noise grid, CRN, and the optimal memorizer's gap."""
+"""The train/held-out denoising-loss gap: noise grid, CRN, and the optimal memorizer's gap; the gap tested per image
+(memgen.analysis.gap_peak: peak chosen on other images, sign-flip permutation, the bands of 'intermediate noise')
+and the loss-gap claims."""
 
 import numpy as np
 import pandas as pd
@@ -143,7 +145,7 @@ def test_bad_input_names_the_culprit(setup):
 
 def test_loss_gap_table_from_a_checkpoint(tmp_path):
     from memgen.config import load_config
-    from memgen.evaluation.loss_gap import checkpoints_table, loss_gap_table
+    from memgen.evaluation.loss_gap_checkpoints import checkpoints_table, checkpoints_tables, loss_gap_table
     from memgen.train import train
 
     cfg = load_config({
@@ -161,6 +163,13 @@ def test_loss_gap_table_from_a_checkpoint(tmp_path):
     table = checkpoints_table([tmp_path / "m.pt"], images, mondrian(4, 1, 8), k=5)
     assert (table.seed == 0).all() and list(table.columns[:5]) == ["step", "batch_size", "epochs_per_image",
                                                                    "base_image_presentations", "seed"]
+    # the per-image losses kept beside it: their means per level and split are the table's losses
+    summary, per_image = checkpoints_tables([tmp_path / "m.pt"], images, mondrian(4, 1, 8), k=5)
+    pd.testing.assert_frame_equal(summary, table)
+    assert list(per_image.columns) == ["step", "batch_size", "epochs_per_image", "base_image_presentations", "seed",
+                                       "t", "alpha_bar", "log_snr", "split", "index", "loss"]
+    means = per_image.groupby(["t", "split"]).loss.mean()
+    np.testing.assert_allclose(means.loc[list(zip(table.t, table.split))].to_numpy(), table.loss.to_numpy())
 
 
 def test_single_image_splits_give_nan_sem_and_a_gap(setup):
@@ -172,3 +181,128 @@ def test_single_image_splits_give_nan_sem_and_a_gap(setup):
     assert len(gap) == 2 and (gap.gap > 0).all() and gap.gap_sem.isna().all() and gap.gap_x0_sem.isna().all()
     with pytest.raises(MemgenError, match="device"):
         denoising_loss_by_level(model, diffusion, train, heldout, [0], seed=0, device="tpu")
+
+
+# --------------------------------------------------- the gap tested per image: common noise, permutation, bands
+def test_index_i_of_both_splits_sees_the_same_noise_and_level(setup):
+    """The exactness of the permutation test: a model that predicts eps = 0 has loss mean(eps^2), a function of the
+    noise alone, so equal per-image losses of train i and held-out i (different images) mean equal noise and t; and
+    swapping the two image sets flips each image pair's gap d_i exactly."""
+    diffusion, model, train, heldout = setup
+    zero = lambda x, t, y: torch.zeros_like(x)  # noqa: E731
+    per = per_image_losses(zero, diffusion, train, heldout, [10, 400, 900], seed=2, batch_size=5)
+    a, b = (per[per.split == s].sort_values(["t", "index"]) for s in ("train", "heldout"))
+    assert np.array_equal(a.loss.to_numpy(), b.loss.to_numpy()) and len(a) == 3 * len(train)
+    fwd = per_image_losses(model, diffusion, train, heldout, [10, 400], seed=2)
+    rev = per_image_losses(model, diffusion, heldout, train, [10, 400], seed=2)
+    d = lambda p: (p[p.split == "heldout"].loss.to_numpy() - p[p.split == "train"].loss.to_numpy())  # noqa: E731
+    assert np.array_equal(d(fwd), -d(rev)) and (d(fwd) != 0).any()
+
+
+def _image_table(gap, seeds=(0, 1, 2), steps=(100,), noise=0.0, rng=None):
+    """A per-image loss table: gap(t_index, image index) added to held-out image i's loss, plus optional noise."""
+    rows = []
+    for seed in seeds:
+        for step in steps:
+            for k in range(gap.shape[0]):
+                for i in range(gap.shape[1]):
+                    base = 0.5 + 0.01 * k
+                    extra = noise * rng.normal() if noise else 0.0
+                    for split, loss in (("train", base), ("heldout", base + gap[k, i] + extra)):
+                        rows.append(dict(step=step, width=16, seed=seed, t=k * 100, log_snr=5.0 - k, split=split,
+                                         index=i, loss=loss))
+    return pd.DataFrame(rows)
+
+
+def test_peak_chosen_on_even_images_and_read_on_odd_ones():
+    from memgen.analysis.gap_peak import gap_at_peak, image_losses_markdown
+
+    gap = np.zeros((4, 6))
+    gap[1, 0::2] = 0.5  # the even images peak at level 1 (t = 100)
+    gap[1, 1::2] = 0.1
+    gap[2, 1::2] = 0.9  # the odd images alone would peak at level 2, the mean over all images too
+    out = gap_at_peak(_image_table(gap))
+    assert set(out.t) == {100} and (out.n_images == 3).all() and len(out) == 3
+    np.testing.assert_allclose(out.gap, 0.1)  # read on the odd images only, at the level chosen on the even ones
+    assert list(out.columns) == ["step", "width", "seed", "t", "log_snr", "gap", "n_images"]
+    md = image_losses_markdown(_image_table(gap))
+    assert md.splitlines()[2] == "| 16 | 100 | 0 | 4 | 6 / 6 | 0.515 | 0.7025 |" and len(md.splitlines()) == 5
+    with pytest.raises(MemgenError, match="at least 2 paired images"):
+        gap_at_peak(_image_table(gap[:, :1]))
+
+
+def test_sign_flip_p_exact_and_calibrated():
+    from memgen.analysis.gap_peak import sign_flip_p
+
+    rng = np.random.default_rng(0)
+    p_max, p_level = sign_flip_p(np.array([[1.0], [2.0], [3.0]]), 100, rng)
+    assert float(p_max) == p_level[0] == 0.25  # 2 of the 8 sign patterns reach |sum| = 6
+    # two levels: max-T over both, one sign per row at every level
+    p_max, p_level = sign_flip_p(np.array([[1.0, 0.0], [1.0, 0.0]]), 100, rng)
+    assert float(p_max) == 0.5 and list(p_level) == [0.5, 1.0]
+    # under the null (symmetric d) the Monte Carlo test rejects at most about 5%
+    rejections = [float(sign_flip_p(rng.standard_t(3, size=(40, 5)), 200, rng)[0]) <= 0.05 for _ in range(300)]
+    assert np.mean(rejections) <= 0.08
+
+
+def test_gap_test_supported_unresolved_reversed():
+    from memgen.analysis.gap_peak import gap_test
+
+    rng = np.random.default_rng(3)
+    gap = np.zeros((5, 40))
+    gap[2] = 0.2
+    planted = gap_test(_image_table(gap, noise=0.3, rng=rng), n_perm=2000).iloc[0]
+    assert planted.verdict == "supported" and planted.t == 200 and planted.n_pairs == 60  # 20 odd images x 3 seeds
+    assert planted.p_permutation < 0.01 and planted.t_curve == 200 and planted.p_curve < 0.01
+    null = gap_test(_image_table(np.zeros((5, 40)), noise=0.3, rng=rng), n_perm=2000).iloc[0]
+    assert null.verdict.startswith("unresolved") and null.p_permutation > 0.01
+    reversed_ = gap_test(_image_table(-gap - 0.05, noise=0.1, rng=rng), n_perm=2000).iloc[0]
+    assert reversed_.verdict == "reversed" and reversed_.gap < 0
+    again = gap_test(_image_table(gap, noise=0.3, rng=np.random.default_rng(3)), n_perm=2000).iloc[0]
+    assert again.p_permutation == planted.p_permutation  # seeded: reproducible
+
+
+def test_bands_fixed_by_the_level_grid():
+    from memgen.analysis.gap_peak import band_of_levels, gap_bands
+
+    bands = band_of_levels(range(16))  # 16 levels: 5 low-noise, 6 middle, 5 high-noise
+    assert [bands[t] for t in (0, 4, 5, 10, 11, 15)] == ["low noise", "low noise", "middle", "middle", "high noise",
+                                                           "high noise"]
+    gap = np.zeros((6, 4))
+    gap[2:4] = 0.3  # the middle two of six levels
+    gap[0] = 0.1
+    out = gap_bands(_image_table(gap, seeds=(0, 1)))
+    assert list(out.band[:3]) == ["low noise", "middle", "high noise"] and len(out) == 6
+    by = out[out.seed == 0].set_index("band").gap
+    assert by["low noise"] == pytest.approx(0.05) and by["middle"] == pytest.approx(0.3) and by["high noise"] == 0
+    assert out.levels.iloc[0] == "t = 0-100 (2 levels)"
+    with pytest.raises(MemgenError, match=">= 3"):
+        band_of_levels([0, 1])
+    assert gap_bands(_image_table(np.zeros((2, 4)))).empty  # two levels: no bands, the claim is not run
+
+
+@pytest.mark.parametrize("key, value", [("heldout", 1), ("levels", 2)])
+def test_config_refuses_a_loss_gap_grid_the_claims_cannot_use(key, value):
+    from memgen.config import load_config
+
+    with pytest.raises(MemgenError, match=f"loss_gap.{key}"):
+        load_config({"studies": ["loss_gap"], "loss_gap": {key: value}})
+
+
+def test_loss_gap_claims_fixed_before_the_run(repo_root):
+    """Each claim names its kind and the paper's sentence; 'largest at intermediate noise' is a claim of its own
+    at the last snapshot, against each end."""
+    from memgen.config import load_config
+    from memgen.studies import REGISTRY, Grid
+    from memgen.studies.catalog.loss_gap import INTERMEDIATE, claims
+
+    grid = Grid(load_config(repo_root / "config.yaml"))
+    specs = claims(grid, "loss_gap")
+    assert {s["claim"] for s in specs} == {"measure"} and all(s["quote"] for s in specs)
+    shape = [s for s in specs if s["table"] == "gap_bands"]
+    assert len(shape) == 2 and all(s["quote"] == INTERMEDIATE and s["paired"] and s["expected"] == 1 for s in shape)
+    assert {s["a"]["band"] for s in shape} == {"low noise", "high noise"} and {s["b"]["band"] for s in shape} == {
+        "middle"}
+    assert {s["a"]["step"] for s in shape} == {max(s["a"]["step"] for s in specs)}
+    tables = [t.name for t in REGISTRY["loss_gap"].tables]
+    assert {"image_losses", "gap_at_peak", "gap_test", "gap_bands"} <= set(tables)

@@ -106,7 +106,17 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert (gap["base_image_presentations"] == gap["step"] * 8).all() and (gap["loss_x0"] >= 0).all()
     # each study's claims are planned and read from its tables (one seed: none can be decided, none is "not run")
     gap_claims = pd.read_parquet(res / "loss_gap" / "comparisons.parquet")
-    assert len(gap_claims) == 3 and (gap_claims["verdict"] == "unresolved at 1 seeds").all()
+    assert len(gap_claims) == 5 and (gap_claims["verdict"] == "unresolved at 1 seeds").all()
+    # the per-image losses (6 train and 6 held-out images at 4 levels per snapshot), the peak read on the odd
+    # images, its permutation test per snapshot, the gap over the ends and the middle of the noise levels
+    images = pd.read_parquet(res / "loss_gap" / "image_losses.parquet")
+    assert len(images) == 2 * 6 * 4 * 2 and set(images["index"]) == set(range(6))
+    assert (pd.read_parquet(res / "loss_gap" / "gap_at_peak.parquet")["n_images"] == 3).all()
+    test = pd.read_parquet(res / "loss_gap" / "gap_test.parquet")
+    assert sorted(test["step"]) == [10, 20] and test["p_permutation"].between(0, 1).all()
+    assert (test["n_pairs"] == 3).all() and test["verdict"].str.match("supported|reversed|unresolved").all()
+    bands = pd.read_parquet(res / "loss_gap" / "gap_bands.parquet")
+    assert sorted(set(bands["band"])) == ["high noise", "low noise", "middle"] and len(bands) == 2 * 3
     cap_claims = pd.read_parquet(res / "capacity" / "comparisons.parquet")
     assert cap_claims["name"].tolist() == ["replicates fall as N grows (Figure 1)"]
     assert (cap_claims["n_seeds_a"] == 1).all() and (cap_claims["claim"] == "replication").all()
@@ -133,6 +143,11 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
     assert "partial copies" in (res / "capacity" / "replicates.md").read_text()
     pairs = pd.read_parquet(res / "disjoint_split" / "agreement.parquet")
     assert sorted(pairs["size"]) == [2, 6] and (pairs["n_pairs"] == 12).all() and "frac_same_novel" in pairs
+    assert pairs["median_similarity_shuffled"].notna().all() and "median_similarity_novel_shuffled" in pairs
+    regime = pd.read_parquet(res / "disjoint_split" / "agreement_regime.parquet")
+    assert sorted(regime["size"]) == [2, 6] and regime["reached"].str.match("reached|not reached|unresolved").all()
+    split_claims = pd.read_parquet(res / "disjoint_split" / "comparisons.parquet")
+    assert split_claims["measure"].tolist() == ["frac_same_novel"]  # sizes 2 -> 6
     dichotomy = pd.read_parquet(res / "dichotomy" / "dichotomy.parquet")
     assert set(dichotomy["study"]) >= {"capacity", "classes", "disjoint_split"}
     for version in ("valid", "agreement"):  # a cell without a y is listed as undefined, every drawn one has a region

@@ -60,6 +60,7 @@ rule loss_by_level_cell:
         unpack(cell_loss_inputs),
     output:
         table=out("cell_losses"),
+        images=out("cell_image_losses"),
     log:
         log_path("cell_losses"),
     params:
@@ -75,4 +76,4 @@ rule loss_by_level_cell:
     shell:
         "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {params.checkpoint} {params.args}"
         " --train {input.train} --heldout {input.heldout} --device {params.device} --threads {threads}"
-        " {params.meta} --out {output.table} > {log} 2>&1"
+        " {params.meta} --out {output.table} --per-image {output.images} > {log} 2>&1"

@@ -1,10 +1,28 @@
-"""Memorization capacity read off a replicate-vs-size curve, with a bootstrap interval; across training seeds,
-with an interval that includes the seed spread (`capacity_across_seeds`).
+"""Memorization capacity (Yoon et al. 2023, Definition 3.1) read off replicate-vs-size curves on a grid of sizes.
 
-Yoon et al. 2023, Definition 3.1: MC = max{ n : P[sample replicates S, |S| = n] >= 1 - eps }. On a measured
-grid of training-set sizes the capacity at level ``1 - eps`` is taken as the size where the replicate fraction
-falls through the level: the largest size whose fraction is >= level and the next (larger) size, interpolated
-linearly in log(size) (the sizes are a geometric grid, and the paper reads capacities as size ratios).
+Definition 3.1: MC = max{ n : Prob_{S ~ D^n, z}[G(z) replicates S] >= 1 - eps }. The probability runs over the
+training set S as well as the noise z, so on a grid of sizes measured at several training seeds (each seed its own
+draw of S, initial weights and noise) it is the SEED-AVERAGED replicate fraction m(n) = mean_s f_s(n), and the
+capacity at level ``1 - eps`` is where m falls through the level: the largest size a with m(a) >= level and the
+next size b, interpolated linearly in log size (`crossing`). Nothing is measured between a and b: the interpolated
+value is the grid's resolution, not a measurement, so every capacity comes with its bracket [a, b).
+
+The interval (`grid_interval`) is a set of grid sizes, never an interpolation: C >= s at a size s where the seed
+mean is at or above the level with 95% confidence (its across-seed interval, `memgen.stats.seed_interval`, lies at
+or above it) or where EVERY seed is at or above it; C < s at a size where the mean is confidently below, or every
+seed is below. The interval [ci_low, ci_high) runs from the largest size of the first kind to the smallest larger
+size of the second, so it never lies above a size where every seed is below the level, nor below one where every
+seed is above it. A bound that no size supplies is NaN (the capacity may lie beyond the grid). Coverage of a known
+Definition-3.1 capacity on simulated seeds: benchmarks/capacity_coverage.py.
+
+Censoring: a curve that never reaches the level at the grid's smallest size gives "capacity < smallest size", one
+that never drops below it gives ">= largest size": a bound, not a crossing (column ``censored``, ``capacity`` then
+holds the bound). Each seed's own curve is read the same way (`capacity_across_seeds`' per-seed table); a censored
+seed is a bound there and never enters the estimate as a crossing.
+
+The training budget sits beside every capacity: ``steps``, ``batch_size`` (group columns: a capacity is read at one
+budget), ``base_image_presentations`` = steps x batch (draws of training images in the run) and ``epochs_per_image``
+at the capacity (passes over each image of a training set of that size, `memgen.studies.cell.epochs_per_image`).
 
 Pure functions on the aggregated per-cell table (``memgen.analysis.tables``); no plotting here.
 """
@@ -15,17 +33,23 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import MemgenError
-from memgen.runtime import check_int
-from memgen.stats import seed_interval
+from memgen.stats import seed_flag, seed_interval, wilson_interval
+from memgen.studies.cell import epochs_per_image
 
 # The grid less size and seed: a capacity is read at one step budget and batch size.
 GROUP_CANDIDATES = ["study", "dataset", "width", "dummy", "ndummy", "label", "steps", "batch_size"]
-CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored", "note",
-                    "n_sizes", "epochs_per_image", "base_image_presentations"]
+BUDGET_COLUMNS = ["base_image_presentations", "epochs_per_image", "budget"]
+CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored", "resolution",
+                    "note", "n_sizes", *BUDGET_COLUMNS]
+SEED_CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "bracket_low", "bracket_high", "censored",
+                         "resolution", "n_seeds", "seeds", "per_seed", "n_seeds_censored", "mean_curve", "note",
+                         "n_sizes", *BUDGET_COLUMNS]
+PER_SEED_COLUMNS = ["seed", "capacity", "bound", "censored", "bracket_low", "bracket_high"]
 ALL_ABOVE, ALL_BELOW = "all above", "all below"
+CODES = {0: None, 1: ALL_ABOVE, 2: ALL_BELOW}
 
 
-def _check(table: pd.DataFrame, level: float, n_boot: int) -> None:
+def _check(table: pd.DataFrame, level: float) -> None:
     if not isinstance(table, pd.DataFrame):
         raise MemgenError(f"capacity input must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in ("width", "size", "replicate_fraction", "n_samples") if c not in table.columns]
@@ -35,7 +59,6 @@ def _check(table: pd.DataFrame, level: float, n_boot: int) -> None:
         raise MemgenError("capacity table has no rows")
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
         raise MemgenError(f"level must lie in (0, 1), got {level!r}")
-    check_int("n_boot", n_boot, 0)
     size = table["size"].to_numpy(dtype=np.float64)
     frac = table["replicate_fraction"].to_numpy(dtype=np.float64)
     n = table["n_samples"].to_numpy(dtype=np.float64)
@@ -68,171 +91,196 @@ def crossing(sizes: np.ndarray, fractions: np.ndarray, level: float) -> tuple[np
     return np.where(code == 1, sizes[-1], np.where(code == 2, sizes[0], np.exp(log_cap))), code
 
 
+def read_curve(sizes: np.ndarray, frac: np.ndarray, level: float) -> dict:
+    """One curve ``[S]`` read per Definition 3.1: capacity (the crossing, or the bound when censored), censored
+    (None / "all above" / "all below"), bracket_low / bracket_high (the grid sizes the level falls between; NaN on
+    a censored side)."""
+    cap, code = crossing(sizes, frac[None, :], level)
+    cap, code = float(cap[0]), int(code[0])
+    if code == 0:
+        a = int(np.flatnonzero(frac >= level).max())
+        bracket = (float(sizes[a]), float(sizes[a + 1]))
+    else:
+        bracket = (float(sizes[-1]), np.nan) if code == 1 else (np.nan, float(sizes[0]))
+    return {"capacity": cap, "censored": CODES[code], "bracket_low": bracket[0], "bracket_high": bracket[1]}
+
+
+def grid_interval(sizes: np.ndarray, above: np.ndarray, below: np.ndarray) -> tuple[float, float, str]:
+    """(ci_low, ci_high, note): the capacity lies in [ci_low, ci_high) (module docstring).
+
+    sizes ``[S]`` increasing; above / below ``[S]`` bool: the curve is at or above the level at that size (with
+    confidence, or at every seed) / below it. ci_low = the largest ``above`` size, ci_high = the smallest ``below``
+    size beyond it; NaN where no size gives the bound. A ``below`` size under an ``above`` one (a curve that rises
+    again) contradicts both rules at once: then (NaN, NaN) and a note naming the two sizes.
+    """
+    up, down = sizes[above], sizes[below]
+    lo = float(up.max()) if up.size else np.nan
+    if up.size and down.size and down.min() < lo:
+        return np.nan, np.nan, (f"non-monotone: below the level at N = {down.min():g} but above it at N = {lo:g}; "
+                                "no interval")
+    beyond = down[down > lo] if up.size else down
+    return lo, float(beyond.min()) if beyond.size else np.nan, ""
+
+
+def _counts(sub: pd.DataFrame) -> pd.Series:
+    if "n_replicates" in sub.columns:
+        return sub["n_replicates"].astype(float)
+    return np.rint(sub["replicate_fraction"].astype(float) * sub["n_samples"].astype(float))
+
+
 def _pooled(sub: pd.DataFrame) -> pd.DataFrame:
-    """One row per size: samples pooled over seeds (replicate counts summed)."""
-    k = sub["n_replicates"] if "n_replicates" in sub.columns else (sub["replicate_fraction"] * sub["n_samples"])
-    pooled = pd.DataFrame({"size": sub["size"].astype(float), "k": np.rint(k.astype(float)),
+    """One row per size: samples pooled over seeds (replicate counts summed), p = k / n."""
+    pooled = pd.DataFrame({"size": sub["size"].astype(float), "k": _counts(sub),
                            "n": sub["n_samples"].astype(float)}).groupby("size", sort=True).sum()
     pooled["p"] = pooled["k"] / pooled["n"]
     return pooled
 
 
-def _note(cap: float, code: int, level: float) -> str | None:
+def _seed_curves(sub: pd.DataFrame, level: float) -> pd.DataFrame:
+    """One row per size: the seed mean m(n) (Definition 3.1) with its across-seed interval and seed flag, and
+    whether every seed is at or above / below the level."""
+    rows = []
+    for size, at in sub.groupby("size", sort=True):
+        f = at["replicate_fraction"].to_numpy(dtype=np.float64)
+        k, n = _counts(at).to_numpy(), at["n_samples"].to_numpy(dtype=np.float64)
+        mean, lo, hi = seed_interval(f, k, n)
+        rows.append(dict(size=float(size), mean=mean, lo=lo, hi=hi, flag=seed_flag(f, k, n), n_seeds=len(f),
+                         all_above=bool(np.all(f >= level)), all_below=bool(np.all(f < level))))
+    return pd.DataFrame(rows)
+
+
+def _budget(row: dict) -> dict:
+    """The training budget beside a capacity (module docstring; at the bound when censored); NaN / "" without
+    steps and batch_size."""
+    if not {"steps", "batch_size"} <= row.keys():
+        return dict(base_image_presentations=np.nan, epochs_per_image=np.nan, budget="")
+    steps, batch, cap = int(row["steps"]), int(row["batch_size"]), float(row["capacity"])
+    epochs = epochs_per_image(steps, batch, cap + float(row.get("ndummy", 0) or 0))
+    at = f"N = {cap:g} (the bound)" if row["censored"] else "the capacity"
+    text = f"{steps:,} steps x batch {batch} = {steps * batch:,} presentations; {epochs:,.0f} epochs per image at {at}"
+    return dict(base_image_presentations=float(steps * batch), epochs_per_image=epochs, budget=text)
+
+
+def _resolution(read: dict, level: float) -> str:
+    """What the grid says about the capacity: the bracket of a crossing, or the bound of a censored curve."""
     pct = f"{100 * level:g}%"
-    if code == 1:
-        return f"capacity >= {cap:g}: every size replicates at >= {pct}; larger sets are needed to find it"
-    if code == 2:
-        return f"capacity < {cap:g}: no size replicates at >= {pct}; smaller sets are needed to find it"
-    return None
+    if read["censored"] == ALL_ABOVE:
+        return f">= {read['capacity']:g}: at or above {pct} at every size; larger sets are needed to find it"
+    if read["censored"] == ALL_BELOW:
+        return f"< {read['capacity']:g}: below {pct} at every size; smaller sets are needed to find it"
+    return (f"between N = {read['bracket_low']:g} and {read['bracket_high']:g}, no size measured between: "
+            f"{read['capacity']:.3g} is log-size interpolation (the grid's resolution, not a measurement)")
 
 
-def memorization_capacity(table: pd.DataFrame, level: float = 0.9, n_boot: int = 1000,
-                          seed: int = 0) -> pd.DataFrame:
-    """Memorization capacity per width (and per other grid column present, except size and seed).
+def _head(keys: list[str], key) -> dict:
+    return dict(zip(keys, key if isinstance(key, tuple) else (key,)))
 
-    table: one row per cell with ``width``, ``size``, ``replicate_fraction``, ``n_samples`` (``n_replicates``
-    used when present); rows of several seeds at one size are pooled. level: the replicate fraction that counts
-    as memorizing (the paper's 1 - eps; 0.9 in Figure 1's reading).
-    Bootstrap: per replicate draw k* ~ Binomial(n, p_hat) at every size, recompute the crossing; (ci_low, ci_high)
-    is the 2.5-97.5 percentile interval of ``n_boot`` draws (NaN when n_boot = 0), from
-    ``np.random.default_rng(seed)`` restarted per group, so a group's interval does not depend on the others.
-    Returns one row per group: the group columns, then ``CAPACITY_COLUMNS``. censored is "all above" (capacity =
-    the largest size, a lower bound), "all below" (the smallest size, an upper bound) or None; bracket_low /
-    bracket_high are the sizes the level falls between (NaN on the censored side). With ``steps`` and
-    ``batch_size`` in the table (they group too), ``base_image_presentations`` = steps * batch_size and
-    ``epochs_per_image`` = that / capacity, the passes over each image of a training set at the capacity.
+
+def memorization_capacity(table: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
+    """Memorization capacity per width (and per other grid column present, except size and seed) of the curve of
+    all samples pooled: the sampling noise of the models' samples only (one model per size, or seeds pooled; the
+    seed spread is in `capacity_across_seeds`).
+
+    table: one row per cell with ``width``, ``size``, ``replicate_fraction``, ``n_samples`` (``n_replicates`` used
+    when present). level: the replicate fraction that counts as memorizing (the paper's 1 - eps; 0.9 in Figure 1's
+    reading). The interval: `grid_interval` with a size counted above / below the level where the Wilson interval
+    of its pooled samples lies at or above / below it, or (with a ``seed`` column) where every seed does.
+    Returns one row per group: the group columns, then ``CAPACITY_COLUMNS``.
     """
-    _check(table, level, n_boot)
+    _check(table, level)
     keys = [c for c in GROUP_CANDIDATES if c in table.columns]
     rows = []
     for key, sub in table.groupby(keys, sort=True, dropna=False):
         pooled = _pooled(sub)
-        sizes = pooled.index.to_numpy(dtype=np.float64)
-        cap, code = crossing(sizes, pooled["p"].to_numpy()[None, :], level)
-        cap, code = float(cap[0]), int(code[0])
-        lo = hi = np.nan
-        if n_boot > 0:
-            rng = np.random.default_rng(seed)
-            k_star = rng.binomial(pooled["n"].to_numpy(dtype=np.int64), pooled["p"].to_numpy(),
-                                  size=(n_boot, len(sizes)))
-            boot, _ = crossing(sizes, k_star / pooled["n"].to_numpy(), level)
-            lo, hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
-        if code == 0:
-            a = int(np.flatnonzero(pooled["p"].to_numpy() >= level).max())
-            bracket = (sizes[a], sizes[a + 1])
-        else:
-            bracket = (sizes[-1], np.nan) if code == 1 else (np.nan, sizes[0])
-        censored = {0: None, 1: ALL_ABOVE, 2: ALL_BELOW}[code]
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row.update(capacity=cap, ci_low=lo, ci_high=hi, level=float(level), bracket_low=bracket[0],
-                   bracket_high=bracket[1], censored=censored, note=_note(cap, code, level),
-                   n_sizes=len(sizes))
-        # Exposure at the capacity (when the table has the step budget): every image is a base image.
-        draws = row["steps"] * row["batch_size"] if {"steps", "batch_size"} <= row.keys() else np.nan
-        row.update(epochs_per_image=draws / cap, base_image_presentations=draws)
-        rows.append(row)
+        sizes, p = pooled.index.to_numpy(dtype=np.float64), pooled["p"].to_numpy()
+        w_lo, w_hi = wilson_interval(pooled["k"].to_numpy(), pooled["n"].to_numpy())
+        above, below = w_lo >= level, w_hi < level
+        if "seed" in sub.columns:
+            per_size = sub.groupby("size", sort=True)["replicate_fraction"]
+            above |= per_size.min().to_numpy() >= level
+            below |= per_size.max().to_numpy() < level
+        lo, hi, note = grid_interval(sizes, above, below)
+        read = read_curve(sizes, p, level)
+        row = _head(keys, key)
+        row |= read | dict(ci_low=lo, ci_high=hi, level=float(level), resolution=_resolution(read, level),
+                           note=note or None, n_sizes=len(sizes))
+        rows.append(row | _budget(row))
     return pd.DataFrame(rows, columns=[*keys, *CAPACITY_COLUMNS])
 
 
-SEED_CAPACITY_COLUMNS = ["capacity", "ci_low", "ci_high", "level", "n_seeds", "seeds", "min", "max", "censored",
-                         "note", "seed_ci_low", "seed_ci_high", "capacity_pooled", "pooled_ci_low", "pooled_ci_high"]
+def _per_seed(sub: pd.DataFrame, level: float) -> list[dict]:
+    """Each seed's own curve read per Definition 3.1: a crossing, or a bound (capacity NaN) when censored."""
+    out = []
+    for seed, curve in sub.groupby("seed", sort=True):
+        curve = _pooled(curve)
+        read = read_curve(curve.index.to_numpy(dtype=np.float64), curve["p"].to_numpy(), level)
+        bound = read["capacity"] if read["censored"] else np.nan
+        out.append({"seed": seed, "capacity": np.nan if read["censored"] else read["capacity"], "bound": bound,
+                    "censored": read["censored"], "bracket_low": read["bracket_low"],
+                    "bracket_high": read["bracket_high"]})
+    return out
 
 
-def _seed_note(codes: np.ndarray, level: float) -> tuple[str | None, str | None]:
-    """(censored, note) of a group from its seeds' crossing codes (0 crossed, 1 all above, 2 all below)."""
-    above, below, pct = int((codes == 1).sum()), int((codes == 2).sum()), f"{100 * level:g}%"
-    if above and below:
-        return "mixed", f"{above} seed(s) replicate at >= {pct} at every size, {below} at none: no interval"
-    if above:
-        return ALL_ABOVE, f"{above} of {len(codes)} seed(s) at >= {pct} at every size: capacity >= the estimate"
-    if below:
-        return ALL_BELOW, f"{below} of {len(codes)} seed(s) at >= {pct} at no size: capacity <= the estimate"
-    return None, None
+def _seed_text(r: dict) -> str:
+    if r["censored"] == ALL_BELOW:
+        return f"{r['seed']}: <{r['bound']:g}"
+    if r["censored"] == ALL_ABOVE:
+        return f"{r['seed']}: >={r['bound']:g}"
+    return f"{r['seed']}: {r['capacity']:.3g}"
 
 
-def _seed_crossings(sub: pd.DataFrame, level: float):
-    """Per seed of one group: (seeds, capacities [S], codes [S], brackets [B, 2] of the seeds that crossed)."""
-    seeds, caps, codes, brackets = sorted(sub["seed"].unique()), [], [], []
-    for s in seeds:
-        curve = _pooled(sub[sub["seed"] == s])
-        sizes, frac = curve.index.to_numpy(dtype=np.float64), curve["p"].to_numpy()
-        cap, code = crossing(sizes, frac[None, :], level)
-        caps.append(float(cap[0]))
-        codes.append(int(code[0]))
-        if code[0] == 0:  # the sizes the level falls between: the grid resolves C_s to this bracket only
-            a = int(np.flatnonzero(frac >= level).max())
-            brackets.append((sizes[a], sizes[a + 1]))
-    return seeds, np.asarray(caps), np.asarray(codes), np.asarray(brackets).reshape(-1, 2)
+def _interval_note(curves: pd.DataFrame, note: str) -> str:
+    flagged = curves[curves["flag"] != ""]
+    parts = [note] if note else []
+    parts += [f"N = {r.size:g}: {r.flag} (only the every-seed rule bounds there)" for r in flagged.itertuples()]
+    return "; ".join(parts)
 
 
-def _band(log_c: np.ndarray, codes: np.ndarray, brackets: np.ndarray) -> tuple[float, float]:
-    """The brackets' floor: exp(mean log a_s - h), exp(mean log b_s + h), h the half-width of the crossings'
-    t-interval (NaN below 2 crossed seeds)."""
-    if len(brackets) < 2:
-        return np.nan, np.nan
-    crossed = log_c[codes == 0]
-    half = seed_interval(crossed)[2] - crossed.mean()
-    log_br = np.log(brackets)
-    return float(np.exp(log_br[:, 0].mean() - half)), float(np.exp(log_br[:, 1].mean() + half))
+def capacity_across_seeds(table: pd.DataFrame, level: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Memorization capacity per width (and other grid group) per Definition 3.1: the crossing of the seed-averaged
+    replicate curve, with its grid bracket, the grid interval of the module docstring and the training budget.
 
-
-def capacity_across_seeds(table: pd.DataFrame, level: float = 0.9, n_boot: int = 1000,
-                          seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Memorization capacity per width (and other grid group) with an interval that includes the seed spread.
-
-    table: as `memorization_capacity`, with a ``seed`` column (several seeds per size). Method: each seed's own
-    curve gives its capacity C_s (`crossing`, interpolated in log size); the estimate is their geometric mean,
-    ``exp(mean log C_s)``, and the seed interval the t-interval of `memgen.stats.seed_interval` on log C_s, mapped
-    back: the seeds are the replicates, so the model-to-model spread is in it. The reported (ci_low, ci_high) is
-    the union of that interval with two floors. (1) The grid: a measured curve places C_s only inside its bracket
-    [a_s, b_s) (the sizes the level falls between); where inside depends on the curve's unknown shape (on a
-    logistic curve of slope 3 per unit log N the interpolation puts a capacity of 100 at 87 on a factor-2 grid),
-    so the interval reaches at least from mean(log a_s) - h to mean(log b_s) + h, h the half-width of the
-    crossings' t-interval: it never claims more than the grid resolves. (2) The pooled binomial bootstrap of
-    `memorization_capacity` (all seeds' samples pooled): never narrower than the sampling noise alone, also when
-    every seed crosses alike. Coverage of a known capacity: benchmarks/results/seed_coverage.json.
-    Why not a logistic fit (replicate ~ log N, per-seed intercepts, common slope): memorizing curves jump from
-    ~100% to ~0% between two sizes, which separates the data (the slope's MLE is infinite) and needs a penalty
-    to fit at all, and the logistic shape is an assumption the interpolated crossing does not make.
-
-    Censoring: a seed whose curve never falls through the level ("all above") only bounds its capacity from
-    below; then ci_high is NaN (and ci_low NaN for "all below", both for "mixed"). One seed: no seed interval.
-    Returns (summary, per_seed): summary one row per group with ``SEED_CAPACITY_COLUMNS`` (seed_ci_*: the
-    seed-only interval; *_pooled: `memorization_capacity` of the pooled samples); per_seed one row per group x
-    seed: capacity, censored (None / all above / all below), for a figure of per-seed points and the band.
+    table: as `memorization_capacity`, with a ``seed`` column (one row per size and seed). Per size, the seed mean
+    and its across-seed interval (`memgen.stats.seed_interval` on the per-seed fractions; a size that
+    `memgen.stats.seed_flag` flags gives no confidence-based bound, only the every-seed rule). One seed: no
+    across-seed interval (ci_low, ci_high NaN; `memorization_capacity` gives that model's sampling interval).
+    Returns (summary, per_seed): summary one row per group with ``SEED_CAPACITY_COLUMNS`` (per_seed: each seed's own
+    crossing or bound as text, n_seeds_censored: the seeds whose curve never crosses in the grid, mean_curve: the
+    seed mean per size in %); per_seed one row per group x seed with ``PER_SEED_COLUMNS`` (capacity NaN for a
+    censored seed, whose bound is in ``bound``).
     """
-    _check(table, level, n_boot)
+    _check(table, level)
     if "seed" not in table.columns:
         raise MemgenError("capacity table lacks column(s) ['seed']")
     keys = [c for c in GROUP_CANDIDATES if c in table.columns]
     summary, per_seed = [], []
     for key, sub in table.groupby(keys, sort=True, dropna=False):
-        head = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        seeds, caps, codes, brackets = _seed_crossings(sub, level)
-        per_seed += [head | {"seed": s, "capacity": c, "censored": {0: None, 1: ALL_ABOVE, 2: ALL_BELOW}[int(k)]}
-                     for s, c, k in zip(seeds, caps, codes)]
-        log_c = np.log(caps)
-        mean, s_lo, s_hi = (float(np.exp(v)) for v in seed_interval(log_c))
-        pooled = memorization_capacity(sub.drop(columns="seed"), level, n_boot, seed).iloc[0]
+        head = _head(keys, key)
+        seeds = _per_seed(sub, level)
+        per_seed += [head | s for s in seeds]
+        curves = _seed_curves(sub, level)
+        sizes = curves["size"].to_numpy()
+        read = read_curve(sizes, curves["mean"].to_numpy(), level)
+        n_seeds = sub["seed"].nunique()
         lo = hi = np.nan
-        if len(caps) >= 2:  # the union of the seed interval and both floors (the bootstrap's NaN when n_boot = 0)
-            b_lo, b_hi = _band(log_c, codes, brackets)
-            lo = float(np.fmin(np.fmin(s_lo, b_lo), pooled["ci_low"]))
-            hi = float(np.fmax(np.fmax(s_hi, b_hi), pooled["ci_high"]))
-        censored, note = _seed_note(codes, level)
-        if censored in (ALL_ABOVE, "mixed"):
-            hi = np.nan
-        if censored in (ALL_BELOW, "mixed"):
-            lo = np.nan
-        summary.append(head | dict(capacity=mean, ci_low=lo, ci_high=hi, level=float(level), n_seeds=len(caps),
-                                   seeds=",".join(map(str, seeds)), min=float(caps.min()), max=float(caps.max()),
-                                   censored=censored, note=note, seed_ci_low=s_lo, seed_ci_high=s_hi,
-                                   capacity_pooled=pooled["capacity"], pooled_ci_low=pooled["ci_low"],
-                                   pooled_ci_high=pooled["ci_high"]))
+        note = "one seed: no across-seed interval" if n_seeds < 2 else ""
+        if n_seeds >= 2:
+            ok = curves["flag"] == ""
+            above = (ok & (curves["lo"] >= level)) | curves["all_above"]
+            below = (ok & (curves["hi"] < level)) | curves["all_below"]
+            lo, hi, note = grid_interval(sizes, above.to_numpy(), below.to_numpy())
+            note = _interval_note(curves, note)
+        row = head | read | dict(
+            ci_low=lo, ci_high=hi, level=float(level), resolution=_resolution(read, level), n_seeds=n_seeds,
+            seeds=",".join(str(s["seed"]) for s in seeds), per_seed=", ".join(_seed_text(s) for s in seeds),
+            n_seeds_censored=sum(s["censored"] is not None for s in seeds),
+            mean_curve=", ".join(f"N={n:g}: {100 * m:.1f}" for n, m in zip(sizes, curves["mean"])),
+            note=note or None, n_sizes=len(sizes))
+        summary.append(row | _budget(row))
     return (pd.DataFrame(summary, columns=[*keys, *SEED_CAPACITY_COLUMNS]),
-            pd.DataFrame(per_seed, columns=[*keys, "seed", "capacity", "censored"]))
+            pd.DataFrame(per_seed, columns=[*keys, *PER_SEED_COLUMNS]))
 
 
-def capacity_seed_summary(table: pd.DataFrame, level: float = 0.9, n_boot: int = 1000) -> pd.DataFrame:
+def capacity_seed_summary(table: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
     """The summary of `capacity_across_seeds` (one row per width and group): the study's table of that name."""
-    return capacity_across_seeds(table, level, n_boot)[0]
+    return capacity_across_seeds(table, level)[0]

@@ -3,8 +3,9 @@ generalizing fraction, and the disjoint-split agreement beside the replicate fra
 
 The paper's claim: a model memorizes OR generalizes, and "training can entirely fail and achieve neither". x =
 replicates + partial copies, and y in two versions: ``y_valid``, the novel-and-valid samples (where the kind has a
-validity rule), and ``y_agreement``, the pairs of samples that are the same novel image as the sample of the
-cell's disjoint-split partner from the same noise (where the cell has one; Kadkhodaie et al.).
+validity rule), and ``y_agreement``, the pairs of samples that are the same novel image (and valid, where the kind
+has a rule) as the sample of the cell's disjoint-split partner from the same noise (where the cell has one;
+Kadkhodaie et al.: ``frac_same_novel``, the measure of their claim).
 
 What each version can and cannot show. Every sample has one outcome, so x + y_valid = 1 - invalid <= 1: no cell
 can fall above the line x + y = 1 ("both"), and its count of 0 is no evidence. The same holds, up to pairs where a
@@ -54,7 +55,8 @@ def dichotomy_table(replicates, agreement: pd.DataFrame | None = None) -> pd.Dat
     a validity rule) and its region; y_agreement (NaN without a disjoint-split partner) and its region.
     ``same_as``: the study of an earlier row with the same samples (`same_samples`), "" for the first.
     ``agreement``: the disjoint-split summary (`memgen.evaluation.agreement.agreement_summary`: model columns,
-    side A's ``dataset``, label, ``frac_same_novel``); it gives y_agreement to both sides of each pair."""
+    side A's ``dataset``, label, ``frac_same_novel``); it gives y_agreement to both sides of each pair (none
+    without ``frac_same_novel``)."""
     rows = as_frame(replicates)
     require(rows, ["study", "width", "size", "seed", "label", "memorized_fraction"], "replicate tables")
     keep = [c for c in ("study", "dataset", "width", "size", "dummy", "ndummy", "steps", "conditional", "exposure",
@@ -64,8 +66,9 @@ def dichotomy_table(replicates, agreement: pd.DataFrame | None = None) -> pd.Dat
     out["y_valid"] = rows.get("generalizing_fraction", pd.Series(np.nan, index=rows.index)).astype(float).to_numpy()
     out["region_valid"] = _regions(out["x"], out["y_valid"])
     out["y_agreement"] = np.nan
-    if agreement is not None and not agreement.empty:
-        col = "frac_same_novel" if "frac_same_novel" in agreement else "frac_same"
+    if agreement is not None and not agreement.empty and "frac_same_novel" in agreement:
+        # frac_same alone counts pairs that copy one image too: no y without both samples' outcomes
+        col = "frac_same_novel"
         keys = [k for k in MODEL_KEYS if k in agreement.columns and k in out.columns]
         side_a = out.assign(dataset=out["dataset"].astype(str).str.removeprefix("split-"))
         joined = side_a[keys + ["dataset"]].merge(agreement[keys + ["dataset", col]], on=keys + ["dataset"],
@@ -147,8 +150,9 @@ def dichotomy_figure(table: pd.DataFrame, out_path: str | os.PathLike) -> None:
 
 
 def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicates=None) -> None:
-    """Two panels on one x axis (training images, log): (a) the disjoint-split agreement (median similarity with its
-    interval, the same-image fraction and the same-image-and-both-novel fraction) per width; (b) the replicate
+    """Two panels on one x axis (training images, log): (a) the disjoint-split agreement (the same-image-and-both-
+    novel fraction, the claim's measure; the same-image fraction; the median similarity with its interval, an
+    exploratory description that untrained models share, `memgen.evaluation.agreement`) per width; (b) the replicate
     fraction of side A and side B per width. Drawn: the pairs of models without dummies (the size sweep); pairs
     with dummies or a minority class are in the table and the dichotomy. ``replicates``: the replicate tables of
     both sides (one DataFrame or a list; ``dataset``, ``width``, ``size``, ``replicate_fraction``)."""
@@ -168,12 +172,12 @@ def agreement_figure(table: pd.DataFrame, out_path: str | os.PathLike, replicate
             sub = sub.groupby("size", as_index=False).mean(numeric_only=True)
             err = np.abs(sub[["median_ci_low", "median_ci_high"]].to_numpy().T - sub["median_similarity"].to_numpy())
             left.errorbar(sub["size"], sub["median_similarity"], yerr=err, color=palette[w], marker="o", capsize=3,
-                          label=f"width {w}: median similarity")
+                          label=f"width {w}: median similarity (exploratory)")
             left.plot(sub["size"], sub["frac_same"], color=palette[w], marker="s", linestyle=":",
                       label=f"width {w}: same-image pairs")
             if "frac_same_novel" in sub:
                 left.plot(sub["size"], sub["frac_same_novel"], color=palette[w], marker="^", linestyle="-.",
-                          label=f"width {w}: same image, both novel (& valid)")
+                          label=f"width {w}: same image, both novel & valid (the claim)")
         if replicates is not None and not replicates.empty:
             side = np.where(replicates["dataset"].astype(str).str.startswith("split-"), "B", "A")
             for (s, w), sub in replicates.assign(side=side).groupby(["side", "width"]):

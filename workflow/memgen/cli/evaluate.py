@@ -62,17 +62,19 @@ def _card(path) -> dict:
 
 def cmd_loss_gap(args) -> None:
     from memgen import io
-    from memgen.evaluation.loss_gap import checkpoints_table
+    from memgen.evaluation.loss_gap_checkpoints import checkpoints_tables
 
     prepare(args)
     train, train_labels = io.load_images_npz(args.train)
     heldout, heldout_labels = io.load_images_npz(args.heldout)
     meta = parse_meta(args.meta)
-    table = checkpoints_table(args.checkpoints, train, heldout, train_labels, heldout_labels, seed=args.seed,
-                              k=args.levels, device=args.device)
-    add_meta(table, {k: v for k, v in meta.items() if k not in table.columns})  # the checkpoint's own values win
-    io.write_parquet(args.out, table)
-    LOG.info(f"wrote {args.out}")
+    tables = checkpoints_tables(args.checkpoints, train, heldout, train_labels, heldout_labels, seed=args.seed,
+                                k=args.levels, device=args.device)
+    for table, out in zip(tables, (args.out, args.per_image)):
+        if out:
+            add_meta(table, {k: v for k, v in meta.items() if k not in table.columns})  # the checkpoint's own win
+            io.write_parquet(out, table)
+            LOG.info(f"wrote {out}")
 
 
 def register(sub) -> None:
@@ -102,5 +104,7 @@ def register(sub) -> None:
                    "column the checkpoints already give, such as seed, keeps their value)")
     add_seed_arg(s, required=False, default=0)
     s.add_argument("--out", required=True, help="Parquet (step, t, alpha_bar, log_snr, split, loss, loss_sem, n)")
+    s.add_argument("--per-image", help="also write each image's loss per level (step, t, split, index, loss): the "
+                   "permutation test of the gap swaps train and held-out image i, which saw the same noise")
     add_compute_args(s)
     s.set_defaults(func=cmd_loss_gap)

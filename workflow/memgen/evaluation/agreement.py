@@ -13,8 +13,19 @@ Per pair (``pair_agreement``):
 - ``is_same`` (the ratio idea of Yoon et al. applied to the pair): ``pair_dist < threshold * min(train_dist_a,
   train_dist_b)``, with the replicate threshold (1/3: the two samples are three times closer to each other than
   either is to any training image). Strict, so a pair that both copy one training image exactly is not "same".
+- ``similarity_shuffled``: the same similarity between sample i of A and sample i + 1 (mod M) of B, which share no
+  noise: the baseline of two models that draw from similar distributions without a common starting point.
 Per group (``summarize_agreement``): the median similarity with a distribution-free interval (order statistics,
 ``median_interval``) and the fraction of same-image pairs with a Wilson interval.
+
+The measure of Kadkhodaie et al.'s claim is ``frac_same_novel`` (`agreement_summary`): the pairs that are the same
+image while both samples are novel, and valid where the kind has a validity rule ("these networks produce nearly
+identical samples" that "are distinct from the training set, and are of high visual quality"). The similarity is
+kept as an exploratory description, not a claim: it is highest for two untrained models (their output layers start
+at zero and they share the noise, so they draw the same image) and rises whenever copying falls, whatever the
+samples look like. Its novel-only version (``median_similarity_novel``, both samples novel and valid) stands beside
+the shuffled baseline of the same samples (``median_similarity_novel_shuffled``); an undertrained same-noise
+control (both models at an early snapshot) is not run, so neither is a verdict.
 """
 
 from __future__ import annotations
@@ -30,10 +41,13 @@ from memgen.stats import median_interval, wilson_interval
 
 PAIR_CHUNK = 1024  # pairs per float64 block
 # What a pair row holds beyond the model columns and the label: the measures, and each sample's outcome.
-PAIR_COLUMNS = ["pair_index", "similarity", "pair_dist", "train_dist_a", "train_dist_b", "is_same", "outcome_a",
-                "outcome_b"]
+PAIR_COLUMNS = ["pair_index", "similarity", "pair_dist", "train_dist_a", "train_dist_b", "is_same",
+                "similarity_shuffled", "outcome_a", "outcome_b", "outcome_b_shuffled"]
 SUMMARY_COLUMNS = ["n_pairs", "median_similarity", "median_ci_low", "median_ci_high", "n_same", "frac_same",
-                   "same_ci_low", "same_ci_high", "median_pair_dist"]
+                   "same_ci_low", "same_ci_high", "median_pair_dist", "median_similarity_shuffled"]
+# With both samples' outcomes (`agreement_summary`): the claim's measure and the exploratory novel-only similarity.
+NOVEL_COLUMNS = ["n_same_novel", "frac_same_novel", "same_novel_ci_low", "same_novel_ci_high", "n_novel_pairs",
+                 "median_similarity_novel", "n_novel_shuffled", "median_similarity_novel_shuffled"]
 
 
 def _check(name: str, arr, shape=None) -> np.ndarray:
@@ -71,7 +85,7 @@ def pair_agreement(samples_a: np.ndarray, samples_b: np.ndarray, train_a: np.nda
 
     samples_a, samples_b: uint8 ``[M, H, W, 3]``; train_a, train_b: uint8 ``[N_A, H, W, 3]``, ``[N_B, H, W, 3]``
     (each >= 2 images). Columns: pair_index (int64), similarity, pair_dist, train_dist_a, train_dist_b (float64),
-    is_same (bool).
+    is_same (bool), similarity_shuffled (float64: A_i against B_{(i+1) mod M}; NaN when M = 1).
     """
     _check("samples_a", samples_a)
     for name, arr in (("samples_b", samples_b), ("train_a", train_a), ("train_b", train_b)):
@@ -84,17 +98,20 @@ def pair_agreement(samples_a: np.ndarray, samples_b: np.ndarray, train_a: np.nda
     sim, dist = pair_similarity(samples_a, samples_b)
     da = _nearest_train(samples_a, train_a, train_b, device)
     db = _nearest_train(samples_b, train_a, train_b, device)
+    shuffled = pair_similarity(samples_a, np.roll(samples_b, -1, axis=0))[0] if len(samples_a) > 1 else \
+        np.full(len(samples_a), np.nan)
     return pd.DataFrame({"pair_index": np.arange(len(samples_a), dtype=np.int64), "similarity": sim,
                          "pair_dist": dist, "train_dist_a": da, "train_dist_b": db,
-                         "is_same": dist < float(threshold) * np.minimum(da, db)})
+                         "is_same": dist < float(threshold) * np.minimum(da, db), "similarity_shuffled": shuffled})
 
 
 def _summary_row(group: pd.DataFrame) -> dict:
     med, lo, hi = median_interval(group["similarity"].to_numpy())
     n, k = len(group), int(group["is_same"].sum())
     s_lo, s_hi = wilson_interval(k, n)
+    shuffled = float(group["similarity_shuffled"].median()) if "similarity_shuffled" in group else float("nan")
     return dict(zip(SUMMARY_COLUMNS, (n, med, lo, hi, k, k / n if n else float("nan"), s_lo, s_hi,
-                                      float(group["pair_dist"].median()))))
+                                      float(group["pair_dist"].median()), shuffled)))
 
 
 def summarize_agreement(pairs: pd.DataFrame, by=None) -> pd.DataFrame:
@@ -132,24 +149,39 @@ def agreement_pairs(samples_a: list, samples_b: list, train_a: list, train_b: li
         if not np.array_equal(ca["label"].to_numpy()[:m], cb["label"].to_numpy()[:m]):
             raise MemgenError(f"agreement: the samples of the pair {grid} do not have the same labels in order")
         table = pair_agreement(a[:m], b[:m], ta, tb, threshold=threshold, device=device)
+        outcome_b = cb["outcome"].to_numpy()[:m]
         tables.append(table.assign(**grid, label=ca["label"].to_numpy()[:m], outcome_a=ca["outcome"].to_numpy()[:m],
-                                   outcome_b=cb["outcome"].to_numpy()[:m]))
+                                   outcome_b=outcome_b, outcome_b_shuffled=np.roll(outcome_b, -1)))
     return pd.concat(tables, ignore_index=True)
+
+
+def _novel_row(group: pd.DataFrame) -> dict:
+    """The claim's measure and the novel-only similarity of one group (see `agreement_summary`)."""
+    both = group["outcome_a"].isin(NOVEL) & group["outcome_b"].isin(NOVEL)
+    n, k = len(group), int((group["is_same"] & both).sum())
+    lo, hi = wilson_interval(k, n)
+    row = dict(n_same_novel=k, frac_same_novel=k / n, same_novel_ci_low=lo, same_novel_ci_high=hi,
+               n_novel_pairs=int(both.sum()), median_similarity_novel=float(group.loc[both, "similarity"].median()))
+    if {"outcome_b_shuffled", "similarity_shuffled"} <= set(group.columns):
+        cross = group["outcome_a"].isin(NOVEL) & group["outcome_b_shuffled"].isin(NOVEL)
+        row |= dict(n_novel_shuffled=int(cross.sum()),
+                    median_similarity_novel_shuffled=float(group.loc[cross, "similarity_shuffled"].median()))
+    return row
 
 
 def agreement_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per pair of models and label (every column of ``pairs`` that `agreement_pairs` took from the grid, and
-    ``label``): `summarize_agreement` of the pairs and, when both sides were assessed, ``frac_same_novel`` (with
-    its Wilson interval): pairs that are the same image while neither sample copies anything (and both are valid,
-    where a rule exists). It separates generalization from failed training: two untrained models, whose output
-    layers start at zero, turn the same noise into the same image too."""
+    ``label``): `summarize_agreement` of the pairs and, when both sides were assessed (``outcome_a``,
+    ``outcome_b``), ``NOVEL_COLUMNS``: ``frac_same_novel`` (with its Wilson interval), the pairs that are the same
+    image while neither sample copies anything and both are valid where a rule exists: the measure of Kadkhodaie
+    et al.'s claim; and the exploratory similarity of the pairs whose samples are both novel (and valid), beside the
+    same for the shuffled pairs (A_i, B_{i+1}) (module docstring). Medians of no pair are NaN, and so are the
+    shuffled columns of a pairs table without ``outcome_b_shuffled``."""
     keys = [c for c in pairs.columns if c not in PAIR_COLUMNS]
-    summary = summarize_agreement(pairs, by=keys)
+    summary = summarize_agreement(pairs, by=keys or None)
     if {"outcome_a", "outcome_b"} <= set(pairs.columns):
-        novel = pairs["is_same"] & pairs["outcome_a"].isin(NOVEL) & pairs["outcome_b"].isin(NOVEL)
-        counts = novel.groupby([pairs[k] for k in keys]).agg(["sum", "count"]).reset_index()
-        lo, hi = wilson_interval(counts["sum"].to_numpy(), counts["count"].to_numpy())
-        counts = counts.assign(frac_same_novel=counts["sum"] / counts["count"], same_novel_ci_low=lo,
-                               same_novel_ci_high=hi).drop(columns=["sum", "count"])
-        summary = summary.merge(counts, on=keys, how="left")
+        groups = pairs.groupby(keys, sort=True) if keys else [((), pairs)]
+        rows = [dict(zip(keys, key if isinstance(key, tuple) else (key,))) | _novel_row(g) for key, g in groups]
+        novel = pd.DataFrame(rows, columns=[*keys, *NOVEL_COLUMNS])
+        summary = summary.merge(novel, on=keys, how="left") if keys else pd.concat([summary, novel], axis=1)
     return summary

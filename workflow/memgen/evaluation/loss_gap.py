@@ -22,25 +22,23 @@ image i and held-out image i see the very same eps, the gap carries no noise-sam
 splits (exactly paired when both splits have the same size), and swapping the two arrays swaps the two splits'
 rows exactly. Results do not depend on ``batch_size`` or ``device`` beyond floating-point kernel differences.
 
-Pure functions: arrays and a model in, a pandas table out; the CLI reads checkpoints and writes the Parquet.
+Pure functions: arrays and a model in, a pandas table out; `memgen.evaluation.loss_gap_checkpoints` runs them on
+checkpoints, the CLI writes the Parquet.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from memgen import checkpoint
 from memgen.diffusion.gaussian import GaussianDiffusion, Model
 from memgen.diffusion.schedule import named_betas
 from memgen.errors import MemgenError
 from memgen.runtime import STREAM, check_int, resolve_device, seed_state, to_model_scale
 
-LOG = logging.getLogger("memgen")
 SPLITS = ("train", "heldout")
 TABLE_COLUMNS = ["t", "alpha_bar", "log_snr", "split", "loss", "loss_sem", "loss_x0", "loss_x0_sem", "n"]
 
@@ -231,68 +229,3 @@ def loss_gap(table: pd.DataFrame) -> pd.DataFrame:
         out["gap_x0"] = wide[("loss_x0", "heldout")] - wide[("loss_x0", "train")]
         out["gap_x0_sem"] = np.hypot(wide[("loss_x0_sem", "heldout")], wide[("loss_x0_sem", "train")])
     return out.reset_index().rename_axis(columns=None)
-
-
-def loss_gap_table(
-    ckpt: dict,
-    images_train: np.ndarray,
-    images_heldout: np.ndarray,
-    levels: Sequence[int] | np.ndarray | None = None,
-    seed: int = 0,
-    labels_train=None,
-    labels_heldout=None,
-    *,
-    k: int = 20,
-    weights: str = "ema",
-    batch_size: int = 256,
-    device: str = "cpu",
-    n_noise: int = 1,
-) -> pd.DataFrame:
-    """``denoising_loss_by_level`` for a memgen checkpoint dict, with a leading ``step`` column (its training step).
-
-    The model and process are rebuilt from the checkpoint (``weights`` "ema" or "model"); ``levels`` default
-    to ``noise_levels(T, k, schedule)`` of its config. Labels are used only by a class-conditional model,
-    which requires them.
-    """
-
-    if weights not in ("ema", "model"):
-        raise MemgenError(f"weights: expected 'ema' or 'model', got {weights!r}")
-    dev = resolve_device(device)
-    diffusion = checkpoint.build_diffusion_for(ckpt["config"])
-    if levels is None:
-        levels = noise_levels(diffusion.num_timesteps, k, ckpt["config"]["diffusion"]["schedule"])
-    conditional = ckpt["num_classes"] > 0
-    if conditional and (labels_train is None or labels_heldout is None):
-        raise MemgenError("labels_train / labels_heldout: the checkpoint is class-conditional and needs labels")
-    model = checkpoint.build_model(ckpt, weights).to(dev)
-    table = denoising_loss_by_level(model, diffusion, images_train, images_heldout, levels, seed,
-                                    labels_train if conditional else None, labels_heldout if conditional else None,
-                                    batch_size, dev, n_noise)
-    table.insert(0, "step", np.int64(ckpt["step"]))
-    return table
-
-
-def checkpoints_table(paths, images_train, images_heldout, labels_train=None, labels_heldout=None, *, seed: int = 0,
-                      k: int = 20, device: str = "cpu") -> pd.DataFrame:
-    """``loss_gap_table`` of every checkpoint file in ``paths`` (snapshots of one run, or models), concatenated,
-    with the exposure of each snapshot: its batch size, passes over each training image and draws of training
-    images so far (`memgen.studies.cell.epochs_per_image`), and the model's training ``seed`` (NA when imported).
-    Labels are passed only to class-conditional models."""
-    from memgen.studies.cell import epochs_per_image  # here: importing memgen.studies builds the registry
-
-    tables = []
-    for path in paths:
-        ckpt = checkpoint.load(path)
-        cond = ckpt["num_classes"] > 0
-        table = loss_gap_table(ckpt, images_train, images_heldout, seed=seed, k=k,
-                               labels_train=labels_train if cond else None,
-                               labels_heldout=labels_heldout if cond else None, device=device)
-        batch = int(ckpt["config"]["train"]["batch_size"])
-        epochs = epochs_per_image(ckpt["step"], batch, len(images_train))
-        table.insert(1, "batch_size", batch)
-        table.insert(2, "epochs_per_image", epochs)
-        table.insert(3, "base_image_presentations", ckpt["step"] * batch)
-        table.insert(4, "seed", pd.array([ckpt.get("seed")] * len(table), dtype="Int64"))  # <NA>: imported model
-        tables.append(table)
-        LOG.info(f"{path}: step {ckpt['step']} evaluated at {k} noise levels")
-    return pd.concat(tables, ignore_index=True)

@@ -38,6 +38,7 @@ PATHS = {
     "gallery": f"{{study}}/{CELL}/gallery.png",
     "gallery_table": f"{{study}}/{CELL}/gallery.parquet",
     "cell_losses": f"{{study}}/{CELL}/losses.parquet",  # the loss gap of one model (external study)
+    "cell_image_losses": f"{{study}}/{CELL}/image_losses.parquet",  # ... per image, for its permutation test
     "cell_loss_figure": f"{{study}}/{CELL}/loss_gap.png",
     # per training set
     "opt_samples": f"{SET}/samples.npz",

@@ -1,5 +1,6 @@
 """Memorization capacity (Yoon et al. Hypothesis 1, Figure 1): the replicate fraction against the training-set
-size, per UNet width; the capacity is the largest size still copied at >= 90%."""
+size, per UNet width; the capacity (Definition 3.1) is the largest size whose seed-averaged replicate fraction is
+still >= 90%, given with the grid sizes that bracket it and the training budget it was read at."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from memgen.studies.common import ladder, num_samples, replicates, train_setting
 from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.paths import path
 from memgen.studies.record import Plot, Study, Table, get, register
+
+MARKDOWN = "memgen.analysis.capacity_markdown:capacity_markdown"
 
 
 def expand(name: str, block, cfg) -> list[Cell]:
@@ -41,8 +44,10 @@ def comparisons(grid, study: str) -> list[dict]:
 STUDY = register(Study(
     "capacity", "Memorization capacity vs training-set size and width (Yoon et al. Hypothesis 1, Figure 1)",
     expand,
-    tables=(Table("memorization_capacity", "memgen.analysis.capacity:memorization_capacity", replicates),
-            Table("capacity_across_seeds", "memgen.analysis.capacity:capacity_seed_summary", replicates)),
+    tables=(Table("memorization_capacity", "memgen.analysis.capacity:memorization_capacity", replicates,
+                  markdown=MARKDOWN),
+            Table("capacity_across_seeds", "memgen.analysis.capacity:capacity_seed_summary", replicates,
+                  markdown=MARKDOWN)),
     figures=(Plot("capacity", "memgen.analysis.figures:capacity_figure", figure_inputs),),
     comparisons=comparisons,
 ))
