@@ -163,7 +163,7 @@ def test_regime_reached_not_reached_and_unresolved():
     out = agreement_regime(table).set_index("size")
     assert out.loc[4, "reached"] == "not reached" and out.loc[4, "n_same_novel"] == 0 and out.loc[4, "n_pairs"] == 384
     assert out.loc[4, "ci_high"] < 0.02  # no pair of 384: the pooled Wilson bound
-    assert out.loc[16, "reached"] == "unresolved at 3 seeds" and out.loc[16, "ci_low"] < 0.5 < out.loc[16, "ci_high"]
+    assert out.loc[16, "reached"].startswith("unresolved") and out.loc[16, "ci_low"] < 0.5 < out.loc[16, "ci_high"]
     assert out.loc[64, "reached"] == "reached" and out.loc[64, "per_seed"] == "93.8/97.7/92.2"
     assert out.loc[256, "n_seeds"] == 1 and "one seed" in out.loc[256, "note"]  # 60 of 128: Wilson around 47%
     md = agreement_regime_markdown(agreement_regime(table))
