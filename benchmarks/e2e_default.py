@@ -73,16 +73,24 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def stop(workdir: Path, step_hint: str) -> dict:
-    """SIGTERM to the training process; the seconds until it is gone."""
+def stop(workdir: Path, step_hint: str, snakemake: int, read_log) -> dict:
+    """SIGTERM to the training process; the seconds until it is gone. Snakemake is held (SIGSTOP) from before the
+    signal until ``read_log()`` has read the dying attempt's log: its retry truncates that log (``> {log}``), and
+    on a loaded machine it did so before this script read the preemption line."""
     pids = train_pids(workdir)
     if len(pids) != 1:
         return {"error": f"expected one training process, found {pids}", "when": step_hint}
-    sent = time.perf_counter()
-    os.kill(pids[0], signal.SIGTERM)
-    while alive(pids[0]) and time.perf_counter() - sent < 120:
-        time.sleep(0.05)
-    return {"pid": pids[0], "when": step_hint, "exit_s": round(time.perf_counter() - sent, 2)}
+    os.kill(snakemake, signal.SIGSTOP)
+    try:
+        sent = time.perf_counter()
+        os.kill(pids[0], signal.SIGTERM)
+        while alive(pids[0]) and time.perf_counter() - sent < 120:
+            time.sleep(0.05)
+        exit_s = round(time.perf_counter() - sent, 2)
+        read_log()
+    finally:
+        os.kill(snakemake, signal.SIGCONT)
+    return {"pid": pids[0], "when": step_hint, "exit_s": exit_s}
 
 
 def read(path: Path | None) -> str:
@@ -131,13 +139,12 @@ def main() -> None:
             text = poll_log()
             steps = [int(m) for m in re.findall(r"^step (\d+)/", text, re.M)]
             if not signals and steps and steps[-1] >= args.stop_at:
-                signals.append(stop(workdir, f"after step {steps[-1]}"))
-                poll_log()
+                signals.append(stop(workdir, f"after step {steps[-1]}", dag.pid, poll_log))
             elif len(signals) == 1 and "resumed from" in text:
                 resumed_seen_at = resumed_seen_at or time.perf_counter()
                 if time.perf_counter() - resumed_seen_at >= args.second_after:
-                    signals.append(stop(workdir, f"{args.second_after} s after 'resumed from'"))
-                    poll_log()
+                    signals.append(stop(workdir, f"{args.second_after} s after 'resumed from'", dag.pid,
+                                        poll_log))
         if dag.poll() is None:  # out of time: Snakemake and its jobs go
             dag.kill()
             kill_jobs(workdir)

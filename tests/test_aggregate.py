@@ -97,7 +97,7 @@ def capacity_table(seeds=(0,)):
                 k = max(0, int(1000 * min(1.0, width / size)) - 10 * seed)
                 lo, hi = wilson_interval(k, 1000)
                 rows.append(dict(width=width, size=size, seed=seed, replicate_fraction=k / 1000,
-                                 ci_low=lo, ci_high=hi))
+                                 n_samples=1000, ci_low=lo, ci_high=hi))
     return pd.DataFrame(rows)
 
 
