@@ -34,11 +34,13 @@ class TrainStep:
     model, ema: the plain UNet and its EMA copy (same architecture, on ``device``); diffusion: the training
     `GaussianDiffusion`; lr, weight_decay: AdamW's; ema_rate: EMA decay (ema <- ema + (1 - rate)(model - ema)).
     Attributes for checkpointing: ``model``, ``ema``, ``optimizer`` (load state into them to resume).
+    compile_backend: torch.compile's backend where ``fast.compile`` ("eager" traces with Dynamo and runs the traced
+    graph without Inductor: the CPU smoke run of benchmarks/gpu.sh checks the code path with it in seconds).
     """
 
     def __init__(self, model: nn.Module, ema: nn.Module, diffusion, *, lr: float, weight_decay: float,
                  ema_rate: float, device: torch.device | str, fast: FastPath = PLAIN,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, compile_backend: str = "inductor"):
         self.device, self.fast, self.log = torch.device(device), fast, log
         self.model, self.ema, self.diffusion, self.ema_rate = model, ema, diffusion, float(ema_rate)
         if fast.channels_last:  # conv weights NHWC; the EMA too, so the foreach lerp sees matching strides
@@ -51,7 +53,7 @@ class TrainStep:
         self._net = self._eager
         self._guarded = GUARDED_CALLS if fast.compile else 0  # compiled calls still under the fallback
         if fast.compile:
-            self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode)
+            self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode, backend=compile_backend)
 
     def _forward_backward(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         losses = self.diffusion.training_losses(self._net, x0, t, y=y, noise=noise)
