@@ -21,7 +21,9 @@ Modes (``--modes``):
   batches come from its own generator. Eager (bf16 autocast where the variant has it): vmap turns the
   convolutions into grouped ones (measured on this project's CPU: 0.84x of K separate steps at width 16).
 Every row: mode, k, path, steps/s per cell, aggregate steps/s, gain = aggregate / sequential's steps/s of the
-variant, peak GPU memory of one process. The planner reads ``gain`` (memgen/rates.json, via benchmarks/rates.py).
+variant, peak GPU memory of one process, and cell steps per CPU-second of the timed steps (on a shared CPU the
+comparison per core: wall time there includes waiting for a core). The planner reads ``gain`` (memgen/rates.json,
+via benchmarks/rates.py).
 """
 
 from __future__ import annotations
@@ -127,10 +129,11 @@ def child_main(args: argparse.Namespace) -> None:
         run_steps(step, data, max(args.warmup - 1, 0), device)
         print("ready", flush=True)
         sys.stdin.readline()
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         seconds = run_steps(step, data, args.steps, device)
+        cpu = time.process_time() - cpu
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    print(json.dumps({"start": start, "end": start + seconds, "steps": args.steps,
+    print(json.dumps({"start": start, "end": start + seconds, "steps": args.steps, "cpu_s": cpu,
                       "path": describe(args.variant, step.fast),
                       "compiled": is_compiled(step), "first_step_s": first, "peak_mem_mib": peak}), flush=True)
 
@@ -170,7 +173,8 @@ def row_from(mode: str, k: int, results: list[dict], base: float | None) -> dict
     return {"mode": mode, "k": k, "path": results[0]["path"], "compiled": all(r["compiled"] for r in results),
             "steps_per_s_per_cell": aggregate / k, "aggregate_steps_per_s": aggregate,
             "gain": aggregate / base if base else None, "peak_mem_mib": max(mems) if mems else None,
-            "first_step_s": max(r["first_step_s"] for r in results)}
+            "first_step_s": max(r["first_step_s"] for r in results),
+            "cell_steps_per_cpu_s": sum(r["steps"] for r in results) / sum(r["cpu_s"] for r in results)}
 
 
 class MPS:
@@ -207,14 +211,15 @@ def vmap_row(args: argparse.Namespace, k: int, base: float | None, eager_base: f
     step, data = StackedStep(config, args.width, device, fast, k), cell_batches(config, args.batch, device, k)
     first = run_steps(step, data, 1, device)
     run_steps(step, data, max(args.warmup - 1, 0), device)
+    cpu = time.process_time()
     seconds = run_steps(step, data, args.steps, device)
-    aggregate = k * args.steps / seconds
+    cpu, aggregate = time.process_time() - cpu, k * args.steps / seconds
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     del step, data
     return {"mode": "vmap", "k": k, "path": fast.describe(), "compiled": False, "steps_per_s_per_cell": aggregate / k,
             "aggregate_steps_per_s": aggregate, "gain": aggregate / base if base else None,
             "gain_same_path": aggregate / eager_base if eager_base else None, "peak_mem_mib": peak,
-            "first_step_s": first}
+            "first_step_s": first, "cell_steps_per_cpu_s": k * args.steps / cpu}
 
 
 def parse_args() -> argparse.Namespace:
