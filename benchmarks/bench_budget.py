@@ -46,7 +46,8 @@ def measure_width(width: int, args: argparse.Namespace, tmp: Path) -> tuple[dict
     common += ["--image-size", str(args.image_size)] if args.image_size else []
     common += ["--threads", str(args.threads)] if args.threads else []
     train = child("bench_train.py", [*common, "--batch", str(args.train_batch), "--variants", args.train_variants,
-                                     "--steps", str(args.train_steps), "--warmup", str(args.train_warmup)],
+                                     "--steps", str(args.train_steps), "--warmup", str(args.train_warmup),
+                                     "--compile-backend", args.compile_backend],
                   tmp / f"train_w{width}.json")
     sample = child("bench_sample.py", [*common, "--batch", str(args.sample_batch), "--steps", str(args.sample_steps),
                                        "--repeats", str(args.repeats), "--variants", args.sample_variants,
@@ -78,7 +79,8 @@ def main() -> None:
     parser.add_argument("--train-warmup", type=int, default=1, help="untimed training steps per variant")
     parser.add_argument("--train-variants", default="plain,fast", help="bench_train.py --variants")
     parser.add_argument("--sample-variants", default="plain,fast", help="bench_sample.py --variants")
-    parser.add_argument("--compile-backend", default="inductor", help="bench_sample.py --compile-backend")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend of the compiled variants of both scripts (eager: the CPU smoke)")
     parser.add_argument("--sample-batch", type=int, default=8)
     parser.add_argument("--sample-steps", type=int, default=2, help="respaced steps per timed sampling loop")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per benchmark")

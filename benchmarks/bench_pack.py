@@ -21,7 +21,9 @@ Modes (``--modes``):
   batches come from its own generator. Eager (bf16 autocast where the variant has it): vmap turns the
   convolutions into grouped ones (measured on this project's CPU: 0.84x of K separate steps at width 16).
 Every row: mode, k, path, steps/s per cell, aggregate steps/s, gain = aggregate / sequential's steps/s of the
-variant, peak GPU memory of one process. The planner reads ``gain`` (memgen/rates.json, via benchmarks/rates.py).
+variant, peak GPU memory of one process, and cell steps per CPU-second of the timed steps (on a shared CPU the
+comparison per core: wall time there includes waiting for a core). The planner reads ``gain`` (memgen/rates.json,
+via benchmarks/rates.py).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ import time
 from pathlib import Path
 
 import torch
-from bench_train import batches, build, variant_path
+from bench_train import batches, build_variant, is_compiled
 from benchlib import PRESETS, ROOT, environment, model_setup, print_table, sync, write_result
+from variants import Runtime, describe, eager_variant, variant_parts, variant_path
 
 from memgen import checkpoint
 from memgen.config import Config
@@ -117,27 +120,29 @@ def run_steps(step, data: list[tuple], count: int, device: torch.device) -> floa
 def child_main(args: argparse.Namespace) -> None:
     """One training process: build, warm up, say "ready", wait for a line on stdin, time, print a JSON line."""
     device, config = model_setup(args)
-    flops = unet_flops(Config.from_dict(config).unet(args.width, num_classes=0), args.batch, backward=True)
-    fast = variant_path(args.variant, device, flops)
-    step, data = build(config, args.width, device, fast, seed=args.seed), batches(config, args.batch, device)
+    step = build_variant(config, args.width, device, args.variant, args.batch, args.seed, args.compile_backend)
+    data = batches(config, args.batch, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    first = run_steps(step, data, 1, device)
-    run_steps(step, data, max(args.warmup - 1, 0), device)
-    print("ready", flush=True)
-    sys.stdin.readline()
-    start = time.time()
-    seconds = run_steps(step, data, args.steps, device)
+    with Runtime(args.variant):  # the variant's threads and flush-denormal setting for the whole child
+        first = run_steps(step, data, 1, device)
+        run_steps(step, data, max(args.warmup - 1, 0), device)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        start, cpu = time.time(), time.process_time()
+        seconds = run_steps(step, data, args.steps, device)
+        cpu = time.process_time() - cpu
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    print(json.dumps({"start": start, "end": start + seconds, "steps": args.steps, "path": fast.describe(),
-                      "compiled": step.compiled, "first_step_s": first, "peak_mem_mib": peak}), flush=True)
+    print(json.dumps({"start": start, "end": start + seconds, "steps": args.steps, "cpu_s": cpu,
+                      "path": describe(args.variant, step.fast),
+                      "compiled": is_compiled(step), "first_step_s": first, "peak_mem_mib": peak}), flush=True)
 
 
 def run_children(args: argparse.Namespace, k: int, variant: str, env: dict) -> list[dict]:
     """K child trainings started together after all warmed up; their JSON results."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--preset", args.preset, "--width",
            str(args.width), "--batch", str(args.batch), "--variant", variant, "--steps", str(args.steps), "--warmup",
-           str(args.warmup), "--device", args.device]
+           str(args.warmup), "--device", args.device, "--compile-backend", args.compile_backend]
     cmd += ["--image-size", str(args.image_size)] if args.image_size else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     procs = [subprocess.Popen([*cmd, "--seed", str(cell)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -168,7 +173,8 @@ def row_from(mode: str, k: int, results: list[dict], base: float | None) -> dict
     return {"mode": mode, "k": k, "path": results[0]["path"], "compiled": all(r["compiled"] for r in results),
             "steps_per_s_per_cell": aggregate / k, "aggregate_steps_per_s": aggregate,
             "gain": aggregate / base if base else None, "peak_mem_mib": max(mems) if mems else None,
-            "first_step_s": max(r["first_step_s"] for r in results)}
+            "first_step_s": max(r["first_step_s"] for r in results),
+            "cell_steps_per_cpu_s": sum(r["steps"] for r in results) / sum(r["cpu_s"] for r in results)}
 
 
 class MPS:
@@ -205,14 +211,15 @@ def vmap_row(args: argparse.Namespace, k: int, base: float | None, eager_base: f
     step, data = StackedStep(config, args.width, device, fast, k), cell_batches(config, args.batch, device, k)
     first = run_steps(step, data, 1, device)
     run_steps(step, data, max(args.warmup - 1, 0), device)
+    cpu = time.process_time()
     seconds = run_steps(step, data, args.steps, device)
-    aggregate = k * args.steps / seconds
+    cpu, aggregate = time.process_time() - cpu, k * args.steps / seconds
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     del step, data
     return {"mode": "vmap", "k": k, "path": fast.describe(), "compiled": False, "steps_per_s_per_cell": aggregate / k,
             "aggregate_steps_per_s": aggregate, "gain": aggregate / base if base else None,
             "gain_same_path": aggregate / eager_base if eager_base else None, "peak_mem_mib": peak,
-            "first_step_s": first}
+            "first_step_s": first, "cell_steps_per_cpu_s": k * args.steps / cpu}
 
 
 def parse_args() -> argparse.Namespace:
@@ -224,6 +231,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--k", type=int, nargs="+", default=[4], help="trainings per GPU to measure")
     parser.add_argument("--modes", default="sequential,processes,mps,vmap")
     parser.add_argument("--variant", default="fast", help="bench_train.py's variant names (compile-graphs, ...)")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend of compiled variants "
+                        "(eager: Dynamo without Inductor, the CPU smoke run)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per training")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (the first compiles)")
     parser.add_argument("--device", default="auto")
@@ -244,13 +253,13 @@ def main() -> None:
                                                                     os.environ.get("PYTHONPATH")) if p)}
     result = {"benchmark": "pack", **environment(device), "preset": args.preset, "width": args.width,
               "image_size": config["image_size"], "batch": args.batch, "variant": args.variant, "steps": args.steps,
-              "rows": []}
+              "compile_backend": args.compile_backend, "rows": []}
     alone = row_from("sequential", 1, run_children(args, 1, args.variant, env), None)
     base = alone["aggregate_steps_per_s"]
     result["rows"].append({**alone, "gain": 1.0})
     eager_base = None
-    if "vmap" in modes and "compile" in args.variant:  # vmap runs eager: its own path alone too
-        eager = row_from("sequential", 1, run_children(args, 1, "fast", env), base)
+    if "vmap" in modes and variant_parts(args.variant)[1] & {"compile", "graphs"}:  # vmap runs eager: its path alone
+        eager = row_from("sequential", 1, run_children(args, 1, eager_variant(args.variant), env), base)
         result["rows"].append(eager)
         eager_base = eager["aggregate_steps_per_s"]
     for k in args.k:

@@ -109,6 +109,24 @@ def interleaved(fns: dict[str, Callable[[], object]], device: torch.device, roun
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def interleaved_clocks(fns: dict, device: torch.device, rounds: int, repeats: int) -> dict:
+    """Like `interleaved`, in two clocks read around the same calls: {name: {"wall": s, "cpu": s}} per call, each
+    the median over the rounds. "cpu" is this process's CPU time (every thread; on CUDA mostly the host's
+    launches): on a shared machine it leaves out the time spent waiting for a core, so images per CPU-second are
+    images per core, whatever else runs."""
+    times: dict = {name: {"wall": [], "cpu": []} for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            sync(device)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(repeats):
+                fn()
+            sync(device)
+            times[name]["cpu"].append((time.process_time() - cpu) / repeats)
+            times[name]["wall"].append((time.perf_counter() - wall) / repeats)
+    return {name: {k: statistics.median(v) for k, v in clocks.items()} for name, clocks in times.items()}
+
+
 def current_rss_mib() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

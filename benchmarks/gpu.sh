@@ -3,7 +3,9 @@
 #
 #   benchmarks/gpu.sh OUTDIR               on one H100/H200, in one call of at most 8 minutes (budget: GPU_SH_BUDGET
 #                                          seconds, default 450, shared out among the steps below)
-#   benchmarks/gpu.sh --cpu-smoke OUTDIR   every step at tiny sizes on CPU, a few minutes (tests/test_benchmarks.py)
+#   benchmarks/gpu.sh --cpu-smoke OUTDIR   every step at tiny sizes on CPU, a few minutes (tests/test_benchmarks.py):
+#                                          the same variants, compiled with torch.compile's "eager" backend (Dynamo
+#                                          without Inductor), warm_compile in the foreground
 #   GPU_SH_STEPS="bench_pack bench_score" benchmarks/gpu.sh OUTDIR    only the named steps (a rerun of what failed)
 #
 # Steps, most important first:
@@ -40,7 +42,8 @@ exec > >(tee "$OUT/gpu.log") 2>&1
 TEE_PID=$!
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
-BUDGET=${GPU_SH_BUDGET:-450}
+# default budget: 450 s on a GPU; 600 s for the CPU smoke, whose warm_compile runs in the foreground on 2 cores
+BUDGET=${GPU_SH_BUDGET:-$([ $CPU_SMOKE -eq 1 ] && echo 600 || echo 450)}
 ONLY=${GPU_SH_STEPS:-}
 T0=$(date +%s)
 FAILED=()
@@ -101,54 +104,70 @@ torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_availab
 snakemake.__version__ if hasattr(snakemake, '__version__') else '?', '| cpus', __import__('os').cpu_count())"
 
 SMOKE_CONFIGS=(benchmarks/gpu-smoke.yaml)
+# The variants are the GPU run's in both modes (bench_train.py's names); the CPU smoke only shrinks the sizes and
+# compiles with the "eager" backend (Dynamo without Inductor: the same code path in seconds, not minutes).
+TRAIN_VARIANTS=plain,fast,compile-graphs
+SAMPLE_VARIANTS=plain,fast,graphs
+PACK_VARIANT=compile-graphs
 if [ $CPU_SMOKE -eq 1 ]; then
   SMOKE_CONFIGS+=(benchmarks/cpu-smoke.yaml)
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
   DEV=(--device cpu --threads 1)
+  COMPILE=(--compile-backend eager)
   E2E=(--cores 2 --stop-at 50 --second-after 1)
   BUDGET_ARGS=(--preset demo --image-size 8 --widths 16 32 --train-batch 8 --sample-batch 16 --sample-steps 2
-               --rounds 1 --sample-variants plain,fast,graphs --compile-backend eager)
+               --rounds 1)
   PACK=(--preset demo --width 16 --image-size 8 --batch 8 --k 2 --steps 3 --warmup 1)
   SCORE=(--samples 200 --train 1000 --image-size 16 --repeats 1)
+  WARM_TRAIN=(--preset demo --image-size 8 --batch 8); WARM_TRAIN_WIDTHS=(16)
+  WARM_SAMPLE=(--preset demo --image-size 8 --batch 16 --steps 2); WARM_SAMPLE_WIDTHS=(16)
 else
   "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
   DEV=(--device cuda)
+  COMPILE=()
   E2E=(--cores 16 --stop-at 100 --second-after 2 --expect-compile)
   BUDGET_ARGS=(--preset paper --widths 64 128 256 --train-batch 128 --train-steps 3 --train-warmup 3
-               --train-variants plain,fast,compile-graphs --sample-batch 256 --sample-steps 10
-               --sample-variants plain,fast,graphs --rounds 2 --repeats 3)
-  PACK=(--preset paper --width 64 --batch 128 --k 4 --variant compile-graphs --steps 30 --warmup 3)
+               --sample-batch 256 --sample-steps 10 --rounds 2 --repeats 3)
+  PACK=(--preset paper --width 64 --batch 128 --k 4 --steps 30 --warmup 3)
   SCORE=(--samples 10000 --train 50000 --image-size 32 --repeats 2 --reference-max-pairs 0)
+  WARM_TRAIN=(--preset paper --batch 128); WARM_TRAIN_WIDTHS=(64 256)
+  WARM_SAMPLE=(--preset paper --batch 256 --steps 10); WARM_SAMPLE_WIDTHS=(64 128 256)
   step pytest-cuda 90 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/test_noise.py tests/test_precision.py \
     tests/test_score.py tests/test_step.py tests/test_train.py tests/test_sample_compiled.py
 fi
+BUDGET_ARGS+=(--train-variants "$TRAIN_VARIANTS" --sample-variants "$SAMPLE_VARIANTS" "${COMPILE[@]}")
+PACK+=(--variant "$PACK_VARIANT" "${COMPILE[@]}")
 
-warm_compile() {  # run in `bash -c` (background): uses only exported variables
+warm_compile() {  # run in `bash -c` (background on a GPU): uses only exported variables and the WARM_* arrays
   set -uo pipefail
   mkdir -p "$OUT/warm"
   local pids=() rc=0 w
-  for w in 64 256; do
-    "$PY" benchmarks/bench_train.py --preset paper --width "$w" --batch 128 --variants compile-graphs --rounds 1 \
-      --steps 1 --warmup 3 --device cuda --out "$OUT/warm/train_w$w.json" > "$OUT/warm/train_w$w.log" 2>&1 &
+  for w in "${WARM_TRAIN_WIDTHS[@]}"; do
+    "$PY" benchmarks/bench_train.py "${WARM_TRAIN[@]}" --width "$w" --variants "$PACK_VARIANT" --rounds 1 \
+      --steps 1 --warmup 3 "${DEV[@]}" "${COMPILE[@]}" --out "$OUT/warm/train_w$w.json" \
+      > "$OUT/warm/train_w$w.log" 2>&1 &
     pids+=($!)
   done
-  for w in 64 128 256; do
-    "$PY" benchmarks/bench_sample.py --preset paper --width "$w" --batch 256 --steps 10 --variants graphs \
-      --rounds 1 --repeats 1 --device cuda --out "$OUT/warm/sample_w$w.json" > "$OUT/warm/sample_w$w.log" 2>&1 &
+  for w in "${WARM_SAMPLE_WIDTHS[@]}"; do
+    "$PY" benchmarks/bench_sample.py "${WARM_SAMPLE[@]}" --width "$w" --variants graphs --rounds 1 --repeats 1 \
+      "${DEV[@]}" "${COMPILE[@]}" --out "$OUT/warm/sample_w$w.json" > "$OUT/warm/sample_w$w.log" 2>&1 &
     pids+=($!)
   done
   for w in "${pids[@]}"; do wait "$w" || rc=1; done
   tail -n 3 "$OUT"/warm/*.log
   return $rc
 }
-export PY OUT WORK
+WARM_FN="$(declare -f warm_compile); $(declare -p WARM_TRAIN WARM_TRAIN_WIDTHS WARM_SAMPLE WARM_SAMPLE_WIDTHS DEV COMPILE)"
+export PY OUT WORK PACK_VARIANT
 
 if [ $CPU_SMOKE -eq 0 ] && wanted warm_compile; then
   lim=$(limit 300)
   echo
   echo "== warm_compile (background, limit ${lim} s, $(( $(date +%s) - T0 )) s elapsed) =="
-  timeout --kill-after=10 "$lim" bash -c "$(declare -f warm_compile); warm_compile" &
+  timeout --kill-after=10 "$lim" bash -c "$WARM_FN; warm_compile" &
   WARM_PID=$!
+elif [ $CPU_SMOKE -eq 1 ]; then  # its command lines checked at CPU size, in the foreground (e2e's signals are timed)
+  step warm_compile 240 bash -c "$WARM_FN; warm_compile"
 fi
 
 step e2e 330 "$PY" benchmarks/e2e_default.py --workdir "$WORK/e2e" --configfile "${SMOKE_CONFIGS[@]}" "${E2E[@]}" \

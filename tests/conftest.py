@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 # Tests share 2 cores with whatever else runs: keep torch to one thread and deterministic.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# A compiled TrainStep uses memgen's shared compile cache (memgen.compile_cache): in tests, one under the temp dir,
+# not the user's ~/.cache.
+os.environ.setdefault("MEMGEN_COMPILE_CACHE", os.path.join(tempfile.gettempdir(), f"memgen-test-compile-{os.getuid()}"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -48,8 +48,8 @@ def test_cpu_smoke_writes_small_result_files(cpu_smoke):
     out, _ = cpu_smoke
     files = {p.name for p in out.iterdir()}
     assert files == {"gpu.log", "e2e.json", "bench_budget.json", "bench_pack.json", "bench_score.json",
-                     "bench_dag.json", "smoke_replicates.parquet", "summary.json"}
-    assert all((out / f).stat().st_size < 1_000_000 for f in files)
+                     "bench_dag.json", "smoke_replicates.parquet", "summary.json", "warm"}
+    assert all(p.stat().st_size < 1_000_000 for p in out.rglob("*") if p.is_file())
     score = json.loads((out / "bench_score.json").read_text())
     assert score["indices_equal"] and score["sq_dists_equal"] and 0 < score["gemm_fraction"]
     dag = json.loads((out / "bench_dag.json").read_text())
@@ -64,6 +64,30 @@ def test_cpu_smoke_writes_small_result_files(cpu_smoke):
     graphs = loops[2]
     assert graphs["compiled"] and graphs["max_abs_diff_vs_eager"] == 0.0  # traced without Inductor: the same chain
     assert graphs["batch"] == loops[0]["batch"] and "compile(reduce-overhead)" in graphs["path"]
+
+
+def test_cpu_smoke_runs_every_variant_of_the_gpu_run(cpu_smoke):
+    """The GPU run's training variants (plain, fast, compile-graphs) in bench_budget, bench_pack and warm_compile,
+    the compiled one really compiled (Dynamo, eager backend) and named what it ran."""
+    out, _ = cpu_smoke
+    budget = json.loads((out / "bench_budget.json").read_text())
+    for width in (16, 32):
+        rows = {r["variant"]: r for r in budget["runs"][f"train_w{width}"]["rows"]}
+        assert list(rows) == ["plain", "fast", "compile-graphs"] and rows["plain"]["path"] == "fp32"
+        graphs = rows["compile-graphs"]
+        assert graphs["compiled"] and graphs["compile_backend"] == "eager"
+        assert graphs["path"].startswith(rows["fast"]["path"].split("+")[0]) and "compile(reduce-overhead)" in graphs["path"]
+    pack = json.loads((out / "bench_pack.json").read_text())
+    assert pack["variant"] == "compile-graphs" and pack["compile_backend"] == "eager"
+    alone, eager = [r for r in pack["rows"] if r["mode"] == "sequential"]  # the variant alone, its eager path alone
+    (processes,) = [r for r in pack["rows"] if r["mode"] == "processes"]
+    for row in (alone, processes):
+        assert row["compiled"] and "compile(reduce-overhead)" in row["path"]
+    assert not eager["compiled"] and eager["path"] == alone["path"].replace("+compile(reduce-overhead)", "")
+    warm = {p.name: json.loads(p.read_text()) for p in (out / "warm").glob("*.json")}
+    assert set(warm) == {"train_w16.json", "sample_w16.json"}
+    (row,) = warm["train_w16.json"]["rows"]
+    assert row["variant"] == "compile-graphs" and row["compiled"] and "compile(reduce-overhead)" in row["path"]
 
 
 def test_cpu_smoke_runs_the_default_path_end_to_end_with_two_preemptions(cpu_smoke):
@@ -81,7 +105,7 @@ def test_cpu_smoke_runs_the_default_path_end_to_end_with_two_preemptions(cpu_smo
 def test_cpu_smoke_measures_every_packing_mode(cpu_smoke):
     out, _ = cpu_smoke
     pack = json.loads((out / "bench_pack.json").read_text())
-    rows = {r["mode"]: r for r in pack["rows"]}
+    rows = {r["mode"]: r for r in reversed(pack["rows"])}  # the first of each mode (sequential: the variant alone)
     assert set(rows) == {"sequential", "processes", "mps", "vmap"} and rows["sequential"]["gain"] == 1.0
     assert rows["processes"]["k"] == rows["vmap"]["k"] == 2
     assert rows["processes"]["gain"] > 0 and rows["vmap"]["gain"] > 0
@@ -246,3 +270,112 @@ def test_bench_demo_reads_wall_core_seconds_and_repeated_samples(tmp_path, repo_
     repeated = bench_demo.repeated_samples(tmp_path / "results")
     assert (repeated["files"], repeated["distinct"], repeated["repeats"]) == (5, 3, 2)
     assert repeated["groups"] == [["capacity/a/samples.npz", "dummies/a/samples.npz", "loss_gap/a/samples.npz"]]
+
+
+@pytest.fixture
+def bench_train(repo_root, monkeypatch):
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import bench_train
+
+    return bench_train
+
+
+@pytest.fixture
+def variants(bench_train):
+    import variants
+
+    return variants
+
+
+@pytest.mark.parametrize("name", ["plain", "fast", "compile", "compile-graphs", "bf16", "bf16-cl", "bf16-cl-fused",
+                                  "fused", "cl", "cl-fused", "fast-compile", "cl-fused-compile",
+                                  "bf16-cl-fused-graphs", "fast-compile-regional", "fast-ftz", "cl-t2"])
+def test_each_variant_builds_what_its_name_says(name, bench_train, variants, monkeypatch):
+    """bench_train's variants, built into TrainSteps as the benchmark builds them: the optimizer is fused, the conv
+    weights NHWC, the forward under bf16 autocast, torch.compile called with the mode exactly where the name says
+    (its parts, or for "fast" what memgen.train picks here); one step of each runs (compiled ones through Dynamo
+    with the eager backend). The old positional FastPath(...) arguments built "cl-fused" without fused AdamW and
+    crashed "compile" (torch.compile got mode=True)."""
+    import torch
+    from tiny import tiny
+
+    from memgen.config import validate_config
+    from memgen.model.unet import ResBlock
+    from memgen.precision import FastForward, resolve_fast_path
+
+    config = validate_config(tiny(2, 1, 1))
+    device, flops = torch.device("cpu"), bench_train.step_flops(config, 16, 4)
+    base, parts = variants.variant_parts(name)
+    auto = resolve_fast_path(device, "auto", flops=flops, compile=False)
+    want = {"precision": "bf16" if "bf16" in parts else auto.precision if base == "fast" else "fp32",
+            "channels_last": "cl" in parts or (base == "fast" and auto.channels_last),
+            "fused": "fused" in parts or (base == "fast" and auto.fused_adamw),
+            "mode": "reduce-overhead" if "graphs" in parts else "default" if "compile" in parts else None}
+    calls = []
+    real_compile = torch.compile
+
+    def compile_spy(fn, **kwargs):
+        calls.append(kwargs)
+        return real_compile(fn, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_spy)
+    step = bench_train.build_variant(config, 16, device, name, 4, compile_backend="eager")
+    assert bool(step.optimizer.defaults.get("fused")) == want["fused"]
+    conv = step.model.input_blocks[1][0].in_layers[2].weight  # a 3x3 conv of 16 channels
+    assert conv.is_contiguous(memory_format=torch.channels_last) == want["channels_last"]
+    assert not conv.is_contiguous() or not want["channels_last"]
+    eager = step._eager
+    assert (eager.fast.precision if isinstance(eager, FastForward) else "fp32") == want["precision"]
+    blocks = sum(isinstance(m, ResBlock) for m in step.model.modules())
+    assert [c.get("mode") for c in calls] == [want["mode"]] * (blocks if "regional" in parts else 1 if want["mode"]
+                                                                else 0)
+    assert step.compiled == (want["mode"] is not None and "regional" not in parts)
+    seen = {}
+    real_step = step.__class__.__call__
+
+    def spy_step(self, *a):
+        seen.update(threads=torch.get_num_threads(), ftz=torch.tensor([1e-40]).mul(1.0).item() == 0.0)
+        return real_step(self, *a)
+
+    monkeypatch.setattr(step.__class__, "__call__", spy_step)
+    losses = bench_train.runner(step, bench_train.batches(config, 4, device, count=1), name)()
+    assert torch.isfinite(losses["loss"]).all() and bench_train.is_compiled(step) == (want["mode"] is not None)
+    assert seen == {"threads": 2 if "t2" in parts else 1, "ftz": "ftz" in parts}
+    assert torch.get_num_threads() == 1 and torch.tensor([1e-40]).mul(1.0).item() != 0.0  # restored
+
+
+def test_unknown_variant_is_one_line(variants):
+    with pytest.raises(ValueError, match="'bf16-turbo'.*turbo"):
+        variants.variant_parts("bf16-turbo")
+    with pytest.raises(ValueError, match="distinct"):
+        variants.variant_parts("cl-cl")
+    with pytest.raises(ValueError, match="regional needs compile"):
+        variants.variant_parts("fast-regional")
+
+
+def test_variant_batches_and_the_break_even(bench_train):
+    """--variants NAME:B runs NAME at batch B only; add_ratios: images per core over the baseline's, and the steps
+    after which a variant that starts slower (compiling) has spent no more core-seconds than the baseline."""
+    from firststep import add_ratios
+
+    assert bench_train.run_keys("fast,plain:32,fast-compile:32:128", [32, 64, 128]) == [
+        ("fast", 32), ("plain", 32), ("fast-compile", 32), ("fast", 64), ("fast", 128), ("fast-compile", 128)]
+    with pytest.raises(ValueError, match="among --batch"):
+        bench_train.run_keys("fast:16", [32])
+
+    def row(variant, batch, cpu, cold, warm):
+        return {"variant": variant, "batch": batch, "cpu_s_per_step": cpu, "images_per_cpu_s": batch / cpu,
+                "first_step_cold_cpu_s": cold, "first_step_warm_cpu_s": warm}
+
+    result = {"rows": [row("fast", 32, 0.32, 1.0, 1.0), row("fast-compile", 32, 0.16, 101.0, 5.0),
+                       row("fast", 128, 0.64, 1.0, 1.0), row("slow", 32, 0.64, 0.5, 0.5)]}
+    add_ratios(result, "fast:32", 25600)
+    base, compiled, big, slow = result["rows"]
+    assert base["ratio_to_baseline"] == 1.0 and compiled["ratio_to_baseline"] == 2.0 and big["ratio_to_baseline"] == 2.0
+    assert compiled["break_even_steps_cold"] == 625 and compiled["break_even_steps_warm"] == 25  # 100 s / 0.005 s
+    assert compiled["train_core_s_cold"] == pytest.approx(101 + 799 * 0.16)
+    assert compiled["train_ratio_cold"] == pytest.approx((1 + 799 * 0.32) / (101 + 799 * 0.16))
+    assert big["break_even_steps_warm"] == 0 and big["train_core_s_warm"] == pytest.approx(1 + 199 * 0.64)
+    assert slow["break_even_steps_warm"] is None and slow["train_ratio_warm"] < 1  # cheaper start, then behind
+    with pytest.raises(SystemExit, match="no such row"):
+        add_ratios(result, "plain:32", None)

@@ -104,9 +104,10 @@ def device_supports_bf16(device: torch.device) -> bool:
 # matmuls save. Measured with benchmarks/bench_train.py, one thread (benchmarks/README.md). On a 2-core Xeon with
 # AMX a train step of 0.19 GFLOP ran at 0.995x the fp32 speed in bf16, 0.75 GFLOP at 1.02x, 1.5 GFLOP at 1.17x,
 # 3 GFLOP at 1.23-1.35x, 24 GFLOP at 1.9x, UNet-128 at 32x32 batch 8 (400 GFLOP) at 2.2-2.4x. On an AMD EPYC
-# (Zen 4) with AVX512-BF16 and no AMX, bf16 + channels_last + fused AdamW against fp32 with the same two
-# (results/cpu-amd-2026-12-04, 3-4 runs each): 1.12 GFLOP 0.89-1.05x (slower in 3 of 4 runs), 1.49 GFLOP
-# 1.06-1.23x, 6 GFLOP 1.11-1.33x, 24 GFLOP 1.30-1.54x. The line lies between 1.12 and 1.49 GFLOP.
+# (Zen 4) with AVX512-BF16 and no AMX, bf16 + channels_last + fused AdamW against fp32 + channels_last without
+# fused AdamW (results/cpu-amd-2026-12-04, 3-4 runs each; the files' rows were mislabelled "cl-fused", now "cl"):
+# 1.12 GFLOP 0.89-1.05x (slower in 3 of 4 runs), 1.49 GFLOP 1.06-1.23x, 6 GFLOP 1.11-1.33x, 24 GFLOP 1.30-1.54x,
+# fused AdamW's own ~1.02x included. The line lies between 1.12 and 1.49 GFLOP.
 CPU_BF16_MIN_FLOPS = 1.4e9
 
 

@@ -17,11 +17,14 @@ runs eagerly from then on (the step in flight included: nothing of it was applie
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from memgen.compile_cache import first_compile_lock, use_shared_cache
 from memgen.precision import PLAIN, FastForward, FastPath, make_adamw
 
 # Compiled calls run under the eager fallback: compile + warm-up, CUDA-graph recording, first replay.
@@ -34,11 +37,14 @@ class TrainStep:
     model, ema: the plain UNet and its EMA copy (same architecture, on ``device``); diffusion: the training
     `GaussianDiffusion`; lr, weight_decay: AdamW's; ema_rate: EMA decay (ema <- ema + (1 - rate)(model - ema)).
     Attributes for checkpointing: ``model``, ``ema``, ``optimizer`` (load state into them to resume).
+    compile_backend: torch.compile's backend where ``fast.compile`` ("eager" traces with Dynamo and runs the traced
+    graph without Inductor: the CPU smoke run of benchmarks/gpu.sh checks the code path with it in seconds). Inductor
+    compiles into the cache that every job of this machine kind shares (`memgen.compile_cache`).
     """
 
     def __init__(self, model: nn.Module, ema: nn.Module, diffusion, *, lr: float, weight_decay: float,
                  ema_rate: float, device: torch.device | str, fast: FastPath = PLAIN,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, compile_backend: str = "inductor"):
         self.device, self.fast, self.log = torch.device(device), fast, log
         self.model, self.ema, self.diffusion, self.ema_rate = model, ema, diffusion, float(ema_rate)
         if fast.channels_last:  # conv weights NHWC; the EMA too, so the foreach lerp sees matching strides
@@ -50,8 +56,11 @@ class TrainStep:
         self._eager = model if fast == PLAIN else FastForward(model, fast, self.device.type)
         self._net = self._eager
         self._guarded = GUARDED_CALLS if fast.compile else 0  # compiled calls still under the fallback
+        self.compile_cache = None  # the directory of Inductor's on-disk caches (memgen.compile_cache)
         if fast.compile:
-            self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode)
+            if compile_backend == "inductor":
+                self.compile_cache = use_shared_cache()
+            self._net = torch.compile(self._eager, dynamic=False, mode=fast.compile_mode, backend=compile_backend)
 
     def _forward_backward(self, x0: Tensor, t: Tensor, noise: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         losses = self.diffusion.training_losses(self._net, x0, t, y=y, noise=noise)
@@ -66,7 +75,8 @@ class TrainStep:
         cpu_rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         try:
-            losses = self._forward_backward(x0, t, noise, y)
+            with self._first_compile(call, x0, t, noise, y):
+                losses = self._forward_backward(x0, t, noise, y)
             self._guarded -= 1
             return losses
         except Exception as err:  # noqa: BLE001 - any failure of the compiler or the graphs means: run eagerly
@@ -79,6 +89,16 @@ class TrainStep:
             if cuda_rng is not None:
                 torch.cuda.set_rng_state(cuda_rng, self.device)
             return self._forward_backward(x0, t, noise, y)
+
+    def _first_compile(self, call: int, *inputs):
+        """The first compiled call under `memgen.compile_cache.first_compile_lock`, keyed by what is compiled (the
+        network's layout, the path, the inputs' shapes and dtypes, torch's version): a job of the same shape
+        started meanwhile waits, then loads what this one compiled."""
+        if call != 1 or self.compile_cache is None:
+            return contextlib.nullcontext()
+        shapes = [(tuple(x.shape), str(x.dtype)) if x is not None else None for x in inputs]
+        what = repr((repr(self._eager), self.fast.describe(), shapes, str(self.device), torch.__version__))
+        return first_compile_lock(self.compile_cache, hashlib.sha256(what.encode()).hexdigest()[:20])
 
     @property
     def compiled(self) -> bool:

@@ -340,7 +340,8 @@ def train(
     log(f"training width={width} seed={seed} N={n} classes={num_labels} conditional={conditional} "
         f"params={n_params} device={dev} threads={torch.get_num_threads()} precision={fast.describe()} "
         f"steps={tc.steps} batch={tc.batch_size} "
-        f"epochs/image={tc.steps * tc.batch_size / n:.1f} presentations per label="
+        f"epochs/image={tc.steps * tc.batch_size / n:.1f} "
+        f"{f'compile cache={trainer.compile_cache} ' if trainer.compile_cache else ''}presentations per label="
         f"{[round(tc.steps * tc.batch_size * c / n) for c in np.bincount(labels.astype(np.int64)).tolist()]}")
 
     def save_state() -> None:
