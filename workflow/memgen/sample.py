@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from memgen import checkpoint
+from memgen import checkpoint, io
 from memgen.config import DiffusionConfig
 from memgen.diffusion import EmpiricalOptimalDenoiser, GaussianDiffusion, LossType, named_betas, sample_seeded
 from memgen.errors import MemgenError
@@ -83,6 +83,19 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
     precision: "fp32", "bf16" or "auto" for the UNet's forward; compile: "auto" (on CUDA: compiled and replayed
     from a CUDA graph; never on a CPU), "off", "default" or "reduce-overhead" (`memgen.precision.resolve_fast_path`,
     which picks per width from measured rates where there are some)."""
+    images, labels, _ = sample_described(ckpt, num_samples=num_samples, steps=steps, seed=seed,
+                                         batch_size=batch_size, classes=classes, device=device, weights=weights,
+                                         precision=precision, compile=compile)
+    return images, labels
+
+
+def sample_described(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: int = 256,
+                     classes: Sequence[int] | None = None, device: str = "auto", weights: str = "ema",
+                     precision: str = "auto", compile: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
+    """`sample`, and what was drawn how: (images, labels, about). ``about`` (JSON-ready) names the checkpoint's
+    step, seed and training data, the weights, seed, steps (of T), classes, samples per class and batch, the
+    numeric path run (`memgen.precision.FastPath.describe`), whether the reverse step ran compiled, the device,
+    torch's version and the SHA-256 of the images and labels (`memgen.io.sha256_array`)."""
 
     check_int("--num-samples", num_samples, 1)
     check_int("--batch-size", batch_size, 1)
@@ -108,7 +121,20 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
                                   device=dev, mode=fast.compile_mode, log=LOG.info)
     images = draw(net, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch,
                   shape_chw=(3, size, size), device=dev, sampler=sampler)
-    return images, labels
+    about = {"weights": weights, "seed": seed, "steps": steps, "diffusion_steps": T, "num_samples_per_class":
+             num_samples, "batch_size": batch, "path": fast.describe(), "device": str(dev),
+             "compiled": sampler is not None and sampler.compiled}
+    return images, labels, _describe(ckpt, images, labels, about)
+
+
+def _describe(ckpt: dict, images: np.ndarray, labels: np.ndarray, about: dict) -> dict:
+    """The card of a sample set: the checkpoint's step, seed and training data, how it was sampled, what came out."""
+    return {"checkpoint_step": int(ckpt["step"]), "checkpoint_seed": ckpt.get("seed"),
+            "data_sha256": ckpt.get("data_sha256"), "width": ckpt["unet"]["width"],
+            "image_size": ckpt["unet"]["image_size"],
+            "num_classes": int(ckpt["num_classes"]), **about, "sampled_classes": sorted(set(labels.tolist())),
+            "num_samples": len(images), "torch": torch.__version__, "images_sha256": io.sha256_array(images),
+            "labels_sha256": io.sha256_array(labels)}
 
 
 def _diffusion_config(cfg) -> DiffusionConfig:
