@@ -53,7 +53,9 @@ def test_traced_chain_is_the_eager_chain_bit_for_bit(ckpt, monkeypatch, fast):
     got = sampler(idx, y)
     want = sample_seeded(diffusion, net, 4, idx, (3, 8, 8), y=y)
     assert sampler.compiled and torch.equal(got, want)
-    assert torch.equal(sampler(idx[:2], y[:2]), want[:2])  # a shorter last batch
+    # a shorter last batch: the eager chain of those samples (not want[:2]: a CPU's convolution may round a sample
+    # differently in another batch size, ~1e-6 in fp32 on an AMX Xeon; the noise never depends on it)
+    assert torch.equal(sampler(idx[:2], y[:2]), sample_seeded(diffusion, net, 4, idx[:2], (3, 8, 8), y=y[:2]))
     assert not torch.equal(got, sample_seeded(diffusion, net, 5, idx, (3, 8, 8), y=y))  # the seed matters
 
 
