@@ -4,10 +4,14 @@ Respaced ancestral sampling (improved-diffusion's respacing). Sample ``i`` draws
 step's noise from a counter-based generator keyed by the seed and counting (i, step, element)
 (`memgen.diffusion.noise.CounterNoise`), so a given seed gives the same samples whatever the batch size, and the
 noise is drawn on the device. The UNet runs under the precision asked for (`memgen.precision`: bf16 autocast
-where the device computes it natively and it pays, the sampler's arithmetic in float32), and on CUDA the reverse
-step is compiled and replayed from a CUDA graph (`memgen.sample_compiled`: the same noise, bit for bit; never on a
-CPU unless asked). For a class-conditional model ``num_samples`` samples are drawn for each requested class, in
-class order; labels come only from the classes the model was trained on.
+where the device computes it natively and it pays, the sampler's arithmetic in float32), chosen without regard to
+the batch (`PATH_BATCH`); a CPU's convolutions may still round a sample differently in another batch size (~1e-6
+in float32), which the uint8 images absorbed at batches 64-256 (benchmarks/bench_sample_jobs.py). On CUDA the
+reverse step is compiled and replayed from a CUDA graph (`memgen.sample_compiled`: the same noise, bit for bit).
+Never on a CPU unless asked: there a sampling job of the default run costs more compiled than eager even with a
+warm on-disk cache (tracing and loading the compiled step cost more than its 100 faster steps save), and 7-14x
+with a cold one (benchmarks/results/sample-2026-12-07). For a class-conditional model ``num_samples`` samples are
+drawn for each requested class, in class order; labels come only from the classes the model was trained on.
 
 With the same seed, steps and classes, sample i of a trained model and sample i of the optimal denoiser start
 from the same x_T and see the same step noise; only the denoiser differs. The optimum
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 
 from memgen import checkpoint, io
-from memgen.config import DiffusionConfig
+from memgen.config import DiffusionConfig, schema_default
 from memgen.diffusion import EmpiricalOptimalDenoiser, GaussianDiffusion, LossType, named_betas, sample_seeded
 from memgen.errors import MemgenError
 from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
@@ -36,6 +40,12 @@ from memgen.runtime import check_images, check_int, resolve_device, to_model_sca
 from memgen.sample_compiled import CompiledSampler
 
 LOG = logging.getLogger("memgen")
+# On a CPU "auto" picks bf16 by the FLOPs of one network call (memgen.precision.CPU_BF16_MIN_FLOPS); sampling
+# prices that call at this batch, the schema's sample.batch_size, whatever batch the job runs, so the numeric path
+# and with it the samples do not depend on the batch size. Priced at the job's own batch, min(batch, num_samples),
+# a width-16 job at 16x16 ran fp32 at batch 32 and bf16 at 64 and up on a CPU with native bf16, and 5.9% of its
+# pixels differed by 1-2 levels (benchmarks/results/sample-2026-12-07/bench_sample_jobs_before.json).
+PATH_BATCH = schema_default("sample.batch_size")
 
 
 def plan_labels(num_classes: int, num_samples: int, classes: Sequence[int] | None) -> np.ndarray:
@@ -107,8 +117,9 @@ def sample_described(ckpt: dict, *, num_samples: int, steps: int, seed: int, bat
     labels = plan_labels(ckpt["num_classes"], num_samples, classes)
     batch, size = min(batch_size, len(labels)), ckpt["unet"]["image_size"]
     workload = Workload("sample", model.config.width, size, batch, calls=steps * -(-len(labels) // batch))
-    flops = unet_flops(model.config, min(batch_size, num_samples), backward=False)  # as before: CPU's choice
+    flops = unet_flops(model.config, PATH_BATCH, backward=False)  # never the job's batch: see PATH_BATCH
     fast = resolve_fast_path(dev, precision, flops=flops, compile=compile, workload=workload)
+    fast = dataclasses.replace(fast, fused_adamw=False)  # no optimizer here: the path says what runs
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
     net = model if fast == PLAIN else FastForward(model, fast, dev.type)
