@@ -35,7 +35,7 @@ RULE = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^jobid: (\d+)$")
 THREADS = re.compile(r"^threads: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+)")
-TABLES = ("across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
+TABLES = ("replicates", "across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
           "agreement_regime", "gap_at_peak", "gap_test", "gap_bands", "dichotomy", "threshold_sweep")
 
 
@@ -123,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--run", action="store_true", help="remove results/ and run ./run pipeline first")
     p.add_argument("--results", default="results", help="the demo's results directory (relative to the repo)")
     p.add_argument("--out", help="where to record (default benchmarks/results/demo-<date>)")
+    p.add_argument("--configfile", default="config.yaml",
+                   help="the config the run used on top of config.yaml (relative to the repo; recorded with its seeds)")
     p.add_argument("--log", help="the Snakemake log of the full run (default: the newest log of a finished run; "
                    "name it when an incremental rerun came after the full one)")
     args = p.parse_args(argv)
@@ -142,8 +144,15 @@ def main(argv=None) -> int:
                     (out / study.name).mkdir(exist_ok=True)
                     shutil.copyfile(src, out / study.name / src.name)
                     copied.append(f"{study.name}/{src.name}")
-    config = (ROOT / "config.yaml").read_text()
-    result = {**run, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
+        for src in sorted((study / "figures").glob("*")) if (study / "figures").is_dir() else []:
+            if src.suffix in (".png", ".parquet"):  # each figure and the table it draws, for the README to show
+                (out / study.name / "figures").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, out / study.name / "figures" / src.name)
+                copied.append(f"{study.name}/figures/{src.name}")
+    config = (ROOT / args.configfile).read_text()
+    if not re.search(r"^seeds: ", config, re.M):
+        config = (ROOT / "config.yaml").read_text()
+    result = {**run, "configfile": args.configfile, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
               "seeds": re.search(r"^seeds: (.*)$", config, re.M).group(1), "verdicts": verdict_counts(results),
               "core_seconds_by_rule": core_seconds(Path(run["log"])), "repeated_samples": repeated_samples(results),
               "tables": copied}
