@@ -85,10 +85,11 @@ def core_seconds(log: Path) -> dict:
 
 
 def repeated_samples(results: Path) -> dict:
-    """Sample files of the cells that are byte-identical to another cell's (the same checkpoint, seed and count,
-    sampled once per study that uses it): their number, and each group."""
+    """Sample files anywhere under results/ that are byte-identical to another (a set drawn twice: before the
+    sample sets were shared, under each study's cell folder; now each set once, under samples/): their number, and
+    each group."""
     groups = collections.defaultdict(list)
-    for f in sorted(results.glob("*/*/samples.npz")):
+    for f in sorted(results.rglob("samples.npz"), key=lambda p: str(p.relative_to(results))):
         groups[hashlib.sha256(f.read_bytes()).hexdigest()].append(str(f.relative_to(results)))
     repeated = [g for g in groups.values() if len(g) > 1]
     return {"files": sum(map(len, groups.values())), "distinct": len(groups),

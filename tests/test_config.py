@@ -105,8 +105,12 @@ def test_snakemake_dry_run_plans_the_default_grid(tmp_path, repo_root):
     # heldout, shapes (its gm cell is dummies_mondrian's, its base capacity's); loss_gap snapshots capacity's
     # w16/N=64 run; disjoint_split one side-B model per width-16 capacity size (side A is capacity's model).
     assert counts["train"] == 3 * (6 + 2 + 1 + 1 + 3 + 3)
-    # Sampled cells, per study: 6 + 3 + 1 + 1 + (1 + 4) + 3 snapshots + 3 side B; each is scored.
-    assert counts["sample"] == counts["score"] == 3 * (6 + 3 + 1 + 1 + 5 + 3 + 3)
+    # Scored cells, per study: 6 + 3 + 1 + 1 + (1 + 4) + 3 snapshots + 3 side B. Sample sets, one per checkpoint
+    # and sampling: capacity 6; dummies_mondrian the 16-dummy cell and its twin (its base is capacity's set);
+    # unconditional_dummies 1; classes 1; dummy_kinds hybrid, heldout, shapes (gm: dummies_mondrian's, base:
+    # capacity's); loss_gap its 2 earlier snapshots (the last is capacity's w16/N=64 model); 3 side B.
+    assert counts["score"] == 3 * (6 + 3 + 1 + 1 + 5 + 3 + 3)
+    assert counts["sample"] == 3 * (6 + 2 + 1 + 1 + 3 + 2 + 3)
     # Data sets: capacity's 3 sizes (shared across widths and with loss_gap), 16 + 16 GM (dummies and
     # unconditional_dummies), classes' total, dummy_kinds' hybrid/heldout/shapes sets, 3 split sets.
     assert counts["materialize"] == 3 * (3 + 1 + 1 + 3 + 3)

@@ -130,6 +130,19 @@ def test_plan_counts_the_configs_own_unet():
     assert total["compute_hours"] == pytest.approx(exact[0]["compute_hours"])
 
 
+def test_plan_counts_a_shared_sample_set_once(repo_root):
+    """The default run's 66 cells score 54 sample sets (tests/test_grid.py): each study's rows count the sampling
+    its cells need, the total counts each set's one job, as it counts a shared model's one training."""
+    from memgen.config import load_config
+    from memgen.studies import Grid
+    from memgen.studies.plan import plan_table
+
+    table = plan_table(Grid(load_config(repo_root / "config.yaml")))
+    sample = table[table.kind == "sample"].set_index("study")["jobs"]
+    assert sample.drop("total").sum() == 66 and sample["total"] == 54
+    assert sample[["capacity", "dummies_mondrian", "dummy_kinds", "loss_gap"]].tolist() == [18, 9, 15, 9]
+
+
 def _table(monkeypatch):
     """A synthetic rates table: UNet-64 measured compiled (60 s to compile) and packed 3 to a GPU."""
     from memgen import rates

@@ -129,3 +129,72 @@ def test_heldout_images_never_reach_the_training_slots(tmp_path):
                                                                    "kinds": ["heldout"], "ndummy": [4000]}})
     g = Grid(cars)
     assert {c.ndummy: bool(g.heldout_of(c)) for c in g.cells("dummy_kinds")} == {0: True, 4000: False}
+
+
+def test_a_sample_set_is_drawn_once_for_every_cell_that_scores_it(repo_root_module):
+    """The default run: capacity's, the dummies' and the dummy kinds' base-alone cells score one sample set per
+    seed, capacity's N = 64 cell and the loss gap's last snapshot (its full run) one, the GM dummy cells of both
+    dummies studies one; a cell that samples another checkpoint, class or count gets a set of its own."""
+    from memgen.studies.sample_set import SampleSet
+
+    grid = Grid(load_config(repo_root_module / "config.yaml"))
+    cells = [c for s in grid.cfg.studies if get(s).trains and not get(s).reads for c in grid.cells(s)]
+    sets = {}
+    for c in cells:
+        sets.setdefault(grid.samples_of(c), []).append(c)
+    assert (len(cells), len(sets)) == (66, 54)
+    shared = {p: sorted(c.study for c in cs) for p, cs in sets.items() if len(cs) > 1}
+    base = "samples/mondrian/w16-n16-none0-it800-b32-uncond-s0/final-ema-all-x128-t100-s0/samples.npz"
+    assert shared[base] == ["capacity", "dummies_mondrian", "dummy_kinds"]
+    gm = "samples/mondrian/w16-n16-gm16-it800-b32-cond-s1/final-ema-y0-x128-t100-s1/samples.npz"
+    assert shared[gm] == ["dummies_mondrian", "dummy_kinds"]
+    assert shared["samples/mondrian/w16-n64-none0-it800-b32-uncond-s2/final-ema-all-x128-t100-s2/samples.npz"] == [
+        "capacity", "loss_gap"]
+    assert len(shared) == 9 and sum(len(v) - 1 for v in shared.values()) == 12
+    # not shared: a snapshot of the same run, the classes study's two classes, the unconditional dummies' 256
+    snapshot = next(c for c in grid.cells("loss_gap") if c.steps == 200 and c.seed == 0)
+    assert grid.samples_of(snapshot).endswith("w16-n64-none0-it800-b32-uncond-s0/step200-ema-all-x128-t100-s0/"
+                                              "samples.npz")
+    classes = grid.cells("classes")[0]
+    assert grid.samples_of(classes).endswith("/final-ema-all-x128-t100-s0/samples.npz") and classes.conditional
+    uncond_dummies = grid.cells("unconditional_dummies")[0]
+    assert grid.sample_set(classes).n_sampled == 256 == grid.sample_set(uncond_dummies).n_sampled
+    for c in cells:  # the path names the set: it parses back to the same identity, its checkpoint is the cell's
+        sset = grid.sample_set(c)
+        parsed = SampleSet.from_wildcards(path_wildcards(grid.samples_of(c)))
+        assert parsed == sset and sset.n_sampled == c.n_sampled
+        checkpoint, waits_for = grid.sample_checkpoint(sset.wildcards())
+        assert checkpoint == grid.model_of(c) and waits_for == grid.model_dependency(c)
+    with pytest.raises(MemgenError, match="snapshot at step 300"):
+        grid.sample_checkpoint({**grid.sample_set(snapshot).wildcards(), "ckpt": "step300"})
+
+
+def path_wildcards(sample_path: str) -> dict:
+    """The wildcards of a sample set's path, parsed with the grammar's pattern under the constraints of
+    workflow/rules/common.smk (as Snakemake parses it)."""
+    import re
+
+    from memgen.studies.paths import PATHS
+
+    constraints = {"dataset": r"[a-z][a-z0-9_-]*", "dummy": r"[a-z][a-z_]*", "cond": "cond|uncond",
+                   "ckpt": r"final|imported|step\d+", "weights": "ema|raw", "labels": r"all|y\d+(?:-\d+)*"}
+    pattern = re.escape(PATHS["samples"])
+    for name in re.findall(r"\\\{(\w+)\\\}", pattern):
+        pattern = pattern.replace(rf"\{{{name}\}}", f"(?P<{name}>{constraints.get(name, r'[0-9]+')})", 1)
+    return re.fullmatch(pattern, sample_path).groupdict()
+
+
+def test_sample_set_tokens_refuse_what_they_cannot_mean():
+    from memgen.studies.sample_set import SampleSet, labels_token, parse_labels
+
+    grid = Grid(load_config({"studies": ["dummies_mondrian"]}))
+    cond = next(c for c in grid.cells("dummies_mondrian") if c.conditional)
+    wc = grid.sample_set(cond).wildcards()
+    assert wc["labels"] == "y0" and "--classes 0" in SampleSet(**wc).sample_args()
+    assert parse_labels(labels_token((0, 1))) == (0, 1) and labels_token(None) == "all"
+    assert "--classes" not in SampleSet(**{**wc, "labels": "all"}).sample_args()
+    assert "--weights model" in SampleSet(**{**wc, "weights": "raw"}).sample_args()
+    for bad, match in ((dict(weights="fp16"), "weights"), (dict(ckpt="last"), "checkpoint"),
+                       (dict(cond="uncond"), "unconditional"), (dict(labels="yx"), "labels")):
+        with pytest.raises(MemgenError, match=match):
+            SampleSet(**{**wc, **bad})

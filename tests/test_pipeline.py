@@ -1,6 +1,7 @@
 """The whole DAG on a tiny config in a temporary directory: materialize -> train -> sample -> score ->
 aggregate -> figure, then the checks a user relies on (tables carry the grid, reruns touch only what changed)."""
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pandas as pd
 import yaml
 from tiny import TINY, snakemake
 
+from memgen import io
 from memgen.analysis.dichotomy import REGIONS, region
 
 # `finished_run` (conftest.py): TINY run once per session in a temporary directory, and its `snakemake --lint`.
@@ -39,9 +41,18 @@ def test_dag_produces_table_markdown_and_figure(finished_run):
     cell = "w16-n6-none0-it40-b8-uncond-s0"
     scores = pd.read_parquet(res / cell / "scores.parquet")
     assert len(scores) == 24 and {"sample_index", "nn1_index", "nn2_index", "ratio", "is_replicate", "width"} <= set(scores)
+    # the samples: drawn once per checkpoint and sampling under samples/, named by the scores; a card describes them
+    sample_set = f"samples/mondrian/{cell}/final-ema-all-x24-t10-s0"
+    assert (scores["sample_set"] == f"{sample_set}/samples.npz").all()
+    card = json.loads((workdir / "results" / sample_set / "card.json").read_text())
+    assert card["checkpoint"] == f"results/models/mondrian/{cell}/model.pt" and card["checkpoint_step"] == 40
+    assert (card["seed"], card["steps"], card["num_samples_per_class"]) == (0, 10, 24)
+    assert card["sampled_classes"] == [0] and card["num_samples"] == 24
+    images, _ = io.load_images_npz(workdir / "results" / sample_set / "samples.npz")
+    assert card["images_sha256"] == io.sha256_array(images)
     # every job has a log that mirrors its output path
     logs = workdir / "results" / "logs"
-    for path in (f"models/mondrian/{cell}/model.log", f"capacity/{cell}/samples.log", f"capacity/{cell}/scores.log",
+    for path in (f"models/mondrian/{cell}/model.log", f"{sample_set}/samples.log", f"capacity/{cell}/scores.log",
                  "data/mondrian/n6-none0-s0/train.log", "capacity/replicates.log"):
         assert (logs / path).is_file(), path
     assert "steps/s" in (logs / f"models/mondrian/{cell}/model.log").read_text()
@@ -92,6 +103,17 @@ def test_every_study_runs_end_to_end(tmp_path, repo_root):
                 "dummy_kinds/figures/dummy_kinds.png", "loss_gap/figures/loss_gap.png", "loss_gap/figures/onset.png",
                 "criterion/figures/criterion_pairs.png", "criterion/figures/threshold_sweep.png"):
         assert (res / fig).read_bytes()[:4] == b"\x89PNG", fig
+    # one sample set per checkpoint and sampling: the base-alone N = 6 model is scored by capacity, both dummies
+    # studies and the loss gap (its full run) from one set; 14 cells, 11 sets, each drawn once
+    base = "w16-n6-none0-it20-b8-uncond-s0"
+    shared = {study: pd.read_parquet(res / study / base / "scores.parquet")
+              for study in ("capacity", "dummies_mondrian", "dummy_kinds", "loss_gap")}
+    assert {frame["sample_set"].iloc[0] for frame in shared.values()} == {
+        f"samples/mondrian/{base}/final-ema-all-x12-t10-s0/samples.npz"}
+    for frame in shared.values():
+        pd.testing.assert_series_equal(frame["ratio"], shared["capacity"]["ratio"])
+    assert len(list((res / "samples").rglob("samples.npz"))) == 11
+    assert len(list((res / "logs" / "samples").rglob("samples.log"))) == 11
     dummies = pd.read_parquet(res / "dummies_mondrian" / "replicates.parquet")
     assert set(dummies["exposure"]) == {"equal_steps", "matched"}
     twin = dummies[dummies["exposure"] == "matched"].iloc[0]

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tiny(300, 10, 10, results="results", seeds=[0], sample={"num_samples": 8, "batch_size": 8, "steps": 10},
               capacity={"widths": [16], "sizes": [4]})
 MODEL = "results/models/mondrian/w16-n4-none0-it300-b8-uncond-s0"
-CELL = "results/capacity/w16-n4-none0-it300-b8-uncond-s0"
+SAMPLES = "results/samples/mondrian/w16-n4-none0-it300-b8-uncond-s0/final-ema-all-x8-t10-s0"
 WALL_CLOCK = ["steps_per_s"]  # the loss log's training speed: the one column that measures time, not the model
 
 
@@ -130,7 +130,7 @@ def test_the_restarted_run_resumes_training_and_every_table_equals_an_uninterrup
     assert expected and sorted(restarted) == sorted(expected)
     for name, table in expected.items():
         pd.testing.assert_frame_equal(restarted[name], table, obj=name)
-    samples = [io.load_images_npz(repo / CELL / "samples.npz") for repo in (whole, killed)]
+    samples = [io.load_images_npz(repo / SAMPLES / "samples.npz") for repo in (whole, killed)]
     assert all(np.array_equal(a, b) for a, b in zip(*samples))  # the resumed model draws the same samples
     assert runlock.lock_files(killed) == []
 

@@ -53,9 +53,29 @@ def test_traced_chain_is_the_eager_chain_bit_for_bit(ckpt, monkeypatch, fast):
     got = sampler(idx, y)
     want = sample_seeded(diffusion, net, 4, idx, (3, 8, 8), y=y)
     assert sampler.compiled and torch.equal(got, want)
-    # a shorter last batch, against the eager chain at its shape (the UNet's rounding depends on the batch shape)
+    # a shorter last batch: the eager chain of those samples (not want[:2]: a CPU's convolution may round a sample
+    # differently in another batch size, ~1e-6 in fp32 on an AMX Xeon; the noise never depends on it)
     assert torch.equal(sampler(idx[:2], y[:2]), sample_seeded(diffusion, net, 4, idx[:2], (3, 8, 8), y=y[:2]))
     assert not torch.equal(got, sample_seeded(diffusion, net, 5, idx, (3, 8, 8), y=y))  # the seed matters
+
+
+def test_the_step_compiles_once_for_every_step_and_batch(ckpt):
+    """One graph serves every reverse step and every batch of the same size: the schedule's device tensors exist
+    before the first trace (`GaussianDiffusion.on_device`), so no guard sees them appear and nothing recompiles
+    (it did: every compiled sampling job compiled its step twice)."""
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    model, diffusion = _parts(ckpt)
+    idx, y = np.array([3, 0, 7]), torch.tensor([1, 0, 1])
+    sampler = CompiledSampler(diffusion, model, seed=4, shape_chw=(3, 8, 8), batch_size=3, device="cpu",
+                              backend=counting_backend, log=pytest.fail)
+    first = sampler(idx, y)
+    assert torch.equal(sampler(np.array([1, 2, 5]), y), sample_seeded(diffusion, model, 4, [1, 2, 5], (3, 8, 8), y=y))
+    assert len(graphs) == 1 and torch.equal(first, sample_seeded(diffusion, model, 4, idx, (3, 8, 8), y=y))
 
 
 def test_a_failing_compiler_falls_back_to_the_eager_chain(ckpt, monkeypatch):

@@ -4,10 +4,14 @@ Respaced ancestral sampling (improved-diffusion's respacing). Sample ``i`` draws
 step's noise from a counter-based generator keyed by the seed and counting (i, step, element)
 (`memgen.diffusion.noise.CounterNoise`), so a given seed gives the same samples whatever the batch size, and the
 noise is drawn on the device. The UNet runs under the precision asked for (`memgen.precision`: bf16 autocast
-where the device computes it natively and it pays, the sampler's arithmetic in float32), and on CUDA the reverse
-step is compiled and replayed from a CUDA graph (`memgen.sample_compiled`: the same noise, bit for bit; never on a
-CPU unless asked). For a class-conditional model ``num_samples`` samples are drawn for each requested class, in
-class order; labels come only from the classes the model was trained on.
+where the device computes it natively and it pays, the sampler's arithmetic in float32), chosen without regard to
+the batch (`PATH_BATCH`); a CPU's convolutions may still round a sample differently in another batch size (~1e-6
+in float32), which the uint8 images absorbed at batches 64-256 (benchmarks/bench_sample_jobs.py). On CUDA the
+reverse step is compiled and replayed from a CUDA graph (`memgen.sample_compiled`: the same noise, bit for bit).
+Never on a CPU unless asked: there a sampling job of the default run costs more compiled than eager even with a
+warm on-disk cache (tracing and loading the compiled step cost more than its 100 faster steps save), and 7-14x
+with a cold one (benchmarks/results/sample-2026-12-07). For a class-conditional model ``num_samples`` samples are
+drawn for each requested class, in class order; labels come only from the classes the model was trained on.
 
 With the same seed, steps and classes, sample i of a trained model and sample i of the optimal denoiser start
 from the same x_T and see the same step noise; only the denoiser differs. The optimum
@@ -26,8 +30,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from memgen import checkpoint
-from memgen.config import DiffusionConfig
+from memgen import checkpoint, io
+from memgen.config import DiffusionConfig, schema_default
 from memgen.diffusion import EmpiricalOptimalDenoiser, GaussianDiffusion, LossType, named_betas, sample_seeded
 from memgen.errors import MemgenError
 from memgen.precision import PLAIN, FastForward, resolve_fast_path, unet_flops
@@ -36,6 +40,12 @@ from memgen.runtime import check_images, check_int, resolve_device, to_model_sca
 from memgen.sample_compiled import CompiledSampler
 
 LOG = logging.getLogger("memgen")
+# On a CPU "auto" picks bf16 by the FLOPs of one network call (memgen.precision.CPU_BF16_MIN_FLOPS); sampling
+# prices that call at this batch, the schema's sample.batch_size, whatever batch the job runs, so the numeric path
+# and with it the samples do not depend on the batch size. Priced at the job's own batch, min(batch, num_samples),
+# a width-16 job at 16x16 ran fp32 at batch 32 and bf16 at 64 and up on a CPU with native bf16, and 5.9% of its
+# pixels differed by 1-2 levels (benchmarks/results/sample-2026-12-07/bench_sample_jobs_before.json).
+PATH_BATCH = schema_default("sample.batch_size")
 
 
 def plan_labels(num_classes: int, num_samples: int, classes: Sequence[int] | None) -> np.ndarray:
@@ -83,6 +93,19 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
     precision: "fp32", "bf16" or "auto" for the UNet's forward; compile: "auto" (on CUDA: compiled and replayed
     from a CUDA graph; never on a CPU), "off", "default" or "reduce-overhead" (`memgen.precision.resolve_fast_path`,
     which picks per width from measured rates where there are some)."""
+    images, labels, _ = sample_described(ckpt, num_samples=num_samples, steps=steps, seed=seed,
+                                         batch_size=batch_size, classes=classes, device=device, weights=weights,
+                                         precision=precision, compile=compile)
+    return images, labels
+
+
+def sample_described(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: int = 256,
+                     classes: Sequence[int] | None = None, device: str = "auto", weights: str = "ema",
+                     precision: str = "auto", compile: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
+    """`sample`, and what was drawn how: (images, labels, about). ``about`` (JSON-ready) names the checkpoint's
+    step, seed and training data, the weights, seed, steps (of T), classes, samples per class and batch, the
+    numeric path run (`memgen.precision.FastPath.describe`), whether the reverse step ran compiled, the device,
+    torch's version and the SHA-256 of the images and labels (`memgen.io.sha256_array`)."""
 
     check_int("--num-samples", num_samples, 1)
     check_int("--batch-size", batch_size, 1)
@@ -94,8 +117,9 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
     labels = plan_labels(ckpt["num_classes"], num_samples, classes)
     batch, size = min(batch_size, len(labels)), ckpt["unet"]["image_size"]
     workload = Workload("sample", model.config.width, size, batch, calls=steps * -(-len(labels) // batch))
-    flops = unet_flops(model.config, min(batch_size, num_samples), backward=False)  # as before: CPU's choice
+    flops = unet_flops(model.config, PATH_BATCH, backward=False)  # never the job's batch: see PATH_BATCH
     fast = resolve_fast_path(dev, precision, flops=flops, compile=compile, workload=workload)
+    fast = dataclasses.replace(fast, fused_adamw=False)  # no optimizer here: the path says what runs
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
     net = model if fast == PLAIN else FastForward(model, fast, dev.type)
@@ -108,7 +132,20 @@ def sample(ckpt: dict, *, num_samples: int, steps: int, seed: int, batch_size: i
                                   device=dev, mode=fast.compile_mode, log=LOG.info)
     images = draw(net, diffusion, labels, conditional=ckpt["num_classes"] > 0, seed=seed, batch_size=batch,
                   shape_chw=(3, size, size), device=dev, sampler=sampler)
-    return images, labels
+    about = {"weights": weights, "seed": seed, "steps": steps, "diffusion_steps": T, "num_samples_per_class":
+             num_samples, "batch_size": batch, "path": fast.describe(), "device": str(dev),
+             "compiled": sampler is not None and sampler.compiled}
+    return images, labels, _describe(ckpt, images, labels, about)
+
+
+def _describe(ckpt: dict, images: np.ndarray, labels: np.ndarray, about: dict) -> dict:
+    """The card of a sample set: the checkpoint's step, seed and training data, how it was sampled, what came out."""
+    return {"checkpoint_step": int(ckpt["step"]), "checkpoint_seed": ckpt.get("seed"),
+            "data_sha256": ckpt.get("data_sha256"), "width": ckpt["unet"]["width"],
+            "image_size": ckpt["unet"]["image_size"],
+            "num_classes": int(ckpt["num_classes"]), **about, "sampled_classes": sorted(set(labels.tolist())),
+            "num_samples": len(images), "torch": torch.__version__, "images_sha256": io.sha256_array(images),
+            "labels_sha256": io.sha256_array(labels)}
 
 
 def _diffusion_config(cfg) -> DiffusionConfig:

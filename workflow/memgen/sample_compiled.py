@@ -46,7 +46,7 @@ class CompiledSampler:
     def __init__(self, diffusion: GaussianDiffusion, net: Callable, *, seed: int, shape_chw: tuple[int, int, int],
                  batch_size: int, device: torch.device | str, mode: str = CAPTURE_MODE, backend: str = "inductor",
                  clip_denoised: bool = True, log: Callable[[str], None] = print):
-        self.diffusion, self.net, self.seed, self.log = diffusion, net, int(seed), log
+        self.diffusion, self.net, self.seed, self.log = diffusion.on_device(device), net, int(seed), log
         self.key, self.shape_chw, self.batch_size = run_key(seed), tuple(shape_chw), int(batch_size)
         self.device, self.clip_denoised = torch.device(device), clip_denoised
         self.capture = self.device.type == "cuda" and mode == CAPTURE_MODE

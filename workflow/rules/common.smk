@@ -11,6 +11,7 @@ from memgen import slurm
 from memgen.interop.facts import cache_dir, facts_name
 from memgen.studies import PATHS, REGISTRY, figure_kinds, table_kinds
 from memgen.studies.front import front_figures, front_tables
+from memgen.studies.sample_set import SampleSet
 from memgen.studies.plan import job_estimate
 
 RESULTS = CFG.results.rstrip("/")
@@ -122,19 +123,20 @@ wildcard_constraints:
     batch=r"\d+",
     cond=r"cond|uncond",
     seed=r"\d+",
+    ckpt=r"final|imported|step\d+",
+    weights=r"ema|raw",
+    labels=r"all|y\d+(-\d+)*",
+    num_samples=r"\d+",
+    sample_steps=r"\d+",
+    sample_seed=r"\d+",
     figure="|".join(sorted(figure_kinds())),
     table="|".join(sorted(table_kinds())),
     side=r"base|dummy",
 
 
-# -- per-cell inputs and parameters (a cell is found from its wildcards) ----------------------------------------
-def cell_model(wildcards):
-    """What a cell's sampling waits for: its model, or the snapshot directory of its full run."""
-    return results(GRID.model_dependency(GRID.find(wildcards)))
-
-
+# -- per-cell inputs and parameters (a cell is found from its wildcards; a sample set is named by its own) --------
 def cell_checkpoint(wildcards):
-    """The checkpoint file a cell samples (a model, or one snapshot inside the snapshot directory)."""
+    """The checkpoint file a cell evaluates (a model, or one snapshot inside the snapshot directory)."""
     return results(GRID.model_of(GRID.find(wildcards)))[0]
 
 
@@ -142,13 +144,14 @@ def cell_data(wildcards):
     return results(PATHS["data"].format(**GRID.find(wildcards).model_wildcards()))
 
 
-def cell_sample_args(wildcards):
-    """--num-samples and, for class-conditional cells, --classes."""
-    cell = GRID.find(wildcards)
-    args = f"--num-samples {cell.num_samples}"
-    if cell.conditional and cell.sample_classes:
-        args += " --classes " + " ".join(map(str, cell.sample_classes))
-    return args
+def cell_samples(wildcards):
+    """The sample set a cell scores (shared with the cells of other studies that score the same)."""
+    return results(GRID.samples_of(GRID.find(wildcards)))[0]
+
+
+def cell_sample_set(wildcards):
+    """The name of a cell's sample set in its scores: its path relative to the results directory."""
+    return GRID.samples_of(GRID.find(wildcards))
 
 
 def cell_meta(wildcards):
@@ -170,9 +173,26 @@ def heldout_arg(wildcards, input):
 
 
 def cell_samples_to_score(wildcards):
-    """The samples, or (Appendix C.1) the samples labelled by the base-vs-dummy classifier."""
-    kind = "selected" if REGISTRY[wildcards.study].classify else "samples"
-    return out(kind).format(**wildcards)
+    """The cell's sample set, or (Appendix C.1) its samples labelled by the study's base-vs-dummy classifier."""
+    if REGISTRY[wildcards.study].classify:
+        return out("selected").format(**wildcards)
+    return cell_samples(wildcards)
+
+
+def sample_model(wildcards):
+    """What a sampling job waits for: the model, the snapshot directory of its run, or the imported file."""
+    return results(GRID.sample_checkpoint(wildcards)[1])
+
+
+def sample_checkpoint(wildcards):
+    """The checkpoint file a sample set is drawn from."""
+    return results(GRID.sample_checkpoint(wildcards)[0])[0]
+
+
+def sample_args(wildcards):
+    """--num-samples, --steps, --seed, --weights and (some classes only) --classes: what the path names (the
+    `memgen.studies.sample_set.SampleSet` of the job)."""
+    return SampleSet.from_wildcards(wildcards).sample_args()
 
 
 # -- models ----------------------------------------------------------------------------------------------------

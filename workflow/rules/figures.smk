@@ -23,7 +23,7 @@ rule figure:
 rule gallery:
     input:
         data=cell_data,
-        samples=out("samples"),
+        samples=cell_samples,
         scores=out("scores"),
     output:
         figure=report(out("gallery"), caption="../report/gallery.rst", category="{study}"),

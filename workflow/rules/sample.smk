@@ -1,20 +1,22 @@
-# Draw samples: from a cell's EMA weights (per class for class-conditional models), from the closed-form optimal
-# denoiser of a training set, and (Appendix C.1) label an unconditional model's samples with the classifier.
+# Draw samples: a sample set from a checkpoint's EMA weights (per class for class-conditional models), once for
+# every cell of every study that scores it (the path names it: memgen/studies/sample_set.py); from the closed-form
+# optimal denoiser of a training set; and (Appendix C.1) label an unconditional model's samples with the study's
+# classifier.
 
 
 rule sample:
     input:
-        model=cell_model,
+        model=sample_model,
     output:
         samples=out("samples"),
+        card=out("sample_card"),
     log:
         log_path("samples"),
     benchmark:
         bench_path("samples")
     params:
-        counts=cell_sample_args,
-        checkpoint=cell_checkpoint,
-        steps=CFG.sample.steps,
+        args=sample_args,
+        checkpoint=sample_checkpoint,
         batch_size=CFG.sample.batch_size,
         precision=CFG.sample.precision,
         compile=CFG.sample.compile,
@@ -27,10 +29,9 @@ rule sample:
         ENV
     shell:
         "MEMGEN_GPU_SLOTS={params.slots} OMP_NUM_THREADS={threads} python -m memgen sample"
-        " --checkpoint {params.checkpoint} {params.counts} --steps {params.steps} --seed {wildcards.seed}"
-        " --batch-size {params.batch_size} --precision {params.precision} --compile {params.compile}"
-        " --device {params.device} --threads {threads}"
-        " --out {output.samples} > {log} 2>&1"
+        " --checkpoint {params.checkpoint} {params.args} --batch-size {params.batch_size}"
+        " --precision {params.precision} --compile {params.compile} --device {params.device} --threads {threads}"
+        " --out {output.samples} --card {output.card} > {log} 2>&1"
 
 
 rule sample_optimal:
@@ -57,7 +58,7 @@ rule sample_optimal:
 
 rule select:
     input:
-        samples=out("samples"),
+        samples=cell_samples,
         classifier=cell_classifier,
     output:
         selected=out("selected"),

@@ -17,6 +17,7 @@ rule score:
     params:
         threshold=CFG.score.threshold,
         meta=cell_meta,
+        sample_set=cell_sample_set,
         heldout=heldout_arg,
         device=device_for("score"),
         slots=gpu_slots("score"),
@@ -27,7 +28,8 @@ rule score:
         ENV
     shell:
         "MEMGEN_GPU_SLOTS={params.slots} OMP_NUM_THREADS={threads} python -m memgen score --train {input.data}"
-        " --samples {input.samples} --threshold {params.threshold} {params.meta} --card {input.card} {params.heldout}"
+        " --samples {input.samples} --sample-set {params.sample_set} --threshold {params.threshold} {params.meta}"
+        " --card {input.card} {params.heldout}"
         " --device {params.device} --threads {threads} --out {output.scores} --summary {output.summary} > {log} 2>&1"
 
 

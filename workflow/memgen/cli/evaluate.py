@@ -31,6 +31,8 @@ def cmd_score(args) -> None:
     if card is not None:
         scores = assess(scores, samples, train, train_labels, card, threshold=args.threshold, device=args.device)
     add_meta(scores, meta)
+    if args.sample_set:
+        scores["sample_set"] = args.sample_set
     summary = None
     if args.summary:  # built before anything is written, so a bad --meta leaves no partial output
         summary = summarize_scores(scores, train_labels, by_label=True)
@@ -87,6 +89,8 @@ def register(sub) -> None:
                    "partial copies use the same ratio on pieces")
     s.add_argument("--summary", help="also write a per-class summary Parquet (fractions with Wilson intervals)")
     s.add_argument("--meta", action="append", metavar="KEY=VALUE", help="constant column added to both tables")
+    s.add_argument("--sample-set", help="the sample set the samples come from (the pipeline: its path under "
+                   "results/, shared by every cell that scores it): the per-sample table's sample_set column")
     s.add_argument("--card", help="the training set's JSON card: adds partial copies, validity and the four-way "
                    "outcome (replicate, partial copy, novel and valid, invalid) per sample and label")
     s.add_argument("--heldout", help="held-out images of the base distribution (.npz): adds, for a real-image base, "

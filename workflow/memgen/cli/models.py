@@ -36,14 +36,16 @@ def cmd_train(args) -> None:
 
 def cmd_sample(args) -> None:
     from memgen import checkpoint, io
-    from memgen.sample import sample
+    from memgen.sample import sample_described
 
     prepare(args)
     ckpt = checkpoint.load(args.checkpoint)
-    images, labels = sample(ckpt, num_samples=args.num_samples, steps=args.steps, seed=args.seed,
-                            batch_size=args.batch_size, classes=args.classes, device=args.device,
-                            weights=args.weights, precision=args.precision, compile=args.compile)
+    images, labels, about = sample_described(ckpt, num_samples=args.num_samples, steps=args.steps, seed=args.seed,
+                                             batch_size=args.batch_size, classes=args.classes, device=args.device,
+                                             weights=args.weights, precision=args.precision, compile=args.compile)
     io.save_images_npz(args.out, images, labels)
+    if args.card:  # after the samples: a card never describes samples that are not there
+        io.write_json(args.card, {"checkpoint": str(args.checkpoint), "samples": str(args.out), **about})
     LOG.info(f"wrote {args.out}: {len(images)} samples")
 
 
@@ -117,6 +119,7 @@ def register(sub) -> None:
     s.add_argument("--compile", choices=["auto", "off", "default", "reduce-overhead"], default="auto",
                    help="compile the reverse step (auto: on CUDA with a CUDA graph; never on a CPU)")
     s.add_argument("--out", required=True, help=".npz with images and labels")
+    s.add_argument("--card", help="JSON beside it: the checkpoint, what was drawn and how, the samples' SHA-256")
     add_compute_args(s)
     s.set_defaults(func=cmd_sample)
 

@@ -14,6 +14,7 @@ from memgen.errors import MemgenError
 from memgen.studies import record
 from memgen.studies.cell import Cell, dataset_token
 from memgen.studies.paths import CELL, path
+from memgen.studies.sample_set import SampleSet
 
 MODEL_KEYS = ("dataset", "width", "size", "dummy", "ndummy", "steps", "batch", "cond", "seed")  # a model's path
 
@@ -127,6 +128,10 @@ class Grid:
         return list(seen.values())
 
     def cell_paths(self, study: str, kind: str) -> list[str]:
+        """The file of one path kind for every cell of a study, in cell order ("samples": the sample set each cell
+        scores, shared with the cells of other studies that score the same)."""
+        if kind in ("samples", "sample_card"):
+            return [path(kind, **self.sample_set(c).wildcards()) for c in self.cells(study)]
         return [path(kind, **c.wildcards()) for c in self.cells(study)]
 
     # -- targets -------------------------------------------------------------------------------------------
@@ -173,6 +178,28 @@ class Grid:
         if cell.checkpoint:
             return path("imported", **cell.model_wildcards())
         return path("snapshots" if cell.is_snapshot else "model", **cell.model_wildcards())
+
+    # -- sample sets (`memgen.studies.sample_set`): drawn once per checkpoint and sampling, shared by cells ---------
+    def sample_set(self, cell: Cell) -> SampleSet:
+        """The samples a cell scores (the config's respaced steps; EMA weights)."""
+        return SampleSet.of(cell, self.cfg.sample.steps)
+
+    def samples_of(self, cell: Cell) -> str:
+        return path("samples", **self.sample_set(cell).wildcards())
+
+    def sample_checkpoint(self, wildcards) -> tuple[str, str]:
+        """(the checkpoint file a sample set is drawn from, what its job waits for: the model, the snapshot
+        directory of the run, or the imported file). A snapshot the model does not save is refused."""
+        sset = SampleSet.from_wildcards(wildcards)
+        model = sset.model_wildcards()
+        step = sset.snapshot_step
+        if step is None:
+            kind = "imported" if sset.ckpt == "imported" else "model"
+            return path(kind, **model), path(kind, **model)
+        if step not in self.snapshot_steps(model):
+            raise MemgenError(f"no cell in the config samples the snapshot at step {step} of "
+                              f"{path('model', **model)}")
+        return f"{path('snapshots', **model)}/step{step:07d}.pt", path("snapshots", **model)
 
     def cell_loss_inputs(self, wildcards) -> dict:
         """What a cell's loss gap waits for (its model, or the snapshot directory of its run), its training set and

@@ -2,11 +2,17 @@
 
     data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}/        a training set (train.npz + card.json)
     models/{dataset}/{CELL}/                               a trained model, shared by every study that uses it
-    {study}/{CELL}/                                        its samples and scores in one study
+    samples/{dataset}/{CELL}/{SAMPLING}/                   a sample set drawn from it, shared the same way
+    {study}/{CELL}/                                        its scores (and classifier labels, gallery) in one study
     {study}/{table}.parquet, {study}/figures/{figure}.png  the study's tables and figures
     answers.html                                           the report's first page (every study's verdicts)
 
-CELL = ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}`` (`memgen.studies.cell.Cell.name`).
+CELL = ``w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}`` (`memgen.studies.cell.Cell.name`);
+under ``models/`` and ``samples/`` its ``it{steps}`` is the run's step budget, under ``{study}/`` the step of the
+weights the cell samples (a snapshot cell's is earlier).
+SAMPLING = ``{ckpt}-{weights}-{labels}-x{num_samples}-t{sample_steps}-s{sample_seed}``: which checkpoint (final,
+step{N}, imported), weights (ema, raw), classes (all, y0, ...), samples per class, respaced steps and sampling
+seed (`memgen.studies.sample_set`).
 Logs mirror these paths under ``logs/`` (suffix .log), benchmarks under ``benchmarks/`` (.tsv).
 """
 
@@ -16,6 +22,8 @@ CELL = "w{width}-n{size}-{dummy}{ndummy}-it{steps}-b{batch}-{cond}-s{seed}"
 DATA = "data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}"
 MODEL = "models/{dataset}/" + CELL
 SET = "{study}/{dataset}/n{size}-{dummy}{ndummy}-s{seed}"  # per training set (the optimal denoiser)
+SAMPLING = "{ckpt}-{weights}-{labels}-x{num_samples}-t{sample_steps}-s{sample_seed}"
+SAMPLES = "samples/{dataset}/" + CELL + "/" + SAMPLING  # a sample set (memgen.studies.sample_set.SampleSet)
 
 PATHS = {
     # data
@@ -30,8 +38,10 @@ PATHS = {
     "snapshots": f"{MODEL}/snapshots",
     "classifier": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.pt",
     "classifier_metrics": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.json",
+    # sample sets, shared by every cell (of any study) that scores them
+    "samples": f"{SAMPLES}/samples.npz",
+    "sample_card": f"{SAMPLES}/card.json",  # what was drawn, from which file, how (memgen sample --card)
     # per cell
-    "samples": f"{{study}}/{CELL}/samples.npz",
     "selected": f"{{study}}/{CELL}/selected.npz",
     "scores": f"{{study}}/{CELL}/scores.parquet",
     "summary": f"{{study}}/{CELL}/summary.parquet",

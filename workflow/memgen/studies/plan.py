@@ -1,8 +1,9 @@
 """What a config will cost before it runs: one `memgen.cost.Job` per train, sample and score job of the DAG, each
 job's SLURM time limit and memory (the rules ask `job_estimate`), and the plan per study (`plan_table`).
 
-A model shared by several studies is one training job: a study's rows count every job it needs, the total row
-counts each job once. The closed-form optimal denoiser, the classifier and the tables are not counted (minutes).
+A model shared by several studies is one training job, and a sample set they share is one sampling job: a study's
+rows count every job it needs, the total row counts each job once. The closed-form optimal denoiser, the classifier
+and the tables are not counted (minutes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from memgen.cost import CEILING_MIN, Job, job_resources, plan_rows
 from memgen.studies import record
 from memgen.studies.cell import Cell
 from memgen.studies.grid import model_key
+from memgen.studies.sample_set import SampleSet
 
 
 def _device(grid, stage: str) -> str:
@@ -26,9 +28,11 @@ def train_job(grid, cell: Cell, params: int | None = None) -> Job:
                slots=grid.cfg.resources.train.slots_per_gpu if _device(grid, "train") == "gpu" else 1)
 
 
-def sample_job(grid, cell: Cell, params: int | None = None) -> Job:
-    return Job("sample", cell.width, grid.cfg.image_size, _device(grid, "sample"), batch=grid.cfg.sample.batch_size,
-               samples=cell.n_sampled, sample_steps=grid.cfg.sample.steps, params=params)
+def sample_job(grid, samples: SampleSet, params: int | None = None) -> Job:
+    """The drawing of one sample set (shared by every cell that scores it)."""
+    return Job("sample", samples.width, grid.cfg.image_size, _device(grid, "sample"),
+               batch=grid.cfg.sample.batch_size, samples=samples.n_sampled, sample_steps=samples.sample_steps,
+               params=params)
 
 
 def score_job(grid, cell: Cell) -> Job:
@@ -36,18 +40,17 @@ def score_job(grid, cell: Cell) -> Job:
                train_images=cell.n_train_total)
 
 
-BUILDERS = {"train": train_job, "sample": sample_job, "score": score_job}
-
-
 def job_estimate(grid, stage: str, wildcards, attempt: int = 1, cap_min: int | None = None):
-    """`memgen.cost.Estimate` of the job with these wildcards (a cell's sampling or scoring, a model's training);
-    a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit resumes from its
-    checkpoint with room to finish, but never more than cost.CEILING_MIN nor ``cap_min`` (the MaxTime of the job's
-    SLURM partition: SLURM never starts a job asking for more)."""
+    """`memgen.cost.Estimate` of the job with these wildcards (a model's training, a sample set's drawing, a
+    cell's scoring); a retry (attempt > 1) asks for ``attempt`` times the time limit, so a job cut at its limit
+    resumes from its checkpoint with room to finish, but never more than cost.CEILING_MIN nor ``cap_min`` (the
+    MaxTime of the job's SLURM partition: SLURM never starts a job asking for more)."""
     if stage == "train":
         job = train_job(grid, grid.cell_of_model(wildcards))
+    elif stage == "sample":
+        job = sample_job(grid, SampleSet.from_wildcards(wildcards))
     else:
-        job = BUILDERS[stage](grid, grid.find(wildcards))
+        job = score_job(grid, grid.find(wildcards))
     return job_resources(job, attempt=attempt, ceiling_min=min(CEILING_MIN, cap_min or CEILING_MIN))
 
 
@@ -63,13 +66,15 @@ def unet_parameters(cfg, width: int) -> int:
 
 
 def _jobs(grid, cells: list[Cell], params: dict[int, int] | None = None) -> dict[tuple, Job]:
-    """Every train/sample/score job of these cells, keyed so that a model trained once counts once. ``params``:
-    width -> exact parameter count (the rules leave it out: the Snakefile does not import torch)."""
+    """Every train/sample/score job of these cells, keyed so that a model trained once, and a sample set drawn
+    once, count once. ``params``: width -> exact parameter count (the rules leave it out: the Snakefile does not
+    import torch)."""
     jobs = {}
     for c in cells:
         n = params.get(c.width) if params and not c.source else None  # an imported model is not cfg's UNet
         jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c, n)
-        jobs[("sample", c.study, c.name)] = sample_job(grid, c, n)
+        samples = grid.sample_set(c)
+        jobs[("sample", samples)] = sample_job(grid, samples, n)
         jobs[("score", c.study, c.name)] = score_job(grid, c)
     return jobs
 

@@ -80,7 +80,7 @@ def pair_inputs(grid, study: str) -> dict:
     files = {}
     for side, pick in (("a", 0), ("b", 1)):
         cells = [pair[pick] for pair in sides]
-        files |= {f"samples_{side}": [path("samples", **c.wildcards()) for c in cells],
+        files |= {f"samples_{side}": [grid.samples_of(c) for c in cells],
                   f"train_{side}": [path("data", **c.model_wildcards()) for c in cells],
                   f"scores_{side}": [path("scores", **c.wildcards()) for c in cells]}
     return files
