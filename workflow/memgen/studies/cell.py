@@ -16,21 +16,10 @@ sets that budget.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from memgen.exposure import dataset_token, epochs_per_image, presentations  # noqa: F401  (re-exported)
 from memgen.studies.paths import CELL
-
-
-def epochs_per_image(steps: int, batch_size: int, n_train: int) -> float:
-    """Passes over each training image after ``steps`` steps (uniform sampling): steps * batch / images; NaN when
-    the batch is not known (a model trained elsewhere, batch 0)."""
-    return steps * batch_size / n_train if batch_size else float("nan")
-
-
-def presentations(epochs: float, n_images: int) -> float:
-    """Draws of ``n_images`` training images in a run with ``epochs`` passes per image."""
-    return epochs * n_images
 
 
 @dataclass(frozen=True)
@@ -108,10 +97,3 @@ class Cell:
                 "batch_size": self.batch_size, "conditional": int(self.conditional), "exposure": self.exposure,
                 "n_train_total": self.n_train_total, "epochs_per_image": self.epochs_per_image}
 
-
-def dataset_token(dataset: str) -> str:
-    """A path-safe name of a base dataset spec: ``cifar:automobile`` -> ``cifar-automobile``; an image folder
-    becomes ``folder-<hash of its path>``."""
-    if dataset.startswith("folder:"):
-        return "folder-" + hashlib.sha256(dataset[7:].encode()).hexdigest()[:10]
-    return dataset.replace(":", "-")
