@@ -42,7 +42,7 @@ def audit_config(path) -> dict:
 
 def test_the_grid_reads_the_checkpoint(reference_file):
     (cell,) = Grid(load_config(audit_config(reference_file))).cells("external")
-    assert (cell.width, cell.steps, cell.conditional, cell.heldout) == (16, 200, False, 6)
+    assert (cell.width, cell.steps, cell.conditional, cell.extra("heldout")) == (16, 200, False, 6)
     assert cell.name == "w16-n6-none0-it200-b0-uncond-s0"
 
 
@@ -58,7 +58,7 @@ def test_heldout_beyond_the_source_is_refused(reference_file, tmp_path):
     with pytest.raises(MemgenError, match=r"external.models\[0\]: size 6 \+ heldout 6 images of folder:.*has 8"):
         Grid(load_config(config)).cells("external")
     config["external"]["models"][0]["heldout"] = 2
-    assert Grid(load_config(config)).cells("external")[0].heldout == 2
+    assert Grid(load_config(config)).cells("external")[0].extra("heldout") == 2
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import pandas as pd
 import yaml
 from tiny import TINY, snakemake

@@ -22,7 +22,7 @@ def strip_cells(grid, study: str) -> list:
 def strip_files(grid, study: str) -> dict:
     """Samples, scores and training sets of the strip cells, aligned."""
     cells = strip_cells(grid, study)
-    return {"samples": [path("samples", **c.wildcards()) for c in cells],
+    return {"samples": [grid.samples_of(c) for c in cells],
             "scores": [path("scores", **c.wildcards()) for c in cells],
             "train": [path("data", **c.model_wildcards()) for c in cells]}
 
