@@ -136,11 +136,11 @@ def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence:
 
 
 def _row(name: str, onset: str, fit: dict, n_seeds: int, verdict: str, confidence: float) -> dict:
-    return {"name": name, "a": "all sizes", "b": "", "measure": f"beta of log {onset} on log N", "n_seeds": n_seeds,
+    return {"name": name, "measure": f"beta of log {onset} on log N", "n_seeds": n_seeds,
             "beta": fit["beta"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"],
             "per_seed": "/".join(f"{b:.2f}" for b in fit["per_seed"]), "sigma": fit["sigma"],
             "n_censored": fit["n_censored"], "n_runs": fit["n_runs"], "verdict": verdict, "note": fit["note"],
-            "claim": "measure", "quote": BONNAIRE, "confidence": confidence}
+            "quote": BONNAIRE, "confidence": confidence}
 
 
 def _growth_verdict(fit: dict, n_seeds: int) -> str:
