@@ -7,8 +7,10 @@ import pytest
 
 from memgen.analysis.dynamics import (INTERVAL, LEFT, RIGHT, UNDEFINED, first_passage, onset_across_seeds,
                                       onset_times, stopping_points)
+from memgen.analysis import dynamics_tables as dt
 from memgen.analysis.exponent import exponent_claims, fit_exponent
 from memgen.errors import MemgenError
+from memgen.studies.catalog.dynamics import BONNAIRE
 
 SIZES = (16, 32, 64, 128)
 
@@ -76,17 +78,19 @@ def test_censored_runs_are_bounds_not_crossings_at_the_budget():
 
 def test_claims_verdicts_growth_and_equivalence():
     rng = np.random.default_rng(3)
-    claims = exponent_claims(onset_times(simulate(rng), 0.5, 0.5), equivalence_margin=0.25)
+    claims = exponent_claims(onset_times(simulate(rng), 0.5, 0.5), equivalence_margin=0.25, quote=BONNAIRE)
     mem = claims[claims["name"] == "tau_mem grows with N"].iloc[0]
     gen = claims[claims["name"] == "tau_gen does not depend on N"].iloc[0]
     assert mem["verdict"] == "supported" and mem["contains_1"]
     assert gen["verdict"].startswith("supported (equivalent")
     assert "tau_mem increases linearly" in mem["quote"]
     # tau_gen that grows like N is not equivalent to constant: reversed
-    grows = exponent_claims(onset_times(simulate(rng, beta_gen=0.8), 0.5, 0.5), equivalence_margin=0.25)
+    grows = exponent_claims(onset_times(simulate(rng, beta_gen=0.8), 0.5, 0.5), equivalence_margin=0.25,
+                            quote=BONNAIRE)
     assert grows[grows["name"] == "tau_gen does not depend on N"].iloc[0]["verdict"] == "reversed"
     # no growth of tau_mem: not supported
-    flat = exponent_claims(onset_times(simulate(rng, beta_mem=0.0), 0.5, 0.5), equivalence_margin=0.25)
+    flat = exponent_claims(onset_times(simulate(rng, beta_mem=0.0), 0.5, 0.5), equivalence_margin=0.25,
+                           quote=BONNAIRE)
     assert not flat[flat["name"] == "tau_mem grows with N"].iloc[0]["verdict"].startswith("supported")
 
 
@@ -122,3 +126,19 @@ def test_onsets_without_a_validity_rule():
     assert (onsets["tau_novel_measure"] == "novel").all() and (onsets["tau_novel_censoring"] == LEFT).all()
     assert np.isnan(fit_exponent(onsets, "tau_gen")["beta"])
     assert fit_exponent(onsets, "tau_mem")["beta"] > 0
+
+
+def test_the_study_tables_read_the_same_fit():
+    """The per-seed slopes the comparisons test are the fit's (their mean is its beta), and every table renders."""
+    table = simulate(np.random.default_rng(5))
+    per_seed = dt.per_seed_exponents(table, 0.5, 0.5)
+    summary = dt.exponent_table(table, 0.5, 0.5, 0.25, BONNAIRE).set_index("measure")
+    for onset in ("tau_mem", "tau_gen"):
+        slopes = per_seed.loc[per_seed["onset"] == onset, "beta"]
+        assert len(slopes) == 3 and slopes.mean() == pytest.approx(summary.loc[f"beta of log {onset} on log N", "beta"])
+    assert summary["sizes"].eq("16/32/64/128").all()
+    onsets = dt.onset_table(table, 0.5, 0.5)
+    assert "[" in dt.onset_markdown(onsets) and "tau_novel" in dt.onset_markdown(onsets)
+    assert dt.onset_seeds_markdown(dt.onset_seeds_table(table, 0.5, 0.5)).count("\n") == 2 + 4  # a line per size
+    assert "stop before step" in dt.stopping_markdown(dt.stopping_table(table.assign(ci_high=0.1), 0.05))
+    assert "tau_mem increases linearly" in dt.exponent_markdown(summary.reset_index())

@@ -11,6 +11,10 @@ import yaml
 
 from tiny import snakemake, tiny
 
+from memgen.config import load_config
+from memgen.studies import Grid
+from memgen.studies.plan import plan_table
+
 BLOCK = {"widths": [16], "sizes": [2, 6], "snapshots": 2, "first_snapshot": 10}
 CONFIG = tiny(40, 20, 20, studies=["dynamics"], seeds=[0], sample={"num_samples": 8, "batch_size": 8, "steps": 10},
               dynamics=BLOCK)
@@ -65,3 +69,9 @@ def test_capacity_runs_are_the_dynamics_runs(tmp_path, repo_root):
     planned = dict(line.split() for line in both.stdout.splitlines() if len(line.split()) == 2
                    and line.split()[1].isdigit())
     assert jobs["capacity"]["train"] == jobs["dynamics"]["train"] == planned["train"] == "2"
+    # memgen plan prices what Snakemake plans: the EMA and the raw sample set of every snapshot
+    grid = Grid(load_config(config))
+    plan = plan_table(grid).set_index(["study", "kind"])["jobs"]
+    assert int(plan[("dynamics", "sample")]) == int(jobs["dynamics"]["sample"]) == 8
+    scored = int(jobs["dynamics"]["score"]) + int(jobs["dynamics"]["score_raw_weights"])
+    assert int(plan[("dynamics", "score")]) == scored == 8

@@ -53,11 +53,11 @@ def stopping_table(table: pd.DataFrame, level: float, confidence: float = 0.95) 
 
 
 def exponent_table(table: pd.DataFrame, gen_level: float, mem_level: float, equivalence_margin: float,
-                   confidence: float = 0.95) -> pd.DataFrame:
+                   quote: str, confidence: float = 0.95) -> pd.DataFrame:
     """Bonnaire et al.'s two exponents per width and weights with their seed intervals, whether tau_mem's holds
     the paper's beta = 1, and the censored runs (`memgen.analysis.exponent.exponent_claims`); ``sizes``: the
     sizes fitted. The verdicts the study reports are its comparisons table's, on `per_seed_exponents`."""
-    rows = exponent_claims(onset_times(table, gen_level, mem_level), equivalence_margin, confidence)
+    rows = exponent_claims(onset_times(table, gen_level, mem_level), equivalence_margin, confidence, quote)
     rows.insert(2, "sizes", rows.apply(lambda r: _sizes(table, r), axis=1))
     return rows
 
@@ -146,14 +146,16 @@ def stopping_markdown(table: pd.DataFrame) -> str:
 def exponent_markdown(table: pd.DataFrame) -> str:
     """One line per claim: beta [95% seed interval] (and the 90% one of the equivalence test), its reading, and
     below the table each quoted sentence once."""
-    head = ["claim", "width", "weights", "sizes", "beta", "95% interval", "90% interval", "contains 1", "seeds", "censored runs",
+    head = ["claim", "width", "weights", "sizes", "beta", "95% interval", "90% interval", "contains 1", "seeds",
+            "censored runs",
             "verdict", "note"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         ci90 = f"[{r['ci90_low']:.2f}, {r['ci90_high']:.2f}] (margin +-{r['margin']:g})" \
             if pd.notna(r.get("margin")) and np.isfinite(r["ci90_low"]) else "-"
         lines.append("| " + " | ".join([
-            r["name"], str(r.get("width", "")), str(r.get("weights", "")), r["sizes"], f"{r['beta']:.2f}" if np.isfinite(r["beta"]) else "-",
+            r["name"], str(r.get("width", "")), str(r.get("weights", "")), r["sizes"],
+            f"{r['beta']:.2f}" if np.isfinite(r["beta"]) else "-",
             f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if np.isfinite(r["ci_low"]) else "-", ci90,
             "-" if pd.isna(r["contains_1"]) else ("yes" if r["contains_1"] else "no"), str(r["n_seeds"]),
             f"{r['n_censored']}/{r['n_runs']}", r["verdict"], r["note"] or ""]) + " |")

@@ -21,10 +21,6 @@ from memgen.analysis.dynamics import INTERVAL, UNDEFINED
 from memgen.errors import MemgenError
 
 SIGMA_FLOOR = 0.01  # log-steps: the residual sd never goes below this (keeps the likelihood bounded)
-BONNAIRE = ("Bonnaire et al. 2025, abstract: \"we identify two distinct timescales: an early time tau_gen at which "
-            "models begin to generate high-quality samples, and a later time tau_mem beyond which memorization "
-            "emerges. Crucially, we find that tau_mem increases linearly with the training set size n, while "
-            "tau_gen remains constant.\"")
 
 
 def _interval_nll(params: np.ndarray, x: np.ndarray, seed_index: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -103,9 +99,10 @@ def slope_interval(per_seed, confidence: float = 0.95) -> tuple[float, float]:
 
 
 
-def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence: float = 0.95) -> pd.DataFrame:
+def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence: float = 0.95,
+                    quote: str = "") -> pd.DataFrame:
     """The two claims of Bonnaire et al. per width and weights, one row each with a verdict (the words of
-    `memgen.analysis.seeds.VERDICT_CLASSES`):
+    `memgen.analysis.seeds.VERDICT_CLASSES`) and ``quote``, the paper's sentence (its home: the study record):
 
     - "tau_mem grows with N": beta of log tau_mem on log N (`fit_exponent`) with its 95% seed interval; supported
       when the interval lies above 0, reversed below; ``contains_1`` says whether the interval holds the paper's
@@ -125,22 +122,22 @@ def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence:
         gen90 = dict(zip(("ci_low", "ci_high"), slope_interval(gen["per_seed"], 1 - 2 * (1 - confidence))))
         n_mem, n_gen = len(mem["seeds_used"]), len(gen["seeds_used"])
         rows.append(pinned | _row("tau_mem grows with N", "tau_mem", mem, n_mem, _growth_verdict(mem, n_mem),
-                                  confidence)
+                                  confidence, quote)
                     | {"expected": 1, "contains_1": bool(mem["ci_low"] <= 1 <= mem["ci_high"]) if n_mem >= 2
                        else None, "margin": np.nan, "ci90_low": np.nan, "ci90_high": np.nan})
         rows.append(pinned | _row("tau_gen does not depend on N", "tau_gen", gen, n_gen,
-                                  _equivalence_verdict(gen, gen90, equivalence_margin, n_gen), confidence)
+                                  _equivalence_verdict(gen, gen90, equivalence_margin, n_gen), confidence, quote)
                     | {"expected": 0, "contains_1": None, "margin": equivalence_margin,
                        "ci90_low": gen90["ci_low"], "ci90_high": gen90["ci_high"]})
     return pd.DataFrame(rows)
 
 
-def _row(name: str, onset: str, fit: dict, n_seeds: int, verdict: str, confidence: float) -> dict:
+def _row(name: str, onset: str, fit: dict, n_seeds: int, verdict: str, confidence: float, quote: str) -> dict:
     return {"name": name, "measure": f"beta of log {onset} on log N", "n_seeds": n_seeds,
             "beta": fit["beta"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"],
             "per_seed": "/".join(f"{b:.2f}" for b in fit["per_seed"]), "sigma": fit["sigma"],
             "n_censored": fit["n_censored"], "n_runs": fit["n_runs"], "verdict": verdict, "note": fit["note"],
-            "quote": BONNAIRE, "confidence": confidence}
+            "quote": quote, "confidence": confidence}
 
 
 def _growth_verdict(fit: dict, n_seeds: int) -> str:

@@ -73,9 +73,11 @@ def _jobs(grid, cells: list[Cell], params: dict[int, int] | None = None) -> dict
     for c in cells:
         n = params.get(c.width) if params and not c.checkpoint else None  # an imported model is not cfg's UNet
         jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c, n)
-        samples = grid.sample_set(c)
-        jobs[("sample", samples)] = sample_job(grid, samples, n)
-        jobs[("score", c.study, c.name)] = score_job(grid, c)
+        hook = record.get(c.study).also_sampled
+        for i, variant in enumerate([c, *(hook(grid, c) if hook else ())]):  # a study's own jobs may sample more
+            samples = grid.sample_set(variant)
+            jobs[("sample", samples)] = sample_job(grid, samples, n)
+            jobs[("score", c.study, c.name, i)] = score_job(grid, variant)
     return jobs
 
 

@@ -8,8 +8,8 @@ of jobs (`memgen.studies.job.Job`, one generated rule per kind), and the config 
 express. Rule files and `memgen.studies.grid.Grid` ask the records and never
 name a study; the study modules under `memgen.studies.catalog` are where each study lives.
 
-A table's ``build``, a figure's ``draw`` and a job's ``run`` are named as ``"module:function"`` references, resolved only when a
-job runs (`resolve`): the Snakefile imports this registry on every parse, and the drawing modules import
+A table's ``build``, a figure's ``draw`` and a job's ``run`` are named as ``"module:function"`` references,
+resolved only when a job runs (`resolve`): the Snakefile imports this registry on every parse, and the drawing modules import
 seaborn and matplotlib (seconds). A plugin or a test may pass the callable itself.
 """
 
@@ -99,6 +99,8 @@ class Study:
     score_input: ``(grid, cell) -> path``: what a cell's score job reads instead of its sample set (e.g. the
         samples labelled by a classifier the study trains: Appendix C.1), made by one of its jobs.
     per_training_set: path kinds (`memgen.studies.paths.PATHS`) made once per distinct training set of its cells.
+    also_sampled: ``(grid, cell) -> [Cell]``: variants of a cell (e.g. its raw weights) whose sample sets its own
+        jobs draw and score; `memgen.studies.plan` prices a sampling and a scoring job for each.
     check: ``check(resolved config dict)`` for what the schema cannot say, run when the grid of a config that
         selects the study is built; raises `MemgenError`.
     comparisons: ``(grid, study) -> [dict]``, the claims of the seed papers this study tests across training
@@ -117,6 +119,7 @@ class Study:
     jobs: tuple[Job, ...] = ()
     score_input: Callable | None = None
     per_training_set: tuple[str, ...] = ()
+    also_sampled: Callable | None = None
     check: Callable[[dict], None] | None = None
     comparisons: Hook | None = None
 

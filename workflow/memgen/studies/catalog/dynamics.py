@@ -53,6 +53,11 @@ def _raw(grid, wildcards: dict) -> tuple[Cell, Cell]:
     return cell, replace(cell, weights="raw")
 
 
+def raw_variant(grid, cell: Cell) -> list[Cell]:
+    """What `RAW` samples beside a cell: its raw weights (priced by `memgen.studies.plan`)."""
+    return [replace(cell, weights="raw")]
+
+
 def raw_inputs(grid, wildcards: dict) -> dict:
     """The raw weights' sample set of a cell's snapshot, its training set and card (and held-out images for C_T)."""
     cell, raw = _raw(grid, wildcards)
@@ -90,7 +95,7 @@ def stop_level(grid, study: str) -> dict:
 
 
 def exponent_params(grid, study: str) -> dict:
-    return levels(grid, study) | {"equivalence_margin": grid.cfg.block(study).equivalence_margin}
+    return levels(grid, study) | {"equivalence_margin": grid.cfg.block(study).equivalence_margin, "quote": BONNAIRE}
 
 
 def claims(grid, study: str) -> list[dict]:
@@ -128,11 +133,12 @@ STUDY = register(Study(
             Table("onset", f"{TABLES}:onset_table", snapshots, levels, markdown=f"{TABLES}:onset_markdown"),
             Table("onset_across_seeds", f"{TABLES}:onset_seeds_table", snapshots, levels,
                   markdown=f"{TABLES}:onset_seeds_markdown"),
-            Table("stopping", f"{TABLES}:stopping_table", snapshots, stop_level, markdown=f"{TABLES}:stopping_markdown"),
+            Table("stopping", f"{TABLES}:stopping_table", snapshots, stop_level,
+                  markdown=f"{TABLES}:stopping_markdown"),
             Table("exponents", f"{TABLES}:per_seed_exponents", snapshots, levels),
             Table("exponent", f"{TABLES}:exponent_table", snapshots, exponent_params,
                   markdown=f"{TABLES}:exponent_markdown")),
     figures=tuple(Plot(f"dynamics_{w}", "memgen.analysis.dynamics_figure:dynamics_figure", figure_inputs,
                        figure_params(w)) for w in ("ema", "raw")),
-    jobs=(RAW,), comparisons=claims,
+    jobs=(RAW,), also_sampled=raw_variant, comparisons=claims,
 ))
