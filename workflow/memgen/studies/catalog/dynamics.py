@@ -22,7 +22,7 @@ from memgen.studies.claims import claim
 from memgen.studies.common import num_samples, replicates, train_settings
 from memgen.studies.job import Job
 from memgen.studies.paths import CELL, path
-from memgen.studies.record import Plot, Study, Table, register
+from memgen.studies.record import Plot, Study, Table, get, register
 
 NAME = "dynamics"
 # Bonnaire et al. 2025 (arXiv 2505.17638), abstract: the two claims' sentence.
@@ -82,7 +82,10 @@ def snapshot_inputs(grid, study: str) -> dict:
 
 
 def snapshots(grid, study: str) -> dict:
-    return {"table": path("table", study=study, table="snapshots")}
+    """The snapshot table: this study's own, or (a study without one, e.g. checkpoints of a run imported by the
+    external study) its replicates table."""
+    name = "snapshots" if any(t.name == "snapshots" for t in get(study).tables) else "replicates"
+    return {"table": path("table", study=study, table=name)}
 
 
 def levels(grid, study: str) -> dict:
@@ -126,19 +129,22 @@ def figure_params(weights: str):
 
 
 TABLES = "memgen.analysis.dynamics_tables"
+# What any study whose cells are snapshots of runs can add (the external study, for checkpoints of one run).
+ONSET_TABLES = (Table("onset", f"{TABLES}:onset_table", snapshots, levels, markdown=f"{TABLES}:onset_markdown"),
+                Table("onset_across_seeds", f"{TABLES}:onset_seeds_table", snapshots, levels,
+                      markdown=f"{TABLES}:onset_seeds_markdown"),
+                Table("stopping", f"{TABLES}:stopping_table", snapshots, stop_level,
+                      markdown=f"{TABLES}:stopping_markdown"))
+FIGURES = tuple(Plot(f"dynamics_{w}", "memgen.analysis.dynamics_figure:dynamics_figure", figure_inputs,
+                     figure_params(w)) for w in ("ema", "raw"))
+ONSET_FIGURE = FIGURES[0]
 STUDY = register(Study(
     NAME, "Training dynamics: when a model generalizes, when it starts to copy, when to stop (Bonnaire et al.)",
     expand,
-    tables=(Table("snapshots", f"{TABLES}:snapshot_table", snapshot_inputs),
-            Table("onset", f"{TABLES}:onset_table", snapshots, levels, markdown=f"{TABLES}:onset_markdown"),
-            Table("onset_across_seeds", f"{TABLES}:onset_seeds_table", snapshots, levels,
-                  markdown=f"{TABLES}:onset_seeds_markdown"),
-            Table("stopping", f"{TABLES}:stopping_table", snapshots, stop_level,
-                  markdown=f"{TABLES}:stopping_markdown"),
+    tables=(Table("snapshots", f"{TABLES}:snapshot_table", snapshot_inputs), *ONSET_TABLES,
             Table("exponents", f"{TABLES}:per_seed_exponents", snapshots, levels),
             Table("exponent", f"{TABLES}:exponent_table", snapshots, exponent_params,
                   markdown=f"{TABLES}:exponent_markdown")),
-    figures=tuple(Plot(f"dynamics_{w}", "memgen.analysis.dynamics_figure:dynamics_figure", figure_inputs,
-                       figure_params(w)) for w in ("ema", "raw")),
+    figures=FIGURES,
     jobs=(RAW,), also_sampled=raw_variant, comparisons=claims,
 ))

@@ -2,7 +2,9 @@
 set it saw, imported, sampled, scored four ways, drawn as galleries and measured for the loss gap per noise level.
 
 Its own kinds of jobs (`memgen.studies.job.Job`): importing each file, its loss per noise level and that loss's
-figure per cell with held-out images."""
+figure per cell with held-out images. Several checkpoints of one run (same training set and seed, e.g.
+improved-diffusion's ema_0.9999_050000.pt, ema_0.9999_100000.pt, ...) are its snapshots: the onset and stopping
+tables and the dynamics figure of the dynamics study (`memgen.studies.catalog.dynamics`), on the EMA weights."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from memgen.studies.cell_jobs import CELL_LOSSES
 from memgen.studies.common import num_samples
 from memgen.studies.job import Job, Outside
 from memgen.studies.paths import CELL, PATHS
+from memgen.studies.catalog.dynamics import ONSET_FIGURE, ONSET_TABLES
 from memgen.studies.record import Study, register
 
 NAME = "external"
@@ -78,5 +81,5 @@ LOSS_FIGURE = Job("cell_loss_figure", "memgen.analysis.study_figures:loss_gap_fi
 
 STUDY = register(Study(
     NAME, "Checkpoints trained elsewhere, audited with every measure (bring your own model)", expand,
-    galleries=True, jobs=(IMPORT, CELL_LOSSES, LOSS_FIGURE),
+    galleries=True, jobs=(IMPORT, CELL_LOSSES, LOSS_FIGURE), tables=ONSET_TABLES, figures=(ONSET_FIGURE,),
 ))
