@@ -142,3 +142,23 @@ def test_the_study_tables_read_the_same_fit():
     assert dt.onset_seeds_markdown(dt.onset_seeds_table(table, 0.5, 0.5)).count("\n") == 2 + 4  # a line per size
     assert "stop before step" in dt.stopping_markdown(dt.stopping_table(table.assign(ci_high=0.1), 0.05))
     assert "tau_mem increases linearly" in dt.exponent_markdown(summary.reset_index())
+
+
+def test_figure_marks_the_onsets(tmp_path):
+    """The figure of one kind of weights: a line per size and onset seen, on the panel of its measure."""
+    from memgen.analysis.dynamics_figure import dynamics_figure
+
+    table = simulate(np.random.default_rng(6)).assign(ci_low=0.0, ci_high=1.0, frac_partial_copy=0.0, label=0)
+    onsets = dt.onset_seeds_table(table, 0.5, 0.5)
+    drawn = dynamics_figure(table, onsets, tmp_path / "fig.png", weights="raw", level=0.5)
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG" and len(drawn) > 0
+    with pytest.raises(MemgenError, match="no rows of the ema weights"):
+        dynamics_figure(table, onsets, tmp_path / "none.png", weights="ema")
+    from matplotlib.figure import Figure
+
+    from memgen.analysis.dynamics_figure import MARKS, onset_marks
+
+    axes = dict(zip(MARKS, Figure().subplots(1, 3)))
+    onset_marks(onsets, ["size"])(axes, pd.DataFrame({"series": [f"size {n}" for n in SIZES]}))
+    for measure, onset in MARKS.items():  # every onset seen at every seed here: one line per size
+        assert len(axes[measure].lines) == onsets[f"{onset}_mean"].notna().sum() == len(SIZES), measure

@@ -24,7 +24,7 @@ def _series(cells: pd.DataFrame, keys: list[str]) -> list[str]:
     return [series_label(tuple(r[c] for c in keys), keys) for _, r in cells.iterrows()]
 
 
-def _marks(onsets: pd.DataFrame, keys: list[str]):
+def onset_marks(onsets: pd.DataFrame, keys: list[str]):
     """decorate(axes, cells): a vertical line per series and onset, in the series' colour (the palette
     `outcome_figure` gives the series in their drawn order)."""
     def decorate(axes, cells) -> None:
@@ -61,5 +61,5 @@ def dynamics_figure(table: pd.DataFrame, onsets: pd.DataFrame, out_path: str | o
     layout = Layout(f"Training dynamics ({weights} weights): when samples become valid, novel, then copies "
                     "(lines: onsets)", place, lambda c: f"size {c['size']}, step {c['steps']}",
                     panels=outcome_panels(("replicate", "novel_valid", "invalid")),
-                    threshold=None if level is None else 100 * level, decorate=_marks(onsets, keys))
+                    threshold=None if level is None else 100 * level, decorate=onset_marks(onsets, keys))
     return outcome_figure(table, out_path, layout)
