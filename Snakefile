@@ -35,6 +35,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/jobs.smk"
 include: "workflow/rules/report.smk"
 
 

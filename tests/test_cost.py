@@ -71,10 +71,10 @@ def test_cpu_is_slower_than_gpu_and_a_smaller_unet_is_cheaper():
 
 
 def test_output_bytes_of_a_checkpoint():
-    """model + EMA + 2 Adam moments, float32, plus EMA-only snapshots."""
+    """model + EMA + 2 Adam moments, float32, plus snapshots of the EMA and the raw weights."""
     params = unet_params(64)
     assert output_bytes(with_(PAPER_TRAIN, width=64)) == 16 * params
-    assert output_bytes(with_(PAPER_TRAIN, width=64, snapshots=5)) == (16 + 20) * params
+    assert output_bytes(with_(PAPER_TRAIN, width=64, snapshots=5)) == (16 + 40) * params
     assert output_bytes(PAPER_SAMPLE) == 10_000 * (32 * 32 * 3 + 8)
 
 

@@ -5,16 +5,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.dynamics import (INTERVAL, LEFT, RIGHT, exponent_claims, first_passage, fit_exponent,
-                                      onset_across_seeds, onset_times, stopping_points)
+from memgen.analysis.dynamics import (INTERVAL, LEFT, RIGHT, UNDEFINED, first_passage, onset_across_seeds,
+                                      onset_times, stopping_points)
+from memgen.analysis import dynamics_tables as dt
+from memgen.analysis.exponent import exponent_claims, fit_exponent
 from memgen.errors import MemgenError
+from memgen.studies.catalog.dynamics import BONNAIRE
 
 SIZES = (16, 32, 64, 128)
 
 
 def simulate(rng, beta_mem=1.0, beta_gen=0.0, budget=20000, snaps=10, seeds=3, seed_sd=0.2, noise_sd=0.15):
     """Runs whose replicate fraction rises as a logistic in log steps around tau_mem = 20 N^beta_mem (times a
-    seed factor and run noise), and whose novel-valid fraction rises around tau_gen = 150 N^beta_gen."""
+    seed factor and run noise), and whose valid fraction (1 - invalid) rises around tau_gen = 150 N^beta_gen; the
+    novel-valid fraction is what of the valid samples is not a replicate."""
     steps = np.unique(np.round(np.geomspace(50, budget, snaps)))
     rows = []
     for seed in range(seeds):
@@ -25,7 +29,7 @@ def simulate(rng, beta_mem=1.0, beta_gen=0.0, budget=20000, snaps=10, seeds=3, s
             rep = 1 / (1 + np.exp(-4 * (np.log(steps) - np.log(tau_mem))))
             gen = 1 / (1 + np.exp(-4 * (np.log(steps) - np.log(tau_gen))))
             rows += [dict(width=16, size=n, seed=seed, weights="raw", steps=s, replicate_fraction=r,
-                          frac_novel_valid=g, frac_invalid=1 - r - g, n_samples=128)
+                          frac_novel_valid=max(g - r, 0.0), frac_invalid=1 - g, n_samples=128)
                      for s, r, g in zip(steps, rep, gen)]
     return pd.DataFrame(rows)
 
@@ -74,17 +78,19 @@ def test_censored_runs_are_bounds_not_crossings_at_the_budget():
 
 def test_claims_verdicts_growth_and_equivalence():
     rng = np.random.default_rng(3)
-    claims = exponent_claims(onset_times(simulate(rng), 0.5, 0.5), equivalence_margin=0.25)
+    claims = exponent_claims(onset_times(simulate(rng), 0.5, 0.5), equivalence_margin=0.25, quote=BONNAIRE)
     mem = claims[claims["name"] == "tau_mem grows with N"].iloc[0]
     gen = claims[claims["name"] == "tau_gen does not depend on N"].iloc[0]
     assert mem["verdict"] == "supported" and mem["contains_1"]
     assert gen["verdict"].startswith("supported (equivalent")
     assert "tau_mem increases linearly" in mem["quote"]
     # tau_gen that grows like N is not equivalent to constant: reversed
-    grows = exponent_claims(onset_times(simulate(rng, beta_gen=0.8), 0.5, 0.5), equivalence_margin=0.25)
+    grows = exponent_claims(onset_times(simulate(rng, beta_gen=0.8), 0.5, 0.5), equivalence_margin=0.25,
+                            quote=BONNAIRE)
     assert grows[grows["name"] == "tau_gen does not depend on N"].iloc[0]["verdict"] == "reversed"
     # no growth of tau_mem: not supported
-    flat = exponent_claims(onset_times(simulate(rng, beta_mem=0.0), 0.5, 0.5), equivalence_margin=0.25)
+    flat = exponent_claims(onset_times(simulate(rng, beta_mem=0.0), 0.5, 0.5), equivalence_margin=0.25,
+                           quote=BONNAIRE)
     assert not flat[flat["name"] == "tau_mem grows with N"].iloc[0]["verdict"].startswith("supported")
 
 
@@ -98,11 +104,61 @@ def test_unusable_seed_is_left_out_and_named():
 
 def test_across_seeds_and_stopping_points():
     table = pd.DataFrame([dict(width=16, size=16, seed=s, weights="raw", steps=st, replicate_fraction=r,
-                               frac_novel_valid=0.5, n_samples=128)
+                               frac_novel_valid=0.5, frac_invalid=0.2, n_samples=128)
                           for s, reps in enumerate([(0, 0, 0.02, 0.5), (0, 0.01, 0.2, 0.9), (0, 0, 0, 0.3)])
                           for st, r in zip((100, 200, 400, 800), reps)])
     stop = stopping_points(table, level=0.05).iloc[0]
     assert stop["stop_before"] == 200 and stop["first_unsafe"] == 400  # seed 1 reaches 20% at 400
     across = onset_across_seeds(onset_times(table, gen_level=0.5, mem_level=0.1)).iloc[0]
     assert across["n_seeds"] == 3 and across["tau_gen_censored"] == "3 left"
+    assert across["tau_novel_censored"] == "3 left"
     assert 200 < across["tau_mem_mean"] < 800 and across["tau_mem_ci_low"] < across["tau_mem_mean"]
+
+
+def test_onsets_without_a_validity_rule():
+    """Real images have no validity rule: tau_gen is undefined (no measure of quality), tau_novel reads the novel
+    fraction, and the exponent fit of an undefined onset leaves every run out instead of failing."""
+    table = pd.DataFrame([dict(width=16, size=n, seed=s, steps=st, replicate_fraction=min(1.0, st / (40.0 * n)),
+                               frac_novel=1 - min(1.0, st / (40.0 * n)), n_samples=64)
+                          for s in range(2) for n in (16, 64) for st in (100, 400, 1600, 6400)])
+    onsets = onset_times(table, gen_level=0.5, mem_level=0.5)
+    assert (onsets["tau_gen_censoring"] == UNDEFINED).all() and onsets["tau_gen"].isna().all()
+    assert (onsets["tau_novel_measure"] == "novel").all() and (onsets["tau_novel_censoring"] == LEFT).all()
+    assert np.isnan(fit_exponent(onsets, "tau_gen")["beta"])
+    assert fit_exponent(onsets, "tau_mem")["beta"] > 0
+
+
+def test_the_study_tables_read_the_same_fit():
+    """The per-seed slopes the comparisons test are the fit's (their mean is its beta), and every table renders."""
+    table = simulate(np.random.default_rng(5))
+    per_seed = dt.per_seed_exponents(table, 0.5, 0.5)
+    summary = dt.exponent_table(table, 0.5, 0.5, 0.25, BONNAIRE).set_index("measure")
+    for onset in ("tau_mem", "tau_gen"):
+        slopes = per_seed.loc[per_seed["onset"] == onset, "beta"]
+        assert len(slopes) == 3 and slopes.mean() == pytest.approx(summary.loc[f"beta of log {onset} on log N", "beta"])
+    assert summary["sizes"].eq("16/32/64/128").all()
+    onsets = dt.onset_table(table, 0.5, 0.5)
+    assert "[" in dt.onset_markdown(onsets) and "tau_novel" in dt.onset_markdown(onsets)
+    assert dt.onset_seeds_markdown(dt.onset_seeds_table(table, 0.5, 0.5)).count("\n") == 2 + 4  # a line per size
+    assert "stop before step" in dt.stopping_markdown(dt.stopping_table(table.assign(ci_high=0.1), 0.05))
+    assert "tau_mem increases linearly" in dt.exponent_markdown(summary.reset_index())
+
+
+def test_figure_marks_the_onsets(tmp_path):
+    """The figure of one kind of weights: a line per size and onset seen, on the panel of its measure."""
+    from memgen.analysis.dynamics_figure import dynamics_figure
+
+    table = simulate(np.random.default_rng(6)).assign(ci_low=0.0, ci_high=1.0, frac_partial_copy=0.0, label=0)
+    onsets = dt.onset_seeds_table(table, 0.5, 0.5)
+    drawn = dynamics_figure(table, onsets, tmp_path / "fig.png", weights="raw", level=0.5)
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG" and len(drawn) > 0
+    with pytest.raises(MemgenError, match="no rows of the ema weights"):
+        dynamics_figure(table, onsets, tmp_path / "none.png", weights="ema")
+    from matplotlib.figure import Figure
+
+    from memgen.analysis.dynamics_figure import MARKS, onset_marks
+
+    axes = dict(zip(MARKS, Figure().subplots(1, 3)))
+    onset_marks(onsets, ["size"])(axes, pd.DataFrame({"series": [f"size {n}" for n in SIZES]}))
+    for measure, onset in MARKS.items():  # every onset seen at every seed here: one line per size
+        assert len(axes[measure].lines) == onsets[f"{onset}_mean"].notna().sum() == len(SIZES), measure

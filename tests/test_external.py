@@ -42,7 +42,7 @@ def audit_config(path) -> dict:
 
 def test_the_grid_reads_the_checkpoint(reference_file):
     (cell,) = Grid(load_config(audit_config(reference_file))).cells("external")
-    assert (cell.width, cell.steps, cell.conditional, cell.heldout) == (16, 200, False, 6)
+    assert (cell.width, cell.steps, cell.conditional, cell.extra("heldout")) == (16, 200, False, 6)
     assert cell.name == "w16-n6-none0-it200-b0-uncond-s0"
 
 
@@ -58,7 +58,7 @@ def test_heldout_beyond_the_source_is_refused(reference_file, tmp_path):
     with pytest.raises(MemgenError, match=r"external.models\[0\]: size 6 \+ heldout 6 images of folder:.*has 8"):
         Grid(load_config(config)).cells("external")
     config["external"]["models"][0]["heldout"] = 2
-    assert Grid(load_config(config)).cells("external")[0].heldout == 2
+    assert Grid(load_config(config)).cells("external")[0].extra("heldout") == 2
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path):
@@ -83,3 +83,32 @@ def test_audit_end_to_end(reference_file, tmp_path, repo_root):
         assert png.read_bytes()[:4] == b"\x89PNG", png
     log = (tmp_path / "results" / "logs" / "models" / "mondrian" / cell / "imported.log").read_text()
     assert "inferred from the state dict" in log and "width (num_channels)  16" in log
+
+
+def test_checkpoints_of_one_run_give_its_onset_table(tmp_path, repo_root):
+    """Several checkpoints of one improved-diffusion run (one training set and seed, the step in each file name)
+    are its snapshots: the external study gives the dynamics study's onset and stopping tables and figure."""
+    torch.manual_seed(1)
+    model, files = UNet(TINY_UNET), []
+    for step in (100, 200, 400):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.02 * torch.randn_like(p))
+        files.append(tmp_path / f"ema_0.9999_{step:06d}.pt")
+        torch.save(model.state_dict(), files[-1])
+    config = audit_config(files[0])
+    entry = {**config["external"]["models"][0], "heldout": 0}
+    config["external"]["models"] = [{**entry, "checkpoint": str(f)} for f in files]
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "external", "-s", str(repo_root / "Snakefile"), "-d",
+                           str(tmp_path), "--cores", "2", "--configfile", str(tmp_path / "audit.yaml")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = tmp_path / "results" / "external"
+    onset = pd.read_parquet(res / "onset.parquet")
+    assert len(onset) == 1 and onset[["n_snapshots", "first_step", "last_step"]].values.tolist() == [[3, 100, 400]]
+    assert onset["tau_mem_censoring"].isin(["interval", "left", "right"]).all()
+    stop = pd.read_parquet(res / "stopping.parquet")
+    assert len(stop) == 1 and (stop["stop_before"].isna() | stop["stop_before"].isin([100, 200, 400])).all()
+    assert "tau_mem" in (res / "onset.md").read_text()
+    assert (res / "figures" / "dynamics_ema.png").read_bytes()[:4] == b"\x89PNG"

@@ -29,12 +29,18 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+REFERENCE = re.compile(r"^(memgen(?:\.\w+)+):\w+$")  # "package.module:function", resolved when a job runs
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """memgen modules imported anywhere in the file (function bodies too): ``from a import b`` counts as a.b when
-    a.b is a module, else as a."""
+    a.b is a module, else as a; a ``"memgen.module:function"`` string (a record's reference, `memgen.studies.resolve`)
+    counts as importing that module."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and REFERENCE.match(node.value):
+            out.add(REFERENCE.match(node.value).group(1))
+        elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in modules}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("memgen"):
             for a in node.names:
@@ -85,6 +91,32 @@ def test_no_import_cycle_between_packages():
         units.setdefault(_unit(module), set()).update(_unit(m) for m in imported if _unit(m) != _unit(module))
     units = {u: deps - {"memgen"} for u, deps in units.items()}
     _cycle(units)
+
+
+def test_record_references_count_as_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('T = Table("t", "memgen.analysis.tables:concat")\nDOC = "memgen.analysis.tables"\n')
+    assert _imports(module, {"memgen.analysis.tables"}) == {"memgen.analysis.tables"}
+    module.write_text('DOC = "see memgen.analysis.tables:concat"\n')
+    assert _imports(module, {"memgen.analysis.tables"}) == set()
+
+
+def test_every_function_a_record_names_resolves():
+    """Every "module:function" of every registered study's tables (build, Markdown), figures and jobs is
+    importable (a typo would otherwise surface only when that job runs)."""
+    from memgen.studies import resolve
+
+    refs = {ref for study in REGISTRY.values() for ref in record_references(study)}
+    assert refs and all(isinstance(r, str) for r in refs)
+    for ref in sorted(refs):
+        assert callable(resolve(ref)), ref
+
+
+def record_references(study) -> list:
+    """The function references a study record holds (strings or callables)."""
+    refs = [t.build for t in study.tables] + [t.markdown for t in study.tables if t.markdown]
+    refs += [f.draw for f in study.figures] + [j.run for j in getattr(study, "jobs", ())]
+    return refs
 
 
 def test_the_cycle_check_can_fail():

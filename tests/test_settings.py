@@ -17,7 +17,7 @@ from memgen.evaluation import assess
 from memgen.io import save_images_npz
 from memgen.model.config import UNetConfig, reference_default
 from memgen.studies import Grid
-from memgen.studies.catalog.external import import_flags
+from memgen.studies.catalog.external import import_keywords
 
 
 def test_the_threshold_reaches_the_partial_copies(tmp_path, monkeypatch):
@@ -82,7 +82,8 @@ def test_reference_architecture_defaults_have_one_home():
     assert reference_default("norm_groups") == 32
     entry = {"source": "improved-diffusion", "diffusion_steps": 4000, "noise_schedule": "cosine", "num_heads": None,
              "norm_groups": None, "class_names": []}
-    assert "--num-heads" not in import_flags(entry, 32) and "--norm-groups" not in import_flags(entry, 32)
-    assert "--num-heads 8 --norm-groups 16" in import_flags({**entry, "num_heads": 8, "norm_groups": 16}, 32)
+    assert "num_heads" not in import_keywords(entry, 32) and "norm_groups" not in import_keywords(entry, 32)
+    assert {"num_heads": 8, "norm_groups": 16}.items() <= import_keywords({**entry, "num_heads": 8, "norm_groups": 16},
+                                                                          32).items()
     assert cli.build_parser().parse_args(["import-checkpoint", "--from", "memgen", "x.pt", "--out", "y.pt"]
                                          ).norm_groups == 32

@@ -74,7 +74,7 @@ def build_model(ckpt: dict, weights: str = "ema"):
 
     cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["unet"].items()})
     if weights not in ckpt:
-        raise MemgenError(f"checkpoint has no {weights!r} weights (snapshots keep only the EMA)")
+        raise MemgenError(f"checkpoint has no {weights!r} weights (a snapshot of an earlier memgen keeps only the EMA)")
     model = UNet(cfg)
     model.load_state_dict(ckpt[weights])
     return model

@@ -64,7 +64,7 @@ class Job:
     batch: images per optimizer step (train) or per sampling batch (sample). steps: optimizer steps (train).
     samples: images sampled (sample) or scored (score). sample_steps: respaced sampling steps.
     train_images: the training set size (train: data in memory; score: the search's other side).
-    snapshots: EMA snapshots a training writes. params: exact parameter count (None: the seeds' UNet's).
+    snapshots: snapshots (EMA and raw weights) a training writes. params: exact parameter count (None: the seeds' UNet's).
     slots: training jobs sharing one GPU (resources.train.slots_per_gpu; 1: a GPU of its own).
     """
 
@@ -200,11 +200,12 @@ def job_resources(job: Job, safety: float = 2.0, floor_min: int = FLOOR_MIN, cei
 
 def output_bytes(job: Job) -> int:
     """Disk taken by a job's outputs: a training's checkpoint holds model, EMA and 2 Adam moments (4 x params x
-    4 bytes; its resumable .state file as much again while it runs) plus EMA-only snapshots; samples are uint8
+    4 bytes; its resumable .state file as much again while it runs) plus snapshots of the EMA and the raw weights
+    (2 x params x 4 bytes each); samples are uint8
     images with int64 labels; a score table ~64 bytes per sample."""
     _check(job)
     if job.kind == "train":
-        return (4 + job.snapshots) * (job.params or unet_params(job.width)) * 4
+        return (4 + 2 * job.snapshots) * (job.params or unet_params(job.width)) * 4
     if job.kind == "sample":
         return job.samples * (job.image_size**2 * 3 + 8)
     return job.samples * 64

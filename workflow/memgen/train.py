@@ -279,9 +279,9 @@ def train(
         images: uint8 [N, H, W, 3] training set. labels: int64 [N] class ids 0..K-1.
         conditional: class-conditional (label embedding of K rows) or not; None = conditional iff K > 1.
         state: the resumable checkpoint (default ``<out>.state``); resumed from automatically when present.
-        snapshots: step -> path of an EMA-only checkpoint written when training passes that step (loss gap,
-            memorization onset). They are kept beside the resumable checkpoint (``<state>.snapshots/``) until the
-            run ends and moved into place then, so a preempted or killed run (whose declared outputs Snakemake
+        snapshots: step -> path of a checkpoint of the EMA and the raw weights (no optimizer state) written when
+            training passes that step (loss gap, memorization onset). They are kept beside the resumable
+            checkpoint (``<state>.snapshots/``) until the run ends and moved into place then, so a preempted or killed run (whose declared outputs Snakemake
             deletes) keeps the snapshots it wrote, and its rerun resumes past them.
         split_b: the training set is the second side of a disjoint split (its card says ``split: b``): every
             training stream gets STREAM.SPLIT_B appended, so the two models of a pair share their seed (and their
@@ -383,7 +383,7 @@ def train(
                 window = _Window(step)
             if snapshots and step in snapshots:
                 snap = snapshot(step)
-                del snap["optimizer"], snap["model"]  # the EMA weights are what is sampled and evaluated
+                del snap["optimizer"]  # the EMA and the raw weights are sampled (training dynamics); no resume
                 checkpoint.save(pending / snapshots[step].name, snap)
             if at_ckpt and step < tc.steps:
                 save_state()

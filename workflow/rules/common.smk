@@ -8,14 +8,13 @@ import signal
 import sys
 
 from memgen import slurm
-from memgen.interop.facts import cache_dir, facts_name
 from memgen.studies import PATHS, REGISTRY, figure_kinds, table_kinds
+from memgen.studies.job import Outside
 from memgen.studies.front import front_figures, front_tables
 from memgen.studies.sample_set import SampleSet
 from memgen.studies.plan import job_estimate
 
 RESULTS = CFG.results.rstrip("/")
-FACTS_DIR = str(cache_dir(RESULTS))  # the facts of imported checkpoints (memgen.interop.facts)
 # Jobs run `python -m memgen ...` with the interpreter that runs Snakemake (a venv need not be activated;
 # SLURM jobs re-run this file through the same interpreter, so they get the same PATH).
 shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:\"$PATH\"; ")
@@ -173,10 +172,9 @@ def heldout_arg(wildcards, input):
 
 
 def cell_samples_to_score(wildcards):
-    """The cell's sample set, or (Appendix C.1) its samples labelled by the study's base-vs-dummy classifier."""
-    if REGISTRY[wildcards.study].classify:
-        return out("selected").format(**wildcards)
-    return cell_samples(wildcards)
+    """The cell's sample set, or what its study's record has it score instead (e.g. its samples labelled by a
+    classifier: Appendix C.1)."""
+    return results(GRID.score_input(GRID.find(wildcards)))[0]
 
 
 def sample_model(wildcards):
@@ -226,60 +224,26 @@ def train_priority(wildcards):
     return int(wildcards.steps) * int(wildcards.batch) * int(wildcards.width) ** 2 / 1e6
 
 
-# -- the mechanisms a study opts into: a classifier before scoring, an imported model, a model's loss gap ---------
-def classifier_data_args(wildcards):
-    """Held-out base images, or dummy-kind images from a seed no training set uses."""
-    if wildcards.side == "base":
-        return f"--heldout --base {shlex.quote(dataset_spec(wildcards))}"
-    return f"--base {wildcards.dummy} --seed-offset 1000003"
-
-
-def classifier_sets(wildcards):
-    """Fresh base and dummy images (disjoint from every training set): {"base": ..., "dummy": ...}."""
-    sets = GRID.classifier_sets(wildcards.study, wildcards.dataset, wildcards.dummy, wildcards.seed)
-    return {side: results(p)[0] for side, p in sets.items()}
-
-
-def cell_classifier(wildcards):
-    return results(GRID.classifier_of(wildcards.study, wildcards.seed))
-
-
-def import_source(wildcards):
-    """The file of a model trained elsewhere."""
-    return GRID.cell_of_model(wildcards).checkpoint
-
-
-def import_flags(wildcards):
-    """What `memgen import-checkpoint` cannot read from the file, and where it caches the file's facts."""
-    cell = GRID.cell_of_model(wildcards)
-    facts = f"{FACTS_DIR}/{facts_name(cell.checkpoint)}"
-    return f"{cell.import_flags} --facts {shlex.quote(facts)}"
-
-
-def cell_loss_inputs(wildcards):
-    return {k: results(v)[0] for k, v in GRID.cell_loss_inputs(wildcards).items()}
-
-
-def cell_loss_args(wildcards):
-    cell = GRID.find(wildcards)
-    return f"--levels {cell.levels} --seed {cell.seed}"
-
-
 # -- a study's tables and figures: inputs and parameters from its record's hooks -------------------------------
+def _located(path):
+    """A hook's path under the results directory (an `Outside` path, a user's file, as written)."""
+    return str(path) if isinstance(path, Outside) else results(path)[0]
+
+
 def _files(spec):
     """{name: path or [paths]} from a record hook -> Snakemake inputs under the results directory."""
-    return {k: results(v)[0] if isinstance(v, str) else results(v) for k, v in spec.items()}
+    return {k: _located(v) if isinstance(v, str) else [_located(p) for p in v] for k, v in spec.items()}
 
 
 def _arguments(spec, params):
     """The command-line form of a hook's inputs and parameters: --input NAME=PATH for a single file, --inputs
     NAME=PATH per file of a list (in order), --params JSON."""
     args = []
-    for name, value in spec.items():
+    for name, value in _files(spec).items():
         if isinstance(value, str):
-            args.append(f"--input {name}={shlex.quote(results(value)[0])}")
+            args.append(f"--input {name}={shlex.quote(value)}")
         else:
-            args += [f"--inputs {name}={shlex.quote(p)}" for p in results(value)]
+            args += [f"--inputs {name}={shlex.quote(p)}" for p in value]
     return " ".join(args + [f"--params {shlex.quote(json.dumps(params, sort_keys=True))}"])
 
 
@@ -299,6 +263,59 @@ def figure_inputs(wildcards):
 def figure_args(wildcards):
     study, figure = wildcards.study, wildcards.figure
     return _arguments(GRID.figure_inputs(study, figure), GRID.figure_params(study, figure))
+
+
+# -- a study's own kinds of jobs (its record's `Job`s; one rule each, made in jobs.smk) ----------------------------
+class JobInputs:
+    """Input of a job kind's rule: its files from the record's hook (under the results directory)."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def __call__(self, wildcards):
+        return _files(GRID.job_inputs(self.job.name, wildcards))
+
+
+class JobArgs:
+    """The arguments of `memgen job`: the kind, its inputs and parameters, its outputs (--output NAME=PATH)."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def __call__(self, wildcards, output):
+        name = self.job.name
+        outputs = " ".join(f"--output {k}={shlex.quote(getattr(output, k))}" for k in self.job.patterns)
+        return f"{name} {_arguments(GRID.job_inputs(name, wildcards), GRID.job_params(name, wildcards))} {outputs}"
+
+
+def job_outputs(job):
+    """A job kind's output patterns under the results directory, its report figure (if any) as a report item."""
+    paths = {k: f"{RESULTS}/{p}" for k, p in job.patterns.items()}
+    if job.report:
+        category = "{study}" if "{study}" in job.patterns[job.report] else "Jobs"
+        paths[job.report] = report(paths[job.report], caption="../report/figures.rst", category=category)
+    return paths
+
+
+def job_log(job):
+    return f"{RESULTS}/logs/{job.outputs[0][1].rsplit('.', 1)[0]}.log"
+
+
+def job_compute(job):
+    """The --device of a job that runs a network (its stage's), nothing for a small job."""
+    return f"--device {device_for(job.stage)}" if job.computes else ""
+
+
+def job_resources(job):
+    return fixed_resources(job.stage) if job.computes else SMALL_JOB
+
+
+def job_threads(job):
+    return stage_threads(job.stage) if job.computes else 1
+
+
+def job_slots(job):
+    return gpu_slots(job.stage) if job.computes else 1
 
 
 # -- the report's first page: the selected studies' comparisons and the front figures (memgen/studies/front.py) --

@@ -1,5 +1,5 @@
-# Data sets: training sets (base images + the second component), held-out images and the classifier's fresh
-# images, each an .npz with its JSON card.
+# Data sets: training sets (base images + the second component) and held-out images, each an .npz with its JSON
+# card.
 
 
 rule materialize:
@@ -39,25 +39,5 @@ rule materialize_heldout:
         ENV
     shell:
         "python -m memgen materialize --heldout --base {params.base:q} --n {wildcards.size} --seed {wildcards.seed}"
-        " --image-size {params.image_size} --cifar-root {params.cifar_root:q} --out {output.data}"
-        " --card {output.card} > {log} 2>&1"
-
-
-rule classifier_data:
-    output:
-        data=out("classifier_data"),
-        card=out("classifier_data").replace(".npz", ".json"),
-    log:
-        log_path("classifier_data"),
-    params:
-        args=classifier_data_args,
-        image_size=CFG.image_size,
-        cifar_root=CFG.data.cifar_root,
-    resources:
-        **SMALL_JOB,
-    conda:
-        ENV
-    shell:
-        "python -m memgen materialize {params.args} --n {wildcards.size} --seed {wildcards.seed}"
         " --image-size {params.image_size} --cifar-root {params.cifar_root:q} --out {output.data}"
         " --card {output.card} > {log} 2>&1"

@@ -39,18 +39,3 @@ rule gallery:
     shell:
         "python -m memgen gallery --samples {input.samples} --train {input.data} --scores {input.scores}"
         " --threshold {params.threshold} --out {output.figure} --table {output.table} > {log} 2>&1"
-
-
-rule cell_loss_figure:
-    input:
-        table=out("cell_losses"),
-    output:
-        figure=report(out("cell_loss_figure"), caption="../report/figures.rst", category="{study}"),
-    log:
-        log_path("cell_loss_figure"),
-    resources:
-        **SMALL_JOB,
-    conda:
-        ENV
-    shell:
-        "python -m memgen figure loss_gap --input table={input.table} --out {output.figure} > {log} 2>&1"

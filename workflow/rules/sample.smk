@@ -1,7 +1,6 @@
-# Draw samples: a sample set from a checkpoint's EMA weights (per class for class-conditional models), once for
+# Draw samples: a sample set from a checkpoint's EMA or raw weights (per class for class-conditional models), once for
 # every cell of every study that scores it (the path names it: memgen/studies/sample_set.py); from the closed-form
-# optimal denoiser of a training set; and (Appendix C.1) label an unconditional model's samples with the study's
-# classifier.
+# optimal denoiser of a training set.
 
 
 rule sample:
@@ -54,20 +53,3 @@ rule sample_optimal:
         "OMP_NUM_THREADS={threads} python -m memgen sample-optimal --train {input.data} --config {params.config:q}"
         " --num-samples {params.num_samples} --steps {params.steps} --seed {wildcards.seed} --threads {threads}"
         " --out {output.samples} > {log} 2>&1"
-
-
-rule select:
-    input:
-        samples=cell_samples,
-        classifier=cell_classifier,
-    output:
-        selected=out("selected"),
-    log:
-        log_path("selected"),
-    resources:
-        **SMALL_JOB,
-    conda:
-        ENV
-    shell:
-        "python -m memgen select --classifier {input.classifier} --samples {input.samples}"
-        " --out {output.selected} > {log} 2>&1"

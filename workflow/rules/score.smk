@@ -1,6 +1,5 @@
 # Score samples against their training set with the ratio criterion and the four-way outcome (the grid travels as
-# columns), and evaluate a model: its denoising loss per noise level on training vs held-out images (Kaiser &
-# Kollmann).
+# columns).
 
 
 rule score:
@@ -55,27 +54,3 @@ rule score_optimal:
         " --threshold {params.threshold} --meta model=optimal --meta dataset={wildcards.dataset}"
         " --meta size={wildcards.size} --meta seed={wildcards.seed} --card {input.card} --threads {threads}"
         " --out {output.scores} --summary {output.summary} > {log} 2>&1"
-
-
-rule loss_by_level_cell:
-    input:
-        unpack(cell_loss_inputs),
-    output:
-        table=out("cell_losses"),
-        images=out("cell_image_losses"),
-    log:
-        log_path("cell_losses"),
-    params:
-        checkpoint=cell_checkpoint,
-        args=cell_loss_args,
-        meta=cell_meta,
-        device=device_for("sample"),
-    threads: stage_threads("sample")
-    resources:
-        **fixed_resources("sample"),
-    conda:
-        ENV
-    shell:
-        "OMP_NUM_THREADS={threads} python -m memgen loss-gap --checkpoints {params.checkpoint} {params.args}"
-        " --train {input.train} --heldout {input.heldout} --device {params.device} --threads {threads}"
-        " {params.meta} --out {output.table} --per-image {output.images} > {log} 2>&1"

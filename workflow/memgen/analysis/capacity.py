@@ -22,7 +22,7 @@ seed is a bound there and never enters the estimate as a crossing.
 
 The training budget sits beside every capacity: ``steps``, ``batch_size`` (group columns: a capacity is read at one
 budget), ``base_image_presentations`` = steps x batch (draws of training images in the run) and ``epochs_per_image``
-at the capacity (passes over each image of a training set of that size, `memgen.studies.cell.epochs_per_image`).
+at the capacity (passes over each image of a training set of that size, `memgen.exposure.epochs_per_image`).
 
 Pure functions on the aggregated per-cell table (``memgen.analysis.tables``); no plotting here.
 """
@@ -34,7 +34,7 @@ import pandas as pd
 
 from memgen.errors import MemgenError
 from memgen.stats import seed_flag, seed_interval, wilson_interval
-from memgen.studies.cell import epochs_per_image
+from memgen.exposure import epochs_per_image
 
 # The grid less size and seed: a capacity is read at one step budget and batch size.
 GROUP_CANDIDATES = ["study", "dataset", "width", "dummy", "ndummy", "label", "steps", "batch_size"]

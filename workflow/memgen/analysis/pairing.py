@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from memgen.studies.cell import dataset_token
+from memgen.exposure import dataset_token
 
 BASE_DIGEST = "base_sha256"  # per row: the SHA-256 of its training set's base images, from the set's card
 CARD_KEYS = ("dataset", "size", "dummy", "ndummy", "seed")  # the columns that name a row's training set

@@ -87,11 +87,11 @@ def table1(rows: list[dict]) -> tuple[pd.DataFrame, str]:
     return frame, table1_markdown(frame)
 
 
-def table1_frame(config: dict) -> pd.DataFrame:
+def table1_frame(config: dict, models: list[dict]) -> pd.DataFrame:
     """Table 1 of a resolved config (the rows of `table1_rows`), one string column per model."""
     from memgen.config import load_config
 
-    return table1(table1_rows(load_config(config)))[0]
+    return table1(table1_rows(load_config(config), models))[0]
 
 
 def table1_markdown(frame: pd.DataFrame) -> str:
@@ -102,27 +102,24 @@ def table1_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table1_rows(cfg) -> list[dict]:
-    """One `table1` row per distinct model of the selected studies (width, classes, step budget, batch size), with
-    its parameter count measured from the model built at that width. ``cfg``: a `memgen.config.Config`."""
+def table1_rows(cfg, models: list[dict]) -> list[dict]:
+    """One `table1` row per distinct model (dicts of width, num_classes, train_steps, batch_size: the models the
+    selected studies train, listed by the study record's params hook), with its parameter count measured from the
+    model built at that width. ``cfg``: a `memgen.config.Config`."""
     from memgen.model import UNet, count_parameters
-    from memgen.studies import Grid, get
 
-    rows, seen, grid = [], set(), Grid(cfg)
-    for study in cfg.studies:
-        if not get(study).trains:
+    rows, seen = [], set()
+    for m in models:
+        key = (m["width"], m["num_classes"], m["train_steps"], m["batch_size"])
+        if key in seen:
             continue
-        for c in grid.cells(study):
-            classes = 2 if c.conditional else 0
-            key = (c.width, classes, c.train_steps, c.batch_size)
-            if key in seen:
-                continue
-            seen.add(key)
-            tag = f"UNet-{c.width}" + (" cond" if classes else "") + f" {c.train_steps} steps x {c.batch_size}"
-            rows.append({"model": tag, "num_channels": c.width, "num_res_blocks": cfg.model.num_res_blocks,
-                         "learn_sigma": cfg.model.learn_sigma, "dropout": cfg.model.dropout,
-                         "diffusion_steps": cfg.diffusion.steps, "noise_scheduler": cfg.diffusion.schedule,
-                         "optimizer": "AdamW", "lr": cfg.train.lr, "batch_size": c.batch_size,
-                         "train_steps": c.train_steps, "ema_rate": cfg.train.ema_rate,
-                         "parameters": count_parameters(UNet(cfg.unet(c.width, num_classes=classes)))})
+        seen.add(key)
+        width, classes, steps, batch = key
+        tag = f"UNet-{width}" + (" cond" if classes else "") + f" {steps} steps x {batch}"
+        rows.append({"model": tag, "num_channels": width, "num_res_blocks": cfg.model.num_res_blocks,
+                     "learn_sigma": cfg.model.learn_sigma, "dropout": cfg.model.dropout,
+                     "diffusion_steps": cfg.diffusion.steps, "noise_scheduler": cfg.diffusion.schedule,
+                     "optimizer": "AdamW", "lr": cfg.train.lr, "batch_size": batch,
+                     "train_steps": steps, "ema_rate": cfg.train.ema_rate,
+                     "parameters": count_parameters(UNet(cfg.unet(width, num_classes=classes)))})
     return rows

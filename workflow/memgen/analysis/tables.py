@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from memgen.errors import MemgenError
-from memgen.studies.cell import presentations
+from memgen.exposure import presentations
 
 GRID = ["study", "dataset", "width", "size", "dummy", "ndummy", "conditional", "exposure", "steps", "seed", "label"]
 LEAD = [*GRID, "batch_size", "epochs_per_image", "base_image_presentations", "n_samples", "n_replicates",

@@ -40,17 +40,19 @@ def _read(path: str):
     return Path(path)
 
 
-def read_inputs(args) -> dict:
-    """--input NAME=PATH (one file each) and --inputs NAME=PATH (a list per name, in order), read; --params JSON."""
+def read_inputs(args, read: bool = True) -> dict:
+    """--input NAME=PATH (one file each) and --inputs NAME=PATH (a list per name, in order), read (``read``; else
+    their paths); --params JSON."""
+    load = _read if read else str
     inputs: dict = {}
     for name, path in _named(args.input, "--input"):
         if name in inputs:
             raise MemgenError(f"--input {name}: given twice (use --inputs for a list)")
-        inputs[name] = _read(path)
+        inputs[name] = load(path)
     for name, path in _named(args.inputs, "--inputs"):
         if name in inputs and not isinstance(inputs[name], list):
             raise MemgenError(f"--inputs {name}: also given as --input")
-        inputs.setdefault(name, []).append(_read(path))
+        inputs.setdefault(name, []).append(load(path))
     try:
         params = json.loads(args.params) if args.params else {}
     except json.JSONDecodeError as err:
@@ -96,6 +98,26 @@ def cmd_figure(args) -> None:
             raise MemgenError(f"figure {args.kind}: drew no table and has no 'table' input for --table")
         io.write_parquet(args.table, table)
     LOG.info(f"wrote {args.out}")
+
+
+def cmd_job(args) -> None:
+    from memgen.cli.common import prepare
+    from memgen.studies import job_kinds
+
+    kinds = job_kinds()
+    if args.kind not in kinds:
+        raise MemgenError(f"job {args.kind!r}: unknown (known: {', '.join(sorted(kinds))})")
+    job = kinds[args.kind]
+    keywords = read_inputs(args, read=job.read_inputs)
+    outputs = dict(_named(args.output, "--output"))
+    missing = sorted(set(job.patterns) - set(outputs))
+    clash = sorted(set(outputs) & set(keywords))
+    if missing or clash:
+        raise MemgenError(f"job {job.name}: --output {(missing or clash)[0]}: "
+                          + ("missing" if missing else "also an input or parameter"))
+    compute = {"device": args.device, "prepare": lambda: prepare(args)} if job.computes else {}
+    resolve(job.run)(**keywords, **outputs, **compute)
+    LOG.info(f"job {job.name}: wrote {', '.join(outputs.values())}")
 
 
 def cmd_gallery(args) -> None:
@@ -158,6 +180,15 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="PNG")
     s.add_argument("--table", help="also write the table drawn (Parquet)")
     s.set_defaults(func=cmd_figure)
+
+    s = sub.add_parser("job", help="run one job of a study's own kind (its record's Job) on named files")
+    s.add_argument("kind", help="the job's kind, e.g. import_model (memgen.studies.job_kinds())")
+    _add_inputs(s)
+    s.add_argument("--output", action="append", metavar="NAME=PATH", help="an output file of the job (each of its "
+                   "record's outputs once)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="for a job that runs a network")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads of such a job")
+    s.set_defaults(func=cmd_job)
 
     s = sub.add_parser("gallery", help="samples beside their nearest training images (Figures 3, 4, 6, 8, 9)")
     for name in ("samples", "train", "scores", "out", "table"):

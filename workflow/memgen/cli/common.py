@@ -52,8 +52,6 @@ def parse_meta(pairs: list[str] | None) -> dict:
 
 def add_meta(table, meta: dict) -> None:
     """Add each --meta KEY=VALUE as a constant column; a KEY that is already a column is refused, not overwritten."""
-    clash = [key for key in meta if key in table.columns]
-    if clash:
-        raise MemgenError(f"--meta {clash[0]}={meta[clash[0]]}: '{clash[0]}' is already a column of the table")
-    for key, value in meta.items():
-        table[key] = value
+    from memgen.jobs import add_columns
+
+    add_columns(table, meta)

@@ -70,16 +70,11 @@ def cmd_params(args) -> None:
 
 
 def cmd_materialize(args) -> None:
-    from memgen.data.materialize import build_heldout_set, build_training_set, write_dataset
+    from memgen.jobs import materialize
 
-    seed = args.seed + args.seed_offset
-    if args.heldout:
-        images, labels, card = build_heldout_set(args.base, args.n, seed, args.image_size, cifar_root=args.cifar_root)
-    else:
-        images, labels, card = build_training_set(args.base, args.n, seed, args.image_size, args.dummy, args.ndummy,
-                                                  cifar_root=args.cifar_root)
-    write_dataset(args.out, args.card, images, labels, card)
-    LOG.info(f"wrote {args.out}: {len(images)} images {card['counts']} exact_duplicates={card['exact_duplicates']}")
+    materialize(args.out, args.card, base=args.base, n=args.n, seed=args.seed, image_size=args.image_size,
+                cifar_root=args.cifar_root, heldout=args.heldout, dummy=args.dummy, ndummy=args.ndummy,
+                seed_offset=args.seed_offset)
 
 
 def register(sub) -> None:

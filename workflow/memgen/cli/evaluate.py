@@ -8,58 +8,11 @@ from memgen.config import schema_default
 
 
 def cmd_score(args) -> None:
-    import pandas as pd
+    from memgen.jobs import score
 
-    from memgen import io
-    from memgen.errors import MemgenError
-
-    meta = parse_meta(args.meta)
-    train, train_labels = io.load_images_npz(args.train, require_labels=False)  # inputs checked before torch loads
-    samples, sample_labels = io.load_images_npz(args.samples, require_labels=False)
-    if samples.shape[1:] != train.shape[1:]:
-        raise MemgenError(f"{args.samples}: samples are {samples.shape[1:]} but {args.train} holds {train.shape[1:]} images")
-    if len(train) < 2:
-        raise MemgenError(f"{args.train}: holds {len(train)} image; the ratio criterion needs at least 2")
-    card = _card(args.card) if args.card else None
-    heldout = io.load_images_npz(args.heldout, require_labels=False)[0] if args.heldout else None
-    from memgen.analysis.aggregate import summarize_scores
-    from memgen.evaluation.assess import assess, copying_summary, heldout_partial_rate, outcome_summary
-    from memgen.score import score_samples
-
-    prepare(args)
-    scores = score_samples(samples, train, sample_labels, train_labels, threshold=args.threshold, device=args.device)
-    if card is not None:
-        scores = assess(scores, samples, train, train_labels, card, threshold=args.threshold, device=args.device)
-    add_meta(scores, meta)
-    if args.sample_set:
-        scores["sample_set"] = args.sample_set
-    summary = None
-    if args.summary:  # built before anything is written, so a bad --meta leaves no partial output
-        summary = summarize_scores(scores, train_labels, by_label=True)
-        summary.insert(0, "threshold", args.threshold)
-        if card is not None:
-            summary = summary.merge(outcome_summary(scores), on="label", how="left")
-        if heldout is not None:  # C_T and the tile criterion's rate on held-out images: the base (label 0) row
-            base_row = copying_summary(scores, samples, train, train_labels, heldout, card or {})
-            base_row |= heldout_partial_rate(heldout, train, train_labels, card or {}, threshold=args.threshold,
-                                             device=args.device, n_max=int((scores["label"] == 0).sum()))
-            summary = summary.merge(pd.DataFrame([{"label": 0, **base_row}]), on="label", how="left")
-        add_meta(summary, meta)
-    io.write_parquet(args.out, scores)
-    if summary is not None:
-        io.write_parquet(args.summary, summary)
-    LOG.info(f"wrote {args.out}: {int(scores['is_replicate'].sum())}/{len(scores)} replicates "
-             f"(ratio < {args.threshold:.4g})")
-
-
-def _card(path) -> dict:
-    from memgen import io
-    from memgen.errors import MemgenError
-
-    card = io.read_json(path)
-    if not isinstance(card, dict) or not isinstance(card.get("class_names"), dict):
-        raise MemgenError(f"{path}: not a dataset card (a JSON object with class_names expected)")
-    return card
+    score(args.train, args.samples, args.out, threshold=args.threshold, summary=args.summary, card=args.card,
+          heldout=args.heldout, meta=parse_meta(args.meta), sample_set=args.sample_set, device=args.device,
+          prepare=lambda: prepare(args))
 
 
 def cmd_loss_gap(args) -> None:

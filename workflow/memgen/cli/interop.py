@@ -7,39 +7,18 @@ checkpoint atomically (nothing is written when the input is refused).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from memgen.cli.common import LOG
-from memgen.interop.facts import SOURCES, write_facts
+from memgen.interop.facts import SOURCES
 from memgen.model.config import reference_default
 
 
-
 def cmd_import_checkpoint(args: argparse.Namespace) -> None:
-    from memgen import checkpoint, io
-    from memgen.errors import MemgenError
-    from memgen.interop.convert import check_finite, import_improved_diffusion
+    from memgen.jobs import import_checkpoint
 
-    if Path(args.out).resolve() == Path(args.checkpoint).resolve():
-        raise MemgenError(f"--out {args.out}: is the input file; write the memgen checkpoint elsewhere")
-    if args.source == "memgen":  # checked (format, weights) and copied, so the DAG owns its input
-        ckpt = checkpoint.load(args.checkpoint)
-        check_finite(args.checkpoint, {f"{part}.{k}": v for part in ("model", "ema") for k, v in ckpt[part].items()
-                                       if v.is_floating_point()})
-        io.torch_save(args.out, ckpt)
-        LOG.info(f"{args.checkpoint}: memgen checkpoint, width {ckpt['width']}, step {ckpt['step']}; wrote {args.out}")
-    else:
-        ckpt, lines = import_improved_diffusion(
-            args.checkpoint, image_size=args.image_size, num_heads=args.num_heads, norm_groups=args.norm_groups,
-            dropout=args.dropout, diffusion_steps=args.diffusion_steps, noise_schedule=args.noise_schedule,
-            class_names=args.class_names)
-        for line in lines:
-            LOG.info(line)
-        io.torch_save(args.out, ckpt)
-        LOG.info(f"wrote {args.out}")
-    if args.facts:
-        write_facts(args.checkpoint, args.source, args.facts, {"width": int(ckpt["width"]), "step": int(ckpt["step"]),
-                                                               "conditional": ckpt["unet"]["num_classes"] > 0})
+    flags = {} if args.source == "memgen" else dict(
+        image_size=args.image_size, num_heads=args.num_heads, norm_groups=args.norm_groups, dropout=args.dropout,
+        diffusion_steps=args.diffusion_steps, noise_schedule=args.noise_schedule, class_names=args.class_names)
+    import_checkpoint(args.checkpoint, args.out, source=args.source, raw=args.raw, facts=args.facts, **flags)
 
 
 def register(sub) -> None:
@@ -66,6 +45,9 @@ def register(sub) -> None:
     s.add_argument("--class-names", nargs="+", metavar="NAME",
                    help="names of the trained labels 0..K-1 (the reference numbers classes in sorted name order); "
                         "sampling draws only these")
+    s.add_argument("--raw", help="the same run's raw weights at the same step (improved-diffusion's model{step}.pt "
+                   "beside CKPT = ema_{rate}_{step}.pt): the checkpoint's raw weights (default: CKPT's weights are "
+                   "both its EMA and its raw weights)")
     s.add_argument("--facts", help="also cache what the study grid reads of CKPT (width, step, conditioning) in this "
                    "JSON file (memgen.interop.facts)")
     s.set_defaults(func=cmd_import_checkpoint)

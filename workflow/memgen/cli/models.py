@@ -65,28 +65,16 @@ def cmd_sample_optimal(args) -> None:
 
 
 def cmd_train_classifier(args) -> None:
-    from memgen import io
-    from memgen.classifier import train_classifier
+    from memgen.jobs import train_classifier
 
-    prepare(args)
-    a, _ = io.load_images_npz(args.a, require_labels=False)
-    b, _ = io.load_images_npz(args.b, require_labels=False)
-    state, metrics = train_classifier(a, b, seed=args.seed, steps=args.steps, class_names=(args.name_a, args.name_b),
-                                      device=args.device)
-    io.torch_save(args.out, state)
-    io.write_json(args.metrics, metrics)
-    LOG.info(f"wrote {args.out}: validation accuracy {metrics['val_accuracy']:.4f}")
+    train_classifier(args.a, args.b, args.out, args.metrics, name_a=args.name_a, name_b=args.name_b, seed=args.seed,
+                     steps=args.steps, device=args.device, prepare=lambda: prepare(args))
 
 
 def cmd_select(args) -> None:
-    from memgen import classifier, io
+    from memgen.jobs import select
 
-    state = classifier.load(args.classifier)
-    images, _ = io.load_images_npz(args.samples, require_labels=False)
-    labels = classifier.label_samples(state, images)
-    io.save_images_npz(args.out, images, labels)
-    LOG.info(f"wrote {args.out}: {int((labels == 0).sum())}/{len(images)} samples classified as "
-             f"{state['config']['class_names'][0]} (label 0), the rest label 1")
+    select(args.samples, args.classifier, args.out)
 
 
 def register(sub) -> None:
@@ -102,7 +90,7 @@ def register(sub) -> None:
     s.add_argument("--loss-log", required=True, help="loss log (.parquet)")
     s.add_argument("--state", help="resumable checkpoint (default: OUT.state)")
     add_compute_args(s)
-    s.add_argument("--snapshots", type=int, nargs="*", help="steps at which to save EMA-only snapshots")
+    s.add_argument("--snapshots", type=int, nargs="*", help="steps at which to save snapshots (EMA and raw weights)")
     s.add_argument("--snapshot-dir", help="directory of the snapshots (stepNNNNNNN.pt)")
     s.set_defaults(func=cmd_train)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from memgen import checkpoint
 from memgen.errors import MemgenError
 from memgen.evaluation.loss_gap import log_snr, noise_levels, per_image_losses, summarize
+from memgen.exposure import epochs_per_image
 from memgen.runtime import resolve_device
 
 LOG = logging.getLogger("memgen")
@@ -75,9 +76,7 @@ def loss_gap_table(ckpt: dict, *args, **kwargs) -> pd.DataFrame:
 
 def _with_exposure(table: pd.DataFrame, ckpt: dict, n_train: int) -> pd.DataFrame:
     """The snapshot's batch size, passes over each training image and draws of training images so far
-    (`memgen.studies.cell.epochs_per_image`), and the model's training ``seed`` (NA when imported), after ``step``."""
-    from memgen.studies.cell import epochs_per_image  # here: importing memgen.studies builds the registry
-
+    (`memgen.exposure.epochs_per_image`), and the model's training ``seed`` (NA when imported), after ``step``."""
     batch = int(ckpt["config"]["train"]["batch_size"])
     table.insert(1, "batch_size", batch)
     table.insert(2, "epochs_per_image", epochs_per_image(ckpt["step"], batch, n_train))

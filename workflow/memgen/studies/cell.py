@@ -8,6 +8,10 @@ name, so a model is trained once under ``models/{dataset}/`` and shared by every
 The second component (label 1) is called the dummy: dummy data in the dummies studies, the minority class in the
 classes study.
 
+A cell holds what names its model and what the generic pipeline needs to sample and score it; whatever else a
+study attaches to its cells (held-out images for a loss gap, the flags a model trained elsewhere is imported with)
+is in ``extras``, read by the study's own hooks (`extra`).
+
 Steps: ``steps`` is the training step of the weights the cell samples (the ``it{steps}`` of its name and the
 ``steps`` column of its tables); ``train_steps`` the step budget of the run that produced them (equal, except for
 a snapshot cell, which evaluates an earlier snapshot of a longer run). A study's ``train.steps`` (or the config's)
@@ -16,21 +20,10 @@ sets that budget.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from memgen.exposure import dataset_token, epochs_per_image, presentations  # noqa: F401  (re-exported)
 from memgen.studies.paths import CELL
-
-
-def epochs_per_image(steps: int, batch_size: int, n_train: int) -> float:
-    """Passes over each training image after ``steps`` steps (uniform sampling): steps * batch / images; NaN when
-    the batch is not known (a model trained elsewhere, batch 0)."""
-    return steps * batch_size / n_train if batch_size else float("nan")
-
-
-def presentations(epochs: float, n_images: int) -> float:
-    """Draws of ``n_images`` training images in a run with ``epochs`` passes per image."""
-    return epochs * n_images
 
 
 @dataclass(frozen=True)
@@ -49,15 +42,20 @@ class Cell:
     sample_classes: tuple[int, ...] | None = None  # None: every trained class
     exposure: str = "equal_steps"  # or "matched": steps scaled so base images are seen as often as without dummies
     train_steps: int = 0  # the run's step budget; 0 = steps
-    checkpoint: str = ""  # a model trained elsewhere (the external study): its file, imported instead of trained
-    source: str = ""  # ... and the code base that wrote it (memgen.interop.facts.SOURCES)
-    import_flags: str = ""  # ... and the flags of `memgen import-checkpoint` that the file cannot tell
-    heldout: int = 0  # held-out images for the cell's loss gap per noise level; 0 = none
-    levels: int = 0  # ... at this many noise levels
+    checkpoint: str = ""  # a model trained elsewhere: its file, imported instead of trained
+    weights: str = "ema"  # the weights sampled and scored: ema or raw (the model's own, un-averaged)
+    sample_steps: int = 0  # respaced reverse steps of its samples; 0 = the config's sample.steps
+    extras: tuple[tuple[str, object], ...] = ()  # the study's own values (a dict is accepted), read by `extra`
 
     def __post_init__(self) -> None:
         if not self.train_steps:
             object.__setattr__(self, "train_steps", self.steps)
+        if isinstance(self.extras, dict):
+            object.__setattr__(self, "extras", tuple(sorted(self.extras.items())))
+
+    def extra(self, key: str, default=None):
+        """A value the study attached to the cell (``extras``), or ``default``."""
+        return dict(self.extras).get(key, default)
 
     @property
     def is_snapshot(self) -> bool:
@@ -106,12 +104,6 @@ class Cell:
         return {"study": self.study, "dataset": self.dataset_token, "width": self.width, "size": self.size,
                 "dummy": self.dummy, "ndummy": self.ndummy, "seed": self.seed, "steps": self.steps,
                 "batch_size": self.batch_size, "conditional": int(self.conditional), "exposure": self.exposure,
-                "n_train_total": self.n_train_total, "epochs_per_image": self.epochs_per_image}
+                "weights": self.weights, "n_train_total": self.n_train_total,
+                "epochs_per_image": self.epochs_per_image}
 
-
-def dataset_token(dataset: str) -> str:
-    """A path-safe name of a base dataset spec: ``cifar:automobile`` -> ``cifar-automobile``; an image folder
-    becomes ``folder-<hash of its path>``."""
-    if dataset.startswith("folder:"):
-        return "folder-" + hashlib.sha256(dataset[7:].encode()).hexdigest()[:10]
-    return dataset.replace(":", "-")

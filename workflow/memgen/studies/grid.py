@@ -24,6 +24,12 @@ def _getter(wildcards):
     return (lambda k: wildcards[k]) if isinstance(wildcards, dict) else (lambda k: getattr(wildcards, k))
 
 
+def _plain(wildcards) -> dict:
+    """Snakemake's ``wildcards`` object (or a dict) as a plain dict of strings."""
+    items = wildcards.items() if hasattr(wildcards, "items") else vars(wildcards).items()
+    return {str(k): str(v) for k, v in items if not str(k).startswith("_")}
+
+
 def model_key(wildcards) -> tuple:
     """What names a trained model (shared by every cell and study that samples it)."""
     get = _getter(wildcards)
@@ -137,14 +143,14 @@ class Grid:
     # -- targets -------------------------------------------------------------------------------------------
     def targets(self, study: str) -> list[str]:
         """Every final output of one study: its tables (Parquet and Markdown), figures (PNG and the table drawn),
-        galleries (of the first seed's cells), per-cell and per-training-set outputs."""
+        galleries (of the first seed's cells), the outputs of the jobs its records list as targets, and its
+        per-training-set outputs."""
         rec = record.get(study)
         out = [path(kind, study=study, table=t.name) for t in rec.tables for kind in ("table", "table_md")]
         out += [path(kind, study=study, figure=f.name) for f in rec.figures for kind in ("figure", "figure_table")]
-        if rec.trains:
-            if rec.galleries:  # pictures, drawn for the first seed only (the tables hold every seed)
-                out += [path("gallery", **c.wildcards()) for c in self.cells(study) if c.seed == self.cfg.seeds[0]]
-            out += [path(kind, **c.wildcards()) for c in self.cells(study) if c.heldout for kind in rec.cell_outputs]
+        if rec.trains and rec.galleries:  # pictures, drawn for the first seed only (the tables hold every seed)
+            out += [path("gallery", **c.wildcards()) for c in self.cells(study) if c.seed == self.cfg.seeds[0]]
+        out += [p for job in rec.jobs for wc in job.targets(self, study) for p in job.paths(**wc)]
         out += [path(kind, **wc) for kind in rec.per_training_set for wc in self.training_sets(study)]
         return out
 
@@ -164,6 +170,29 @@ class Grid:
     def figure_params(self, study: str, figure: str) -> dict:
         return record.get(study).figure(figure).params(self, study)
 
+    def result(self, relative: str) -> str:
+        """A path under the config's results directory (for a job's parameters; inputs and outputs are prefixed by
+        the rules)."""
+        return f"{self.cfg.results.rstrip('/')}/{relative}"
+
+    # -- a study's own kinds of jobs (`memgen.studies.job.Job`): their inputs and parameters from the record's hooks --
+    def job(self, name: str):
+        kinds = record.job_kinds()
+        if name not in kinds:
+            raise MemgenError(f"job {name!r}: no study has it (known: {', '.join(sorted(kinds))})")
+        return kinds[name]
+
+    def job_inputs(self, name: str, wildcards) -> dict:
+        return self.job(name).inputs(self, _plain(wildcards))
+
+    def job_params(self, name: str, wildcards) -> dict:
+        return self.job(name).params(self, _plain(wildcards))
+
+    def score_input(self, cell: Cell) -> str:
+        """What a cell's score job reads: its sample set, or what its study's ``score_input`` hook names."""
+        hook = record.get(cell.study).score_input
+        return hook(self, cell) if hook else self.samples_of(cell)
+
     # -- per-cell files ------------------------------------------------------------------------------------
     def model_of(self, cell: Cell) -> str:
         """The checkpoint file a cell samples: its model, a snapshot of its full run, or an imported one."""
@@ -181,8 +210,9 @@ class Grid:
 
     # -- sample sets (`memgen.studies.sample_set`): drawn once per checkpoint and sampling, shared by cells ---------
     def sample_set(self, cell: Cell) -> SampleSet:
-        """The samples a cell scores (the config's respaced steps; EMA weights)."""
-        return SampleSet.of(cell, self.cfg.sample.steps)
+        """The samples a cell scores: its weights (EMA unless the cell says raw), its respaced steps (the config's
+        unless the cell says)."""
+        return SampleSet.of(cell, cell.sample_steps or self.cfg.sample.steps, cell.weights)
 
     def samples_of(self, cell: Cell) -> str:
         return path("samples", **self.sample_set(cell).wildcards())
@@ -201,13 +231,6 @@ class Grid:
                               f"{path('model', **model)}")
         return f"{path('snapshots', **model)}/step{step:07d}.pt", path("snapshots", **model)
 
-    def cell_loss_inputs(self, wildcards) -> dict:
-        """What a cell's loss gap waits for (its model, or the snapshot directory of its run), its training set and
-        held-out images of the same source; the checkpoint file itself is `model_of`."""
-        cell = self.find(wildcards)
-        return {"model": self.model_dependency(cell), "train": path("data", **cell.model_wildcards()),
-                "heldout": path("heldout", dataset=cell.dataset_token, size=cell.heldout, seed=cell.seed)}
-
     def card_of(self, cell: Cell) -> str:
         return path("card", **cell.model_wildcards())
 
@@ -224,13 +247,3 @@ class Grid:
         if limit is not None and from_base + n > limit:  # the training set's slots at its start
             return []
         return [path("heldout", dataset=dataset_token(base), size=n, seed=cell.seed)]  # shared by a split's sides
-
-    def classifier_of(self, study: str, seed) -> str:
-        block = self.cfg.block(study)
-        return path("classifier", study=study, dataset=dataset_token(block.dataset), dummy=block.dummy, seed=seed)
-
-    def classifier_sets(self, study: str, dataset: str, dummy: str, seed) -> dict:
-        """Fresh images of the base and the dummy kind (disjoint from any training set) for the classifier."""
-        n = max(self.cfg.block(study).size, 256)
-        return {side: path("classifier_data", dataset=dataset, dummy=dummy, size=n, seed=seed, side=side)
-                for side in ("base", "dummy")}

@@ -3,7 +3,7 @@
     data/{dataset}/n{size}-{dummy}{ndummy}-s{seed}/        a training set (train.npz + card.json)
     models/{dataset}/{CELL}/                               a trained model, shared by every study that uses it
     samples/{dataset}/{CELL}/{SAMPLING}/                   a sample set drawn from it, shared the same way
-    {study}/{CELL}/                                        its scores (and classifier labels, gallery) in one study
+    {study}/{CELL}/                                        its scores (and gallery) in one study
     {study}/{table}.parquet, {study}/figures/{figure}.png  the study's tables and figures
     answers.html                                           the report's first page (every study's verdicts)
 
@@ -13,6 +13,7 @@ weights the cell samples (a snapshot cell's is earlier).
 SAMPLING = ``{ckpt}-{weights}-{labels}-x{num_samples}-t{sample_steps}-s{sample_seed}``: which checkpoint (final,
 step{N}, imported), weights (ema, raw), classes (all, y0, ...), samples per class, respaced steps and sampling
 seed (`memgen.studies.sample_set`).
+A study's own kinds of jobs name their files in the same grammar on its record (`memgen.studies.job.Job`).
 Logs mirror these paths under ``logs/`` (suffix .log), benchmarks under ``benchmarks/`` (.tsv).
 """
 
@@ -30,26 +31,19 @@ PATHS = {
     "data": f"{DATA}/train.npz",
     "card": f"{DATA}/card.json",
     "heldout": "data/{dataset}/heldout-n{size}-s{seed}/heldout.npz",
-    "classifier_data": "data/{dataset}/classifier-{dummy}-n{size}-s{seed}/{side}.npz",
     # models
     "model": f"{MODEL}/model.pt",
-    "imported": f"{MODEL}/imported.pt",  # a model trained elsewhere, imported (external study)
+    "imported": f"{MODEL}/imported.pt",  # a model trained elsewhere, imported (by a study's job)
     "loss_log": f"{MODEL}/loss.parquet",
     "snapshots": f"{MODEL}/snapshots",
-    "classifier": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.pt",
-    "classifier_metrics": "{study}/classifier/{dataset}-vs-{dummy}-s{seed}.json",
     # sample sets, shared by every cell (of any study) that scores them
     "samples": f"{SAMPLES}/samples.npz",
     "sample_card": f"{SAMPLES}/card.json",  # what was drawn, from which file, how (memgen sample --card)
     # per cell
-    "selected": f"{{study}}/{CELL}/selected.npz",
     "scores": f"{{study}}/{CELL}/scores.parquet",
     "summary": f"{{study}}/{CELL}/summary.parquet",
     "gallery": f"{{study}}/{CELL}/gallery.png",
     "gallery_table": f"{{study}}/{CELL}/gallery.parquet",
-    "cell_losses": f"{{study}}/{CELL}/losses.parquet",  # the loss gap of one model (external study)
-    "cell_image_losses": f"{{study}}/{CELL}/image_losses.parquet",  # ... per image, for its permutation test
-    "cell_loss_figure": f"{{study}}/{CELL}/loss_gap.png",
     # per training set
     "opt_samples": f"{SET}/samples.npz",
     "opt_scores": f"{SET}/scores.parquet",

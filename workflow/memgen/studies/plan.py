@@ -71,11 +71,13 @@ def _jobs(grid, cells: list[Cell], params: dict[int, int] | None = None) -> dict
     import torch)."""
     jobs = {}
     for c in cells:
-        n = params.get(c.width) if params and not c.source else None  # an imported model is not cfg's UNet
+        n = params.get(c.width) if params and not c.checkpoint else None  # an imported model is not cfg's UNet
         jobs[("train", model_key(c.model_wildcards()))] = train_job(grid, c, n)
-        samples = grid.sample_set(c)
-        jobs[("sample", samples)] = sample_job(grid, samples, n)
-        jobs[("score", c.study, c.name)] = score_job(grid, c)
+        hook = record.get(c.study).also_sampled
+        for i, variant in enumerate([c, *(hook(grid, c) if hook else ())]):  # a study's own jobs may sample more
+            samples = grid.sample_set(variant)
+            jobs[("sample", samples)] = sample_job(grid, samples, n)
+            jobs[("score", c.study, c.name, i)] = score_job(grid, variant)
     return jobs
 
 
@@ -88,7 +90,7 @@ def plan_table(grid):
     rows = []
     everything = {}
     studies = [s for s in grid.cfg.studies if record.get(s).trains]  # criterion, optimal, table1:
-    widths = {c.width for s in studies for c in grid.cells(s) if not c.source}  # they read other studies' cells
+    widths = {c.width for s in studies for c in grid.cells(s) if not c.checkpoint}  # they read other studies' cells
     params = {w: unet_parameters(grid.cfg, w) for w in widths}
     for study in studies:
         jobs = _jobs(grid, grid.cells(study), params)

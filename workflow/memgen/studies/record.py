@@ -3,12 +3,13 @@
 A record is the one home of what its study does beyond the generic cell pipeline (materialize -> train ->
 sample -> score -> the ``replicates`` table): its cells (``expand``), its further tables (`Table`, made by the
 generic ``derive`` rule into ``results/{study}/{name}.parquet`` + ``.md``), its figures (`Plot`, made by the
-generic ``figure`` rule into ``results/{study}/figures/{name}.png`` + the drawn table beside it), and the
-config checks the schema cannot express. Rule files and `memgen.studies.grid.Grid` ask the records and never
+generic ``figure`` rule into ``results/{study}/figures/{name}.png`` + the drawn table beside it), its own kinds
+of jobs (`memgen.studies.job.Job`, one generated rule per kind), and the config checks the schema cannot
+express. Rule files and `memgen.studies.grid.Grid` ask the records and never
 name a study; the study modules under `memgen.studies.catalog` are where each study lives.
 
-A table's ``build`` and a figure's ``draw`` are named as ``"module:function"`` references, resolved only when a
-job runs (`resolve`): the Snakefile imports this registry on every parse, and the drawing modules import
+A table's ``build``, a figure's ``draw`` and a job's ``run`` are named as ``"module:function"`` references,
+resolved only when a job runs (`resolve`): the Snakefile imports this registry on every parse, and the drawing modules import
 seaborn and matplotlib (seconds). A plugin or a test may pass the callable itself.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 from memgen.errors import MemgenError
 from memgen.studies.common import replicates
+from memgen.studies.job import Job
 from memgen.studies.paths import path
 
 Ref = "str | Callable[..., Any]"  # "package.module:function", or the function itself
@@ -92,10 +94,13 @@ class Study:
         the capacity grid); its targets are then only its own tables, figures and ``per_training_set`` outputs.
     tables, figures: what the study derives (`Table`, `Plot`); a figure may read any table of any study.
     galleries: a gallery of samples beside their nearest training images per cell.
-    classify: the samples are labelled by a base-vs-dummy classifier, trained by the pipeline, before scoring
-        (an unconditional model of base + dummies, Appendix C.1).
+    jobs: the study's own kinds of jobs (`memgen.studies.job.Job`); those its ``targets`` hooks list are outputs of
+        the study, the others run when something reads their files.
+    score_input: ``(grid, cell) -> path``: what a cell's score job reads instead of its sample set (e.g. the
+        samples labelled by a classifier the study trains: Appendix C.1), made by one of its jobs.
     per_training_set: path kinds (`memgen.studies.paths.PATHS`) made once per distinct training set of its cells.
-    cell_outputs: path kinds made per cell that has held-out images (``Cell.heldout``), e.g. its loss gap.
+    also_sampled: ``(grid, cell) -> [Cell]``: variants of a cell (e.g. its raw weights) whose sample sets its own
+        jobs draw and score; `memgen.studies.plan` prices a sampling and a scoring job for each.
     check: ``check(resolved config dict)`` for what the schema cannot say, run when the grid of a config that
         selects the study is built; raises `MemgenError`.
     comparisons: ``(grid, study) -> [dict]``, the claims of the seed papers this study tests across training
@@ -111,9 +116,10 @@ class Study:
     tables: tuple[Table, ...] = ()
     figures: tuple[Plot, ...] = ()
     galleries: bool = False
-    classify: bool = False
+    jobs: tuple[Job, ...] = ()
+    score_input: Callable | None = None
     per_training_set: tuple[str, ...] = ()
-    cell_outputs: tuple[str, ...] = ()
+    also_sampled: Callable | None = None
     check: Callable[[dict], None] | None = None
     comparisons: Hook | None = None
 
@@ -203,6 +209,10 @@ def register(study: Study) -> Study:
         clash = [n for n, ref in own.items() if n in theirs and theirs[n] != ref]
         if clash:
             raise MemgenError(f"{study.name}: the {kind} {clash[0]!r} of another study draws on another function")
+    theirs = {j.name: j for s in others for j in s.jobs}
+    clash = [j.name for j in study.jobs if j.name in theirs and theirs[j.name] != j]
+    if clash:
+        raise MemgenError(f"{study.name}: the job {clash[0]!r} of another study is another record (share the record)")
     REGISTRY[study.name] = study
     return study
 
@@ -234,6 +244,11 @@ def get(name: str) -> Study:
 def table_kinds() -> dict[str, Any]:
     """Every table name of the registered studies -> its build function (reference)."""
     return {t.name: t.build for s in REGISTRY.values() for t in s.tables}
+
+
+def job_kinds() -> dict[str, Job]:
+    """Every kind of job of the registered studies, by name (one rule each: workflow/rules/jobs.smk)."""
+    return {j.name: j for s in REGISTRY.values() for j in s.jobs}
 
 
 def figure_kinds() -> dict[str, Any]:

@@ -7,6 +7,7 @@ from memgen.studies.catalog import (  # noqa: F401  (each module registers its s
     classes,
     dummy_kinds,
     loss_gap,
+    dynamics,
     external,
     disjoint_split,
     dichotomy,

@@ -7,6 +7,7 @@ import math
 
 from memgen.studies import quotes
 from memgen.studies.cell import Cell
+from memgen.studies.classify import CLASSIFIER_JOBS, labelled_samples
 from memgen.studies.common import num_samples, train_settings
 from memgen.studies.figure_inputs import outcome_inputs
 from memgen.studies.record import Plot, Study, get, register
@@ -103,6 +104,7 @@ for _record in (
     Study("dummies_cifar", "Dummy data on CIFAR-10 cars (Hypothesis 2, Figures 5-6)", expand, figures=(FIGURE,),
           galleries=True, comparisons=comparisons),
     Study("unconditional_dummies", "Base + dummies trained unconditionally, samples classified (Appendix C.1)",
-          expand_unconditional, galleries=True, classify=True, comparisons=unconditional_comparisons),
+          expand_unconditional, galleries=True, jobs=CLASSIFIER_JOBS, score_input=labelled_samples,
+          comparisons=unconditional_comparisons),
 ):
     register(_record)

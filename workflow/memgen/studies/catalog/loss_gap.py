@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from memgen.errors import MemgenError
 from memgen.studies.cell import Cell
+from memgen.studies.cell_jobs import CELL_LOSSES
 from memgen.studies.claims import claim
 from memgen.studies.common import num_samples, replicates, train_settings
 from memgen.studies.figure_inputs import seed_tables
@@ -25,16 +26,16 @@ def expand(name: str, block, cfg) -> list[Cell]:
         raise MemgenError(f"{name}.snapshots: step {late[0]} is beyond the run's step budget {name}.train.steps="
                           f"{budget}")
     return [Cell(name, block.dataset, w, block.size, "none", 0, step, batch, False, s, num_samples(cfg, block),
-                 train_steps=budget, heldout=block.heldout, levels=block.levels)
+                 train_steps=budget, extras={"heldout": block.heldout, "levels": block.levels})
             for w in block.widths for s in cfg.seeds for step in sorted({*block.snapshots, budget})]
 
 
 def cell_losses(grid, study: str) -> dict:
-    return {"tables": [path("cell_losses", **c.wildcards()) for c in grid.cells(study)]}
+    return {"tables": [CELL_LOSSES.path("table", **c.wildcards()) for c in grid.cells(study)]}
 
 
 def cell_image_losses(grid, study: str) -> dict:
-    return {"tables": [path("cell_image_losses", **c.wildcards()) for c in grid.cells(study)]}
+    return {"tables": [CELL_LOSSES.path("images", **c.wildcards()) for c in grid.cells(study)]}
 
 
 def figure_inputs(grid, study: str) -> dict:
@@ -88,5 +89,5 @@ STUDY = register(Study(
             Table("gap_bands", "memgen.analysis.gap_peak:gap_bands", image_losses)),
     figures=(Plot("onset", "memgen.analysis.study_figures:onset_figure", seed_tables),
              Plot("loss_gap", "memgen.analysis.study_figures:loss_gap_figure", figure_inputs)),
-    comparisons=claims,
+    jobs=(CELL_LOSSES,), comparisons=claims,
 ))
