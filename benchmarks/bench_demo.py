@@ -110,6 +110,8 @@ def verdict_counts(results: Path) -> dict:
         out[table.parent.name] = {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
         for _, c in claims.iterrows():
             key = (c["measure"], c["expected"], c.get("cells_a") or f"{table}:{c['a']}", c.get("cells_b") or c["b"])
+            if key[2] == key[3]:  # one set of samples on both sides (e.g. two noise bands of one model): the filters differ
+                key += (c["a"], c["b"])
             if key in seen:
                 repeats.append(f"{table.parent.name}: {c['name']} = {seen[key]}")
                 continue
@@ -152,7 +154,9 @@ def main(argv=None) -> int:
     config = (ROOT / args.configfile).read_text()
     if not re.search(r"^seeds: ", config, re.M):
         config = (ROOT / "config.yaml").read_text()
-    result = {**run, "configfile": args.configfile, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
+    commit = subprocess.run(["git", "-C", str(results.parent), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # the checkout the run's code came from
+    result = {**run, "commit": commit, "configfile": args.configfile, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg_1min_now": os.getloadavg()[0],
               "seeds": re.search(r"^seeds: (.*)$", config, re.M).group(1), "verdicts": verdict_counts(results),
               "core_seconds_by_rule": core_seconds(Path(run["log"])), "repeated_samples": repeated_samples(results),
               "tables": copied}
