@@ -193,3 +193,19 @@ def test_the_other_studies_declare_measure_claims_with_their_quote(repo_root):
         specs = REGISTRY[study].comparisons(grid, study)
         assert specs and all(s["claim"] == "measure" and s["quote"] for s in specs), study
         assert all(Comparison(**{k: v for k, v in s.items() if k != "table"}).kind == "measure" for s in specs)
+
+
+def test_a_tally_counts_two_claims_on_one_set_of_samples_with_other_filters_twice(tmp_path):
+    """Two claims that read one model's samples on both sides (the loss gap's middle band against its low-noise end,
+    and against its high-noise end) are two claims: their cells match, their filters do not."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_demo import verdict_counts
+
+    cells = "model-a/seed-0,model-a/seed-1,model-a/seed-2"
+    rows = [{"name": f"middle vs {end}", "a": f"band={end}, step=800", "b": "band=middle, step=800", "measure": "gap",
+             "expected": 1, "cells_a": cells, "cells_b": cells, "verdict": v}
+            for end, v in (("low noise", "reversed"), ("high noise", "supported"))]
+    (tmp_path / "loss_gap").mkdir()
+    pd.DataFrame(rows).to_parquet(tmp_path / "loss_gap" / "comparisons.parquet")
+    counts = verdict_counts(tmp_path)
+    assert counts["distinct"] == {"reversed": 1, "supported": 1} and counts["repeats"] == []
