@@ -155,6 +155,11 @@ class Grid:
         return out
 
     def all_targets(self) -> list[str]:
+        """The targets of every selected study, after expanding each one's cells: a grid that cannot be built (a
+        disjoint split larger than its source) stops at parse time in one line, not inside a job's input function."""
+        for study in self.cfg.studies:
+            if record.get(study).trains:
+                self.cells(study)
         return [t for s in self.cfg.studies for t in self.targets(s)]
 
     # -- the inputs and parameters of a study's tables and figures (its record's hooks) -----------------------
