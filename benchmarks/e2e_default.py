@@ -11,7 +11,7 @@ Snakemake runs the smoke DAG with ``--retries 2``, as a SLURM profile would. The
 1. once it shows step ``--stop-at``, the `memgen train` process (found in /proc: its command line and its working
    directory, Snakemake's) gets SIGTERM: it must checkpoint that step and exit 143, and Snakemake retries it;
 2. ``--second-after`` seconds after the retry logs "resumed from" (its first step compiling, on a GPU), it gets
-   SIGTERM again: it must exit 143 promptly, without a new checkpoint (memgen.train `_StopSignals`);
+   SIGTERM again: it must exit 143 promptly, without a new checkpoint (memgen.preemption `StopSignals`);
 3. the third attempt resumes and finishes; sampling and scoring follow.
 Written to ``--out``: per signal the step, the seconds from signal to exit and the line the run logged; the paths
 the training and sampling logs name (their precision lines), any eager fallback, the replicate table's rows, the

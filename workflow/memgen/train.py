@@ -5,20 +5,17 @@ Every random draw of step ``s`` (batch indices, timesteps, noise, dropout) comes
 would (on CPU with deterministic kernels). SIGTERM or SIGUSR1 (SLURM's preemption and ``sbatch --signal``) ends
 the current step, writes the resumable checkpoint at that step and raises `Preempted`, so a preempted job loses
 at most one step and its rerun resumes exactly; during the run's first step (which compiles, about 90 s on a GPU)
-it stops at once, as the checkpoint on disk is then current (`_StopSignals`). Batches stream through seeded epoch permutations of the training set,
+it stops at once, as the checkpoint on disk is then current (`memgen.preemption`). Batches stream through seeded epoch permutations of the training set,
 so a set smaller than the batch simply repeats inside one batch (improved-diffusion's loader yields no batch
 then and hangs); ``steps * batch_size / N`` is the number of passes over each image.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
 import signal
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,6 +26,7 @@ import torch
 
 from memgen import checkpoint, io
 from memgen.errors import MemgenError
+from memgen.preemption import Preempted, restoring_signal_handlers, StopBeforeFirstStep, StopSignals
 from memgen.precision import resolve_fast_path, unet_flops
 from memgen.rates import Workload
 from memgen.runtime import STREAM, check_int, hashed_seed, resolve_device, to_model_scale
@@ -85,107 +83,6 @@ class BatchStream:
             self._block = (step, count, str(device), host.to(device, non_blocking=True))
         offset = (step - self._block[0]) * self.batch_size
         return self._block[3][offset : offset + self.batch_size]
-
-
-class Preempted(Exception):
-    """Training stopped on a signal; exit status 128 + the signal number. ``saved``: the checkpoint at ``step``
-    was written now (False: the signal came before this run's first step finished, and the checkpoint on disk,
-    if any, is already at ``step``)."""
-
-    def __init__(self, signum: int, step: int, path: Path, saved: bool = True):
-        self.signum, self.step, self.path, self.saved = signum, step, path, saved
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        if saved:
-            message = f"preempted by {name} at step {step}: checkpoint written to {path}; rerun to resume"
-        else:
-            where = f"{path} is already at that step" if path.exists() else "no checkpoint yet, a rerun starts over"
-            message = f"preempted by {name} at step {step}, before this run's first step finished: {where}"
-        super().__init__(message)
-
-
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM's preemption and scancel; `sbatch --signal=USR1@secs`
-
-
-class _StopBeforeFirstStep(BaseException):
-    """Raised by the signal handler while this run's first step is in flight. A BaseException, like
-    KeyboardInterrupt, so that it unwinds torch.compile and no ``except Exception`` fallback swallows it."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _StopSignals:
-    """SIGTERM/SIGUSR1 while training, caught instead of dying (handlers need the main thread; elsewhere nothing is
-    caught). After the first step of this run, a signal is recorded in ``caught`` and acted on between steps
-    (checkpoint at that step, `Preempted`). Before it, nothing exists that the checkpoint on disk (or, without one,
-    a fresh start) lacks, and the first step can take minutes (torch.compile, about 90 s for the paper's UNet on a
-    GPU; SLURM kills after KillWait, 30 s by default), so a signal stops the run at once: the handler raises
-    `_StopBeforeFirstStep` in the main thread; should that thread sit in native code that does not return to
-    Python for GRACE_S (the backward graph is compiled lazily, on CUDA's autograd thread), a watcher thread, woken
-    through ``signal.set_wakeup_fd``, ends the process with status 128 + signal. `close` restores the wakeup fd."""
-
-    GRACE_S = 5.0
-
-    def __init__(self, log: Callable[[str], None]):
-        self.caught: list[int] = []
-        self.log, self._first_done, self._watch_fds = log, threading.Event(), None
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in _STOP_SIGNALS:
-            signal.signal(signum, self._handle)
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(write_fd, False)
-        self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        self._watch_fds = (read_fd, write_fd)
-        threading.Thread(target=self._watch, args=(read_fd,), name="memgen-stop-watcher", daemon=True).start()
-
-    def _handle(self, signum: int, frame) -> None:
-        self.caught.append(signum)
-        if not self._first_done.is_set():
-            raise _StopBeforeFirstStep(signum)
-
-    def _watch(self, read_fd: int) -> None:
-        try:
-            while data := os.read(read_fd, 64):  # signal numbers, one byte each; b"" once close() closed the pipe
-                for signum in data:
-                    if signum in _STOP_SIGNALS and not self._first_done.wait(self.GRACE_S):
-                        self.log(f"{signal.Signals(signum).name} before this run's first step finished, and the "
-                                 f"main thread did not stop within {self.GRACE_S:.0f} s (in native code, e.g. "
-                                 f"compiling): exiting {128 + signum}; the checkpoint on disk (if any) is current")
-                        for stream in (sys.stdout, sys.stderr):
-                            stream.flush()
-                        os._exit(128 + signum)
-        finally:
-            os.close(read_fd)
-
-    def first_step_done(self) -> None:
-        self._first_done.set()
-
-    def close(self) -> None:
-        self._first_done.set()
-        if self._watch_fds is not None:
-            signal.set_wakeup_fd(self._previous_fd)
-            os.close(self._watch_fds[1])  # the watcher reads b"", closes its end and returns
-            self._watch_fds = None
-
-
-def _restoring_signal_handlers(fn: Callable) -> Callable:
-    """Decorator: the SIGTERM/SIGUSR1 handlers in force when ``fn`` is called are in force again when it ends."""
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        if threading.current_thread() is not threading.main_thread():
-            return fn(*args, **kwargs)
-        previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
-
-    return wrapped
 
 
 class _Window:
@@ -254,7 +151,7 @@ def label_classes(labels: np.ndarray, conditional: bool | None, source: str = "t
     return num_labels, conditional
 
 
-@_restoring_signal_handlers
+@restoring_signal_handlers
 def train(
     config,
     images: np.ndarray,
@@ -351,7 +248,7 @@ def train(
 
     window, t0, step0 = _Window.restore(window_state, step, dev), time.perf_counter(), step
     model.train()
-    stops = _StopSignals(log)  # SIGTERM/SIGUSR1: see _StopSignals (before the first step: stop at once)
+    stops = StopSignals(log)  # SIGTERM/SIGUSR1: see StopSignals (before the first step: stop at once)
     try:
         while step < tc.steps:
             # 1. Everything random in this step is seeded by (seed, step): exact resume.
@@ -392,7 +289,7 @@ def train(
                 preempted = Preempted(stops.caught[0], step, state)
                 log(str(preempted))
                 raise preempted
-    except _StopBeforeFirstStep as stop:
+    except StopBeforeFirstStep as stop:
         preempted = Preempted(stop.signum, step, state, saved=False)
         log(str(preempted))
         raise preempted from None
