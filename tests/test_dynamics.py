@@ -145,20 +145,30 @@ def test_the_study_tables_read_the_same_fit():
 
 
 def test_figure_marks_the_onsets(tmp_path):
-    """The figure of one kind of weights: a line per size and onset seen, on the panel of its measure."""
-    from memgen.analysis.dynamics_figure import dynamics_figure
+    """The figure of one kind of weights: a panel per size, on it the three outcomes and a line per onset seen, in
+    the colour of the measure whose level it marks, and "stop before" where the stopping table has it; its table
+    has every size's snapshots and every mark drawn."""
+    from matplotlib.figure import Figure
+
+    from memgen.analysis.dynamics_figure import MARKS, _draw_marks, dynamics_figure, onset_lines
+    from memgen.analysis.galleries import OUTCOME_COLORS
 
     table = simulate(np.random.default_rng(6)).assign(ci_low=0.0, ci_high=1.0, frac_partial_copy=0.0, label=0)
     onsets = dt.onset_seeds_table(table, 0.5, 0.5)
-    drawn = dynamics_figure(table, onsets, tmp_path / "fig.png", weights="raw", level=0.5)
-    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG" and len(drawn) > 0
+    stopping = dt.stopping_table(table, 0.5)
+    drawn = dynamics_figure(table, onsets, tmp_path / "fig.png", weights="raw", level=0.5, stopping=stopping)
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+    cells, marks = drawn[drawn["part"] == "cell"], drawn[drawn["part"] == "onset"]
+    assert sorted(cells["size"].unique()) == sorted(SIZES)
+    assert len(cells) == table[["size", "steps"]].drop_duplicates().shape[0]
+    seen = sum(int(onsets[f"{o}_mean"].notna().sum()) for o in MARKS)  # every onset seen at every seed here
+    assert (marks["onset"] != "stop_before").sum() == seen == len(MARKS) * len(SIZES)
+    assert (marks["onset"] == "stop_before").sum() == int(stopping["stop_before"].notna().sum())
     with pytest.raises(MemgenError, match="no rows of the ema weights"):
         dynamics_figure(table, onsets, tmp_path / "none.png", weights="ema")
-    from matplotlib.figure import Figure
-
-    from memgen.analysis.dynamics_figure import MARKS, onset_marks
-
-    axes = dict(zip(MARKS, Figure().subplots(1, 3)))
-    onset_marks(onsets, ["size"])(axes, pd.DataFrame({"series": [f"size {n}" for n in SIZES]}))
-    for measure, onset in MARKS.items():  # every onset seen at every seed here: one line per size
-        assert len(axes[measure].lines) == onsets[f"{onset}_mean"].notna().sum() == len(SIZES), measure
+    ax = Figure().subplots()
+    lines = onset_lines(onsets, None, {"size": SIZES[0]})
+    _draw_marks(ax, lines)
+    assert [m["onset"] for m in lines] == list(MARKS)  # one line per onset on this size's panel
+    for line, mark in zip(ax.lines, lines):
+        assert line.get_color() == OUTCOME_COLORS[MARKS[mark["onset"]]] and line.get_xdata()[0] == mark["step"]

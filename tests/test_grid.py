@@ -38,6 +38,7 @@ def test_paper_preset_plans_the_seeds_grids(paper):
         "dummy_kinds": 1 + 4 * 3,  # baseline + {gm, hybrid, heldout, shapes} x {1,2,4}k (the report)
         "loss_gap": 5,  # one run evaluated at 5 snapshots (the last is its full budget)
         "disjoint_split": 2 * 6,  # UNet-64/128 x {0.5..16}k, each on a set disjoint from its capacity twin's
+        "dynamics": 5 * 12,  # UNet-128 x {0.5..8}k, each run sampled at 12 snapshots
     }
     cap = [c for c in grid.cells("capacity") if c.seed == 0]
     assert {(c.steps, c.batch_size, c.num_samples, c.conditional) for c in cap} == {(500000, 128, 10000, False)}
@@ -53,6 +54,11 @@ def test_paper_preset_plans_the_seeds_grids(paper):
     assert [c.steps for c in gap] == [25000, 50000, 100000, 200000, 500000] and {c.train_steps for c in gap} == {500000}
     # its run is capacity's UNet-128 on 1000 images: trained once for both studies
     assert gap[-1].name in {c.name for c in cap}
+    # the dynamics runs are capacity's UNet-128 runs (no training of their own), their last snapshot the final model
+    dyn = [c for c in grid.cells("dynamics") if c.seed == 0]
+    finals = [c for c in dyn if c.steps == c.train_steps]
+    assert {c.train_steps for c in dyn} == {500000} and len(finals) == 5
+    assert {c.name for c in finals} <= {c.name for c in cap if c.width == 128}
     classes = [c for c in grid.cells("classes") if c.seed == 0]
     assert [(c.size, c.ndummy, c.num_samples, c.conditional) for c in classes] == [
         (4900, 100, 5000, True), (7900, 100, 5000, True)]

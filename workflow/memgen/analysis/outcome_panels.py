@@ -77,7 +77,7 @@ def _jitter(x: np.ndarray, k: int, n: int, axis: Axis) -> np.ndarray:
     return x * np.exp(0.05 * offset) if axis.log else x + SEED_SPREAD * offset
 
 
-def _series_draw(ax, cells, seeds, measure, axis, color, x, hollow: bool) -> None:
+def draw_series(ax, cells, seeds, measure, axis, color, x, hollow: bool) -> None:
     """One series on one panel: band or Wilson bar, mean line/tick, each seed's point."""
     col = f"mean_{measure}"
     ok = cells[col].notna().to_numpy()
@@ -128,7 +128,7 @@ def draw_panels(container, cells: pd.DataFrame, seeds: pd.DataFrame, panels: lis
             by_measure.setdefault(m, ax)
             for s in order:
                 pick = (cells["series"] == s).to_numpy()
-                _series_draw(ax, cells[pick], seeds, m, axis, palette[s], x[pick], hollow=m == "novel")
+                draw_series(ax, cells[pick], seeds, m, axis, palette[s], x[pick], hollow=m == "novel")
         present = [m for m in measures if f"mean_{m}" in cells and cells[f"mean_{m}"].notna().any()]
         if not present:
             ax.text(0.5, 0.5, "not measured for this kind", transform=ax.transAxes, ha="center", color="0.4")

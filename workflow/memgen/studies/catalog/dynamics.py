@@ -119,7 +119,8 @@ def claims(grid, study: str) -> list[dict]:
 
 
 def figure_inputs(grid, study: str) -> dict:
-    return snapshots(grid, study) | {"onsets": path("table", study=study, table="onset_across_seeds")}
+    return snapshots(grid, study) | {"onsets": path("table", study=study, table="onset_across_seeds"),
+                                     "stopping": path("table", study=study, table="stopping")}
 
 
 def figure_params(weights: str):
