@@ -8,8 +8,9 @@ by hand is timed by the same rule as one started here; the tables are read from 
 any incremental rerun, which ``--log`` keeps out of the timing). Written to ``--out`` (default
 benchmarks/results/demo-<date of the run>/): ``demo.json`` (wall seconds, jobs, seeds, CPU, load, the verdicts
 of every study's comparisons counted, where the core-seconds went per rule, and the sample sets drawn more than
-once) and a copy of each study's across-seed and comparison tables, its capacity and agreement tables and the
-dichotomy, as the pipeline wrote them (Markdown and Parquet).
+once) and a copy of each study's across-seed and comparison tables, its capacity and agreement tables, the
+dichotomy and the dynamics study's onset, stopping and exponent tables, as the pipeline wrote them (Markdown and
+Parquet). A run of some studies only (``snakemake dynamics``) is recorded the same way.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ JOBID = re.compile(r"^jobid: (\d+)$")
 THREADS = re.compile(r"^threads: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+)")
 TABLES = ("replicates", "across_seeds", "comparisons", "capacity_across_seeds", "memorization_capacity", "agreement",
-          "agreement_regime", "gap_at_peak", "gap_test", "gap_bands", "dichotomy", "threshold_sweep")
+          "agreement_regime", "gap_at_peak", "gap_test", "gap_bands", "dichotomy", "threshold_sweep",
+          "snapshots", "onset", "onset_across_seeds", "stopping", "exponents", "exponent")  # the last six: dynamics
 
 
 def newest_log(workdir: Path) -> Path:
