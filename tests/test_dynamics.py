@@ -172,3 +172,56 @@ def test_figure_marks_the_onsets(tmp_path):
     assert [m["onset"] for m in lines] == list(MARKS)  # one line per onset on this size's panel
     for line, mark in zip(ax.lines, lines):
         assert line.get_color() == OUTCOME_COLORS[MARKS[mark["onset"]]] and line.get_xdata()[0] == mark["step"]
+
+
+def test_a_slope_resting_on_runs_that_never_learned_to_draw_is_untestable():
+    """The trained guard of the verdicts, per size: a run whose samples are mostly invalid at its step budget has
+    not "not copied yet", so both claims of a width and weights whose fit includes such a size read "untestable at
+    this budget", naming the sizes, in the comparisons (the verdicts the study reports) and in the exponent table
+    alike; with every size trained the same slopes are decided."""
+    from memgen.analysis.claims import comparisons_table
+    from memgen.studies.catalog.dynamics import claims as dynamics_claims
+
+    table = simulate(np.random.default_rng(9))
+    last = table["steps"] == table["steps"].max()
+    untrained = table.assign(frac_invalid=np.where(last & (table["size"] >= 64), 0.6, table["frac_invalid"]))
+    per_seed = dt.per_seed_exponents(untrained, 0.5, 0.5, max_invalid=0.25)
+    assert per_seed["untrained"].eq("64, 128").all() and per_seed["frac_invalid"].eq(0.6).all()
+
+    class Grid:  # what the study's claims read: its block and the config's widths
+        class cfg:
+            @staticmethod
+            def block(_):
+                return type("B", (), {"widths": [16], "equivalence_margin": 0.25})
+
+    specs = [s for s in dynamics_claims(Grid, "dynamics") if s["a"]["weights"] == "raw"]
+    for t, decided in ((untrained, False), (table, True)):
+        exps = dt.per_seed_exponents(t, 0.5, 0.5, max_invalid=0.25)
+        verdicts = comparisons_table([exps], ["exponents"], specs)["verdict"]
+        summary = dt.exponent_table(t, 0.5, 0.5, 0.25, BONNAIRE, max_invalid=0.25)["verdict"]
+        for v in (*verdicts, *summary):
+            assert v.startswith("untestable at this budget") != decided, v
+            assert decided or "sizes 64, 128 at the step budget" in v
+    decided = comparisons_table([dt.per_seed_exponents(table, 0.5, 0.5)], ["exponents"], specs)
+    assert decided["verdict"].iloc[0] == "supported"  # tau_mem grows with N (beta = 1 simulated)
+
+
+def test_the_exponent_table_and_the_comparisons_decide_equivalence_by_one_rule():
+    """"tau_gen does not depend on N" is reversed only when the 90% interval of beta lies wholly outside the margin
+    (a dependence larger than the margin), as every equivalence claim of the comparisons: an interval that excludes
+    0 but reaches into the margin is unresolved in both tables."""
+    from memgen.analysis.claims import Comparison, compare
+    from memgen.analysis.seeds import verdict_class
+
+    straddles = simulate(np.random.default_rng(3), beta_gen=0.25, seed_sd=0.02, noise_sd=0.05)
+    large = simulate(np.random.default_rng(3), beta_gen=0.8, seed_sd=0.02, noise_sd=0.02)
+    for t, expected in ((straddles, "unresolved"), (large, "reversed")):
+        row = dt.exponent_table(t, 0.5, 0.5, 0.25, BONNAIRE).set_index("name").loc["tau_gen does not depend on N"]
+        if expected == "unresolved":  # the 95% interval excludes 0, the 90% one reaches into the margin
+            assert 0 < row["ci_low"] and row["ci90_low"] < 0.25 < row["ci90_high"]
+        assert verdict_class(row["verdict"]) == expected, row["verdict"]
+        per_seed = dt.per_seed_exponents(t, 0.5, 0.5)
+        spec = {"name": "tau_gen does not depend on N", "a": {"onset": "tau_gen", "weights": "raw", "width": 16},
+                "b": None, "measure": "beta", "expected": 0, "margin": 0.25, "claim": "measure"}
+        compared = compare(per_seed, [Comparison(**spec)])["verdict"].iloc[0]
+        assert verdict_class(compared) == expected, compared

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from memgen.analysis.pairing import base_digests, identity, paired_rows, with_base_digests
-from memgen.analysis.verdicts import (CLAIM_KINDS, NOT_RUN, compose, constant_part, counts, difference_part,
-                                      trained_part, trials_column)
-from memgen.config import schema_default
+from memgen.analysis.verdicts import (CLAIM_KINDS, NOT_MEASURED, NOT_RUN, compose, constant_part, counts,
+                                      difference_part, trained_part, trials_column, verdict_settings)
 from memgen.errors import MemgenError
 from memgen.stats import holm
 
@@ -56,7 +55,8 @@ class Comparison:
           step-200 snapshot copies 0% because it draws noise). Where no validity rule exists (real images), the
           guard is not measured and the copying part decides; the note says so.
         - ``"measure"``: a claim about its one measure (the loss gap, disjoint-split agreement, the replicates
-          that a longer run adds): one test, no guard.
+          that a longer run adds): one test; guarded only where its table carries ``frac_invalid`` (the dynamics
+          study's slopes: the worst fitted size's invalid fraction at the step budget).
         None (default): replication for a copying measure (``COPY_MEASURES``), else measure.
     quote: the sentence of the paper the claim tests (source and section), shown in comparisons.md; a claim that
         is memgen's own control says so instead.
@@ -163,6 +163,12 @@ def _invalid(rows: pd.DataFrame) -> float:
     return float(rows["frac_invalid"].mean())
 
 
+def _name_untrained(rows: pd.DataFrame, side) -> str:
+    """A one-sample claim's models in its trained part: the table's ``untrained`` sizes (dynamics), else filters."""
+    named = [u for u in rows.get("untrained", pd.Series(dtype=str)).dropna().astype(str) if u]
+    return f"sizes {named[0]} at the step budget, the worst" if named else describe(side)
+
+
 def _margin(c: Comparison, measure: str, settings: Mapping) -> float | None:
     if c.expected != 0:
         return None
@@ -203,7 +209,7 @@ def _one(table: pd.DataFrame, c: Comparison, settings: Mapping) -> dict:
         copy = constant_part(x, counts(rows_a, c.measure), const, c.expected, margin)
         copy |= {"mean_a": float(x.mean()), "mean_b": const}
         gen, notes = None, []
-        trained = trained_part(_invalid(rows_a), 0.0, row["max_invalid"], (describe(c.a), "b"))
+        trained = trained_part(_invalid(rows_a), 0.0, row["max_invalid"], (_name_untrained(rows_a, c.a), "b"))
     else:
         rows_a, rows_b, copy, gen, notes = _two_cells(rows_a, rows_b, c, margin, settings)
         trained = trained_part(_invalid(rows_a), _invalid(rows_b), row["max_invalid"], _differing(c.a, c.b))
@@ -242,14 +248,8 @@ def _columns(copy: dict, gen: dict | None, trained: dict, kind: str) -> dict:
     if kind == "generalization":
         p_claim = float(np.max([copy["p_value"], gen["p_value"]])) if gen else np.nan  # NaN if either is
     trained_cols = {k: trained[k] for k in ("invalid_a", "invalid_b")} | {
-        "trained": trained["trained"] if kind != "measure" else ""}
+        "trained": trained["trained"] if kind != "measure" or trained["trained"] != NOT_MEASURED else ""}
     return out | gen_cols | trained_cols | {"p_claim": p_claim}
-
-
-def verdict_settings(verdicts: Mapping | None = None) -> dict:
-    """The verdict settings (schema ``verdicts``: max_invalid, equivalence_margin), defaults filled from the schema."""
-    given = dict(verdicts or {})
-    return {k: given.get(k, schema_default(f"verdicts.{k}")) for k in ("max_invalid", "equivalence_margin")}
 
 
 def compare(table: pd.DataFrame, comparisons, verdicts: Mapping | None = None) -> pd.DataFrame:

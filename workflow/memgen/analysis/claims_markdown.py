@@ -40,7 +40,7 @@ def _generalization(r) -> str:
 
 
 def _trained(r) -> str:
-    if r.get("claim") == "measure" or not r.get("trained"):
+    if not r.get("trained"):  # a measure claim without a guard
         return "-"
     values = [_num(r[k], True).lstrip("+") for k in ("invalid_a", "invalid_b")]
     shown = values[0] if _is_number(r["b"]) else f"{values[0]} / {values[1]}"  # one-sample: a alone

@@ -53,31 +53,68 @@ def stopping_table(table: pd.DataFrame, level: float, confidence: float = 0.95) 
 
 
 def exponent_table(table: pd.DataFrame, gen_level: float, mem_level: float, equivalence_margin: float,
-                   quote: str, confidence: float = 0.95) -> pd.DataFrame:
+                   quote: str, confidence: float = 0.95, max_invalid: float = 0.25) -> pd.DataFrame:
     """Bonnaire et al.'s two exponents per width and weights with their seed intervals, whether tau_mem's holds
     the paper's beta = 1, and the censored runs (`memgen.analysis.exponent.exponent_claims`); ``sizes``: the
-    sizes fitted. The verdicts the study reports are its comparisons table's, on `per_seed_exponents`."""
+    sizes fitted; ``untrained``: those whose runs draw more than ``max_invalid`` invalid samples at the step
+    budget, which make the verdict ``untestable at this budget`` as in the comparisons table, on
+    `per_seed_exponents`, whose verdicts the study reports."""
     rows = exponent_claims(onset_times(table, gen_level, mem_level), equivalence_margin, confidence, quote)
     rows.insert(2, "sizes", rows.apply(lambda r: _sizes(table, r), axis=1))
+    final = final_invalid(table)
+    guard = [_untrained(final, {c: r[c] for c in ("width", "weights") if c in rows.columns}, max_invalid)
+             for _, r in rows.iterrows()]
+    rows["untrained"] = [u for _, u in guard]
+    rows["verdict"] = [f"untestable at this budget (sizes {u} at the step budget, the worst: {100 * w:.1f}% "
+                       f"invalid)" if u else v for (w, u), v in zip(guard, rows["verdict"])]
     return rows
 
 
-def per_seed_exponents(table: pd.DataFrame, gen_level: float, mem_level: float) -> pd.DataFrame:
+def final_invalid(table: pd.DataFrame) -> pd.DataFrame:
+    """Per width, weights and size: the seed mean of the invalid fraction at the run's last snapshot (its step
+    budget), ``frac_invalid`` (NaN for a kind without a validity rule)."""
+    keys = [c for c in ("width", "weights", "size") if c in table.columns]
+    if "frac_invalid" not in table.columns:
+        return table[keys].drop_duplicates().assign(frac_invalid=np.nan)
+    last = table[table["steps"] == table.groupby(keys)["steps"].transform("max")]
+    return last.groupby(keys, as_index=False)["frac_invalid"].mean()
+
+
+def _untrained(final: pd.DataFrame, pinned: dict, max_invalid: float) -> tuple[float, str]:
+    """The worst size's invalid fraction at the budget and the sizes above ``max_invalid`` ("64, 256")."""
+    sub = final
+    for k, v in pinned.items():
+        sub = sub[sub[k] == v] if k in sub.columns else sub
+    if sub["frac_invalid"].isna().all():
+        return float("nan"), ""
+    over = sub[sub["frac_invalid"] > max_invalid].sort_values("size")
+    return float(sub["frac_invalid"].max()), ", ".join(str(int(n)) for n in over["size"])
+
+
+def per_seed_exponents(table: pd.DataFrame, gen_level: float, mem_level: float,
+                       max_invalid: float = 0.25) -> pd.DataFrame:
     """One row per width, weights, onset (tau_mem, tau_gen) and seed: ``beta``, that seed's slope of log tau on
     log N from the censored fit (`memgen.analysis.exponent.fit_exponent`; a seed it leaves out has no row), the
     table the study's claims are tested on across seeds (a one-sample test of the slopes, as ``exponent`` reads
-    them)."""
+    them). The trained guard of the verdicts (`memgen.analysis.verdicts.compose`): ``frac_invalid``, the worst
+    fitted size's seed-mean invalid fraction at the step budget, and ``untrained``, the sizes above
+    ``max_invalid`` (schema ``verdicts.max_invalid``): a run that never learned to draw has not "not copied yet",
+    so a slope resting on it is untestable at this budget."""
     onsets = onset_times(table, gen_level, mem_level)
     keys = [c for c in ("width", "weights") if c in onsets.columns]
+    final = final_invalid(table)
     rows = []
     for key, sub in onsets.groupby(keys, sort=True):
         pinned = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        worst, untrained = _untrained(final, pinned, max_invalid)
         for onset in ("tau_mem", "tau_gen"):
             fit = fit_exponent(sub, onset)
             rows += [pinned | {"onset": onset, "seed": s, "beta": b, "n_censored": fit["n_censored"],
-                               "n_runs": fit["n_runs"], "note": fit["note"]}
+                               "n_runs": fit["n_runs"], "note": fit["note"], "frac_invalid": worst,
+                               "untrained": untrained}
                      for s, b in zip(fit["seeds_used"], fit["per_seed"])]
-    return pd.DataFrame(rows, columns=[*keys, "onset", "seed", "beta", "n_censored", "n_runs", "note"])
+    return pd.DataFrame(rows, columns=[*keys, "onset", "seed", "beta", "n_censored", "n_runs", "note",
+                                       "frac_invalid", "untrained"])
 
 
 def _sizes(table: pd.DataFrame, row) -> str:

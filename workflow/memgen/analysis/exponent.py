@@ -18,6 +18,7 @@ from scipy.stats import norm
 from scipy.stats import t as t_dist
 
 from memgen.analysis.dynamics import INTERVAL, UNDEFINED
+from memgen.analysis.verdicts import equivalence_verdict
 from memgen.errors import MemgenError
 
 SIGMA_FLOOR = 0.01  # log-steps: the residual sd never goes below this (keeps the likelihood bounded)
@@ -109,7 +110,7 @@ def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence:
       linear law (beta = 1).
     - "tau_gen does not depend on N": an equivalence test (two one-sided tests at 5% each, so the 90% interval)
       that beta of log tau_gen lies within +-``equivalence_margin`` (a stated margin, the schema's: at 0.25 a
-      doubling of N changes tau_gen by at most 19%); reversed when the 95% interval excludes 0.
+      doubling of N changes tau_gen by at most 19%); reversed when the 90% interval lies wholly outside it.
     """
     if not (isinstance(equivalence_margin, (int, float)) and equivalence_margin > 0):
         raise MemgenError(f"equivalence_margin must be a positive number, got {equivalence_margin!r}")
@@ -126,7 +127,7 @@ def exponent_claims(onsets: pd.DataFrame, equivalence_margin: float, confidence:
                     | {"expected": 1, "contains_1": bool(mem["ci_low"] <= 1 <= mem["ci_high"]) if n_mem >= 2
                        else None, "margin": np.nan, "ci90_low": np.nan, "ci90_high": np.nan})
         rows.append(pinned | _row("tau_gen does not depend on N", "tau_gen", gen, n_gen,
-                                  _equivalence_verdict(gen, gen90, equivalence_margin, n_gen), confidence, quote)
+                                  _equivalence_verdict(gen90, equivalence_margin, n_gen), confidence, quote)
                     | {"expected": 0, "contains_1": None, "margin": equivalence_margin,
                        "ci90_low": gen90["ci_low"], "ci90_high": gen90["ci_high"]})
     return pd.DataFrame(rows)
@@ -150,11 +151,13 @@ def _growth_verdict(fit: dict, n_seeds: int) -> str:
     return f"unresolved at {n_seeds} seeds"
 
 
-def _equivalence_verdict(fit95: dict, fit90: dict, margin: float, n_seeds: int) -> str:
+def _equivalence_verdict(fit90: dict, margin: float, n_seeds: int) -> str:
+    """TOST on the 90% interval, the rule of every equivalence claim (`memgen.analysis.verdicts.equivalence_verdict`,
+    which the comparisons table applies to the same slopes): supported inside +-margin, reversed wholly outside it
+    (a dependence larger than the margin), else unresolved."""
     if n_seeds < 2 or not np.isfinite(fit90["ci_low"]):
         return f"unresolved at {n_seeds} usable seeds"
-    if -margin < fit90["ci_low"] and fit90["ci_high"] < margin:
+    result = equivalence_verdict(fit90["ci_low"], fit90["ci_high"], margin, str(n_seeds))
+    if result == "supported":
         return f"supported (equivalent within +-{margin:g})"
-    if fit95["ci_low"] > 0 or fit95["ci_high"] < 0:
-        return "reversed"
-    return f"unresolved at {n_seeds} seeds (interval not within +-{margin:g})"
+    return result if result == "reversed" else f"{result} (interval not within +-{margin:g})"

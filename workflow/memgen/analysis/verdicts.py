@@ -18,10 +18,13 @@ Every verdict text starts with one of `VERDICT_CLASSES`; the rest of the text sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, ttest_1samp
 
+from memgen.config import schema_default
 from memgen.errors import MemgenError
 from memgen.stats import seed_difference, seed_flag, seed_interval, verdict
 
@@ -60,6 +63,12 @@ def counts(rows: pd.DataFrame, measure: str):
     if measure == "replicate_fraction" and "n_replicates" in rows.columns:
         return rows["n_replicates"].to_numpy(dtype=np.float64), n
     return np.rint(rows[measure].to_numpy(dtype=np.float64) * n), n
+
+
+def verdict_settings(verdicts: Mapping | None = None) -> dict:
+    """The verdict settings (schema ``verdicts``: max_invalid, equivalence_margin), defaults filled from the schema."""
+    given = dict(verdicts or {})
+    return {k: given.get(k, schema_default(f"verdicts.{k}")) for k in ("max_invalid", "equivalence_margin")}
 
 
 def _seeds_text(n_a: int, n_b: int) -> str:
@@ -176,7 +185,9 @@ def compose(kind: str, copy: dict, gen: dict | None, trained: dict, percent: boo
     """The verdict of one claim from its parts (the results of `difference_part` / `constant_part`, the dict of
     `trained_part`).
 
-    - measure: the copying part's result alone (a claim about its one measure; no trained guard).
+    - measure: the copying part's result alone (a claim about its one measure), unless its table says the models
+      it rests on did not train (a ``frac_invalid`` column, as the dynamics study's exponents carry: the worst
+      size's invalid fraction at the budget): then ``untestable at this budget``; a table without one has no guard.
     - replication: the copying part alone, once both cells are trained (else ``untestable at this budget``).
     - generalization: ``untestable at this budget (<cell>: <x>% invalid)`` when a cell is not trained; ``unresolved
       (generalization not measured ...)`` without a generalization measure; ``unresolved (... trained not
@@ -187,11 +198,9 @@ def compose(kind: str, copy: dict, gen: dict | None, trained: dict, percent: boo
     """
     if kind not in CLAIM_KINDS:
         raise MemgenError(f"claim kind {kind!r}: one of {', '.join(CLAIM_KINDS)}")
-    if kind == "measure":
-        return copy["result"]
     if trained["trained"] not in ("yes", NOT_MEASURED):  # "no (<cell>: <x>% invalid)"
         return f"untestable at this budget {trained['trained'].removeprefix('no ')}"
-    if kind == "replication":
+    if kind in ("measure", "replication"):
         return copy["result"]
     copies = _words("copies", copy["result"], copy["diff"], percent)
     if gen is None:

@@ -93,12 +93,19 @@ def levels(grid, study: str) -> dict:
     return {"gen_level": block.gen_level, "mem_level": block.mem_level}
 
 
+def guarded_levels(grid, study: str) -> dict:
+    """The onset levels and the verdicts' limit on a trained model's invalid fraction (schema
+    ``verdicts.max_invalid``), which the exponents table applies per size."""
+    return levels(grid, study) | {"max_invalid": grid.cfg.raw["verdicts"]["max_invalid"]}
+
+
 def stop_level(grid, study: str) -> dict:
     return {"level": grid.cfg.block(study).stop_level}
 
 
 def exponent_params(grid, study: str) -> dict:
-    return levels(grid, study) | {"equivalence_margin": grid.cfg.block(study).equivalence_margin, "quote": BONNAIRE}
+    return guarded_levels(grid, study) | {"equivalence_margin": grid.cfg.block(study).equivalence_margin,
+                                          "quote": BONNAIRE}
 
 
 def claims(grid, study: str) -> list[dict]:
@@ -143,7 +150,7 @@ STUDY = register(Study(
     NAME, "Training dynamics: when a model generalizes, when it starts to copy, when to stop (Bonnaire et al.)",
     expand,
     tables=(Table("snapshots", f"{TABLES}:snapshot_table", snapshot_inputs), *ONSET_TABLES,
-            Table("exponents", f"{TABLES}:per_seed_exponents", snapshots, levels),
+            Table("exponents", f"{TABLES}:per_seed_exponents", snapshots, guarded_levels),
             Table("exponent", f"{TABLES}:exponent_table", snapshots, exponent_params,
                   markdown=f"{TABLES}:exponent_markdown")),
     figures=FIGURES,
