@@ -209,3 +209,21 @@ def test_a_tally_counts_two_claims_on_one_set_of_samples_with_other_filters_twic
     pd.DataFrame(rows).to_parquet(tmp_path / "loss_gap" / "comparisons.parquet")
     counts = verdict_counts(tmp_path)
     assert counts["distinct"] == {"reversed": 1, "supported": 1} and counts["repeats"] == []
+
+
+def test_a_tally_counts_a_claim_on_the_ema_and_on_the_raw_weights_twice(tmp_path):
+    """The dynamics study tests each claim on the EMA's samples and on the raw weights' (two sets of samples of one
+    run): their sides' identities name the weights, so the tally counts two claims, not one and a repeat."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_demo import verdict_counts
+
+    rows = [dict(width=16, weights=w, onset="tau_mem", seed=s, beta=b + 0.01 * s)
+            for w, b in (("ema", 0.4), ("raw", 0.6)) for s in range(3)]
+    specs = [{"name": "tau_mem grows with N", "a": {"onset": "tau_mem", "weights": w, "width": 16}, "b": None,
+              "measure": "beta", "expected": 1, "claim": "measure", "table": "exponents"} for w in ("ema", "raw")]
+    (tmp_path / "dynamics").mkdir()
+    table = comparisons_table([pd.DataFrame(rows)], ["exponents"], specs)
+    assert table["cells_a"].str.contains("weights=ema").iloc[0] and table["cells_a"].str.contains("weights=raw").iloc[1]
+    table.to_parquet(tmp_path / "dynamics" / "comparisons.parquet")
+    counts = verdict_counts(tmp_path)
+    assert counts["distinct"] == {"supported": 2} and counts["repeats"] == []

@@ -76,7 +76,7 @@ def paired_rows(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> tuple[pd.DataFram
 
 
 IDENTITY = ("dataset", "width", "size", "dummy", "ndummy", "steps", "step", "batch_size", "conditional", "label",
-            "n_samples")
+            "n_samples", "weights")  # weights: the EMA's samples or the raw weights' (dynamics), two sets
 
 
 def identity(rows: pd.DataFrame) -> str:
