@@ -227,3 +227,15 @@ def test_a_tally_counts_a_claim_on_the_ema_and_on_the_raw_weights_twice(tmp_path
     table.to_parquet(tmp_path / "dynamics" / "comparisons.parquet")
     counts = verdict_counts(tmp_path)
     assert counts["distinct"] == {"supported": 2} and counts["repeats"] == []
+
+
+def test_a_measure_claim_on_the_replicates_table_keeps_no_trained_guard():
+    """The trained guard of a measure claim is the dynamics study's own (its table's ``untrained`` column): the
+    exposure-matched twin's "extra steps raise replicates" is decided on its one measure however invalid its cells
+    are, as before the dynamics guard was added."""
+    rows = [dict(exposure=e, seed=s, replicate_fraction=r + 0.01 * s, frac_invalid=0.45, n_samples=128)
+            for e, r in (("equal_steps", 0.1), ("equal_exposure", 0.6)) for s in range(3)]
+    spec = {"name": "the twin's extra steps raise replicates", "a": {"exposure": "equal_steps"},
+            "b": {"exposure": "equal_exposure"}, "expected": 1, "claim": "measure"}
+    row = comparisons_table([pd.DataFrame(rows)], ["replicates"], [spec]).iloc[0]
+    assert row["verdict"] == "supported" and row["trained"] == ""

@@ -55,8 +55,8 @@ class Comparison:
           step-200 snapshot copies 0% because it draws noise). Where no validity rule exists (real images), the
           guard is not measured and the copying part decides; the note says so.
         - ``"measure"``: a claim about its one measure (the loss gap, disjoint-split agreement, the replicates
-          that a longer run adds): one test; guarded only where its table carries ``frac_invalid`` (the dynamics
-          study's slopes: the worst fitted size's invalid fraction at the step budget).
+          that a longer run adds): one test; guarded only where its table has an ``untrained`` column beside
+          ``frac_invalid`` (the dynamics study's slopes: the worst fitted size's invalid fraction at the budget).
         None (default): replication for a copying measure (``COPY_MEASURES``), else measure.
     quote: the sentence of the paper the claim tests (source and section), shown in comparisons.md; a claim that
         is memgen's own control says so instead.
@@ -213,6 +213,8 @@ def _one(table: pd.DataFrame, c: Comparison, settings: Mapping) -> dict:
     else:
         rows_a, rows_b, copy, gen, notes = _two_cells(rows_a, rows_b, c, margin, settings)
         trained = trained_part(_invalid(rows_a), _invalid(rows_b), row["max_invalid"], _differing(c.a, c.b))
+    if c.kind == "measure" and "untrained" not in rows_a.columns:  # guarded only where its table says (dynamics)
+        trained = trained | {"trained": NOT_MEASURED}
     if c.kind == "replication" and trained["trained"] == "not measured":
         notes.append("trained not measured (no validity rule)")
     verdict = compose(c.kind, copy, gen, trained, trials_column(c.measure) is not None)

@@ -186,8 +186,8 @@ def compose(kind: str, copy: dict, gen: dict | None, trained: dict, percent: boo
     `trained_part`).
 
     - measure: the copying part's result alone (a claim about its one measure), unless its table says the models
-      it rests on did not train (a ``frac_invalid`` column, as the dynamics study's exponents carry: the worst
-      size's invalid fraction at the budget): then ``untestable at this budget``; a table without one has no guard.
+      it rests on did not train (``frac_invalid`` and ``untrained`` columns, as the dynamics study's exponents carry:
+      the worst size's invalid fraction at the budget): then ``untestable at this budget``; other tables: no guard.
     - replication: the copying part alone, once both cells are trained (else ``untestable at this budget``).
     - generalization: ``untestable at this budget (<cell>: <x>% invalid)`` when a cell is not trained; ``unresolved
       (generalization not measured ...)`` without a generalization measure; ``unresolved (... trained not
