@@ -40,8 +40,9 @@ def _panel_keys(table: pd.DataFrame) -> list[str]:
 
 
 def _match(frame: pd.DataFrame | None, key: dict) -> pd.DataFrame:
-    if frame is None or frame.empty:
-        return frame.iloc[:0] if frame is not None else pd.DataFrame()
+    """The rows of ``frame`` (None: no table given) whose columns match ``key``; a column it lacks matches."""
+    if frame is None:
+        return pd.DataFrame()
     pick = np.ones(len(frame), dtype=bool)
     for k, v in key.items():
         if k in frame.columns:
@@ -150,6 +151,5 @@ def dynamics_figure(table: pd.DataFrame, onsets: pd.DataFrame, out_path: str | o
         fig.suptitle(f"Training dynamics ({weights} weights): when samples become valid, novel, then copies; "
                      "a panel per training-set size", fontsize=11.5)
         save_png_atomic(fig, out_path, tight=False)
-    claims, _ = ft.claim_marks(None, cells, list(MEASURES))
-    out = ft.figure_table(cells.drop(columns=["_cell"]), claims)
+    out = ft.figure_table(cells.drop(columns=["_cell"]), pd.DataFrame(columns=ft.CLAIM_COLUMNS))  # no cell claims
     return pd.concat([out, pd.DataFrame(all_marks).assign(part="onset")], ignore_index=True) if all_marks else out
